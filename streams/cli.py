@@ -1,0 +1,181 @@
+"""The ``kaption`` command line: broker, topics, worker, submit, run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from streams.broker import embedded_broker
+from streams.client import JobClient, JobResult
+from streams.jobs import JobState
+from streams.kafka import apply_topics
+from streams.settings import KaptionSettings
+from streams.topics import load_registry
+
+console = Console(stderr=True)
+
+
+def make_settings(**overrides: Any) -> KaptionSettings:
+    """Environment (KAPTION_*, KAFKA_BOOTSTRAP_SERVERS) plus the flags a user actually gave."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return KaptionSettings(**given)
+
+
+def kafka_options(fn: Any) -> Any:
+    fn = click.option(
+        "--bootstrap-servers", "bootstrap_servers", default=None,
+        help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS; none = embedded broker).",
+    )(fn)
+    return click.option("--topic-prefix", default=None, help="Topic name prefix (default kaption.).")(fn)
+
+
+@click.group()
+def main() -> None:
+    """kaption: subtitles for video files, through Kafka and Faust agents."""
+
+
+@main.command()
+@click.option("--port", default=None, type=int, help="Port on 127.0.0.1 (default 9092).")
+def broker(port: int | None) -> None:
+    """Run the embedded Kafka-compatible broker (Tansu, in memory) until interrupted."""
+    settings = make_settings()
+    with embedded_broker(port if port is not None else settings.embedded_broker_port) as address:
+        click.echo(f"kaption broker listening on {address}")
+        click.echo(f"export KAFKA_BOOTSTRAP_SERVERS={address}")
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+
+
+@main.group()
+def topics() -> None:
+    """Topic administration (topics.yaml)."""
+
+
+@topics.command("apply")
+@kafka_options
+def topics_apply(**options: Any) -> None:
+    """Create missing topics; report drift (exit 3) without changing existing topics."""
+    settings = require_broker(make_settings(**options))
+    report = asyncio.run(apply_topics(settings, load_registry(settings.topics_file, settings.topic_prefix)))
+    for line in report.lines():
+        click.echo(line)
+    if report.drifted:
+        sys.exit(3)
+
+
+@main.command()
+@click.option("--role", default="all", show_default=True, help="Role to run, or all.")
+@kafka_options
+def worker(role: str, **options: Any) -> None:
+    """Run one role's agents (its own consumer group) against a running broker."""
+    from streams.worker import run_worker
+
+    run_worker(require_broker(make_settings(**options)), role)
+
+
+def require_broker(settings: KaptionSettings) -> KaptionSettings:
+    if not settings.bootstrap_servers:
+        raise click.UsageError("no broker: pass --bootstrap-servers or set KAFKA_BOOTSTRAP_SERVERS")
+    return settings
+
+
+class ProgressView:
+    """Stage and segments done of N, from JobStatus events."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("submitted", total=None)
+
+    def __call__(self, status: dict[str, Any]) -> None:
+        total = status["segments_total"] or None
+        done = status["segments_done"] + status["segments_failed"]
+        self.progress.update(self.task, description=status["state"].lower(), total=total, completed=done)
+
+
+async def submit_and_wait(
+    settings: KaptionSettings, source: str, name: str | None, timeout_s: float, alive: Any = None
+) -> JobResult:
+    columns = (TextColumn("{task.description:>14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    async with JobClient(settings) as client:
+        job_id = await client.submit(source, name)
+        console.print(f"job {job_id}: {source}")
+        with Progress(*columns, console=console, transient=False) as progress:
+            view = ProgressView(progress)
+            return await client.wait(job_id, timeout_s, view, alive or (lambda: True))
+
+
+def report(result: JobResult, out: Path | None) -> None:
+    status = result.status
+    for path in result.write(out) if out else []:
+        click.echo(path)
+    summary = f"{status['state']}: {status['segments_done']}/{status['segments_total']} segments"
+    if status["reason"]:
+        summary += f" — {status['reason']}"
+    console.print(summary)
+    if result.state == JobState.FAILED:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("source")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the result.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write subtitles here.")
+@click.option("--name", default=None, help="Base name of the subtitle files.")
+@click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait.")
+@kafka_options
+def submit(source: str, wait: bool, out: Path | None, name: str | None, timeout: float, **options: Any) -> None:
+    """Publish a job for SOURCE (a path or URL the workers can read) to a running cluster."""
+    settings = require_broker(make_settings(**options))
+    source = source if "://" in source else str(Path(source).resolve())
+    if not wait:
+        async def fire() -> str:
+            async with JobClient(settings) as client:
+                return await client.submit(source, name)
+        click.echo(asyncio.run(fire()))
+        return
+    report(asyncio.run(submit_and_wait(settings, source, name, timeout)), out)
+
+
+@main.command()
+@click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
+@click.option("--model", default=None, help="faster-whisper model name or path (default bundled tiny.en).")
+@click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait.")
+@kafka_options
+def run(video: Path, out: Path, model: str | None, timeout: float, **options: Any) -> None:
+    """One machine: broker (embedded unless given), topics, all roles, submit, write subtitles."""
+    from streams.worker import worker_process
+
+    started = time.perf_counter()
+    settings = make_settings(whisper_model=model, **options)
+    with contextlib.ExitStack() as stack:
+        if not settings.bootstrap_servers:
+            log = settings.data_dir / "broker.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            address = stack.enter_context(embedded_broker(0, log))
+            settings = settings.model_copy(update={"bootstrap_servers": address})
+        asyncio.run(apply_topics(settings, load_registry(settings.topics_file, settings.topic_prefix)))
+        worker_log = settings.data_dir / "worker.log"
+        process = stack.enter_context(worker_process(settings, "all", worker_log))
+        try:
+            result = asyncio.run(
+                submit_and_wait(settings, str(video.resolve()), None, timeout, lambda: process.poll() is None)
+            )
+        except RuntimeError as exc:
+            tail = worker_log.read_text(errors="replace")[-3000:]
+            raise click.ClickException(f"{exc}\n--- worker log tail ---\n{tail}") from exc
+    console.print(f"wall time {time.perf_counter() - started:.1f} s")
+    report(result, out)
+
+
+if __name__ == "__main__":
+    main()

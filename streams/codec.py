@@ -1,0 +1,114 @@
+"""Avro codecs for kaption events (fastavro).
+
+Without a schema registry every record is written in Avro single-object encoding
+(``C3 01`` + 8-byte little-endian CRC-64-AVRO fingerprint + body) and readers resolve the
+fingerprint against ``schemas/``. With a registry the Confluent wire format is used
+(magic ``00`` + 4-byte big-endian schema id + body); see :mod:`streams.registry`.
+Decoding failures raise :class:`DecodeError` so callers can dead-letter the record.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import fastavro
+from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
+
+SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+CONFLUENT_MAGIC = b"\x00"
+Record = dict[str, Any]
+
+
+class DecodeError(ValueError):
+    """A record that cannot be decoded: unknown schema, bad header or corrupt body."""
+
+
+@dataclass(frozen=True)
+class EventSchema:
+    name: str  # short name, e.g. "JobRequested"
+    parsed: Any  # fastavro parsed schema
+    canonical: str  # parsing canonical form
+    fingerprint: bytes  # 8 bytes, as written after the single-object magic
+
+
+@cache
+def load_schemas(schemas_dir: Path) -> dict[str, EventSchema]:
+    """Every ``kaption.<Name>.avsc`` in the folder, by short name (references resolved)."""
+    schemas: dict[str, EventSchema] = {}
+    for path in sorted(schemas_dir.glob("*.avsc")):
+        parsed = load_schema(str(path), _write_hint=False)
+        canonical = to_parsing_canonical_form(parsed)
+        short = parsed["name"].rsplit(".", 1)[-1]
+        fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+        schemas[short] = EventSchema(short, parsed, canonical, fp)
+    if not schemas:
+        raise FileNotFoundError(f"no .avsc schemas in {schemas_dir}")
+    return schemas
+
+
+class SchemaIds(Protocol):
+    """Maps schemas to registry ids and back (a Confluent-compatible registry)."""
+
+    def id_for(self, subject: str, schema: EventSchema) -> int: ...
+    def canonical_for(self, schema_id: int) -> str: ...
+
+
+class AvroCodec:
+    """Encodes and decodes events by schema name; thread-safe and cheap to share."""
+
+    def __init__(self, schemas_dir: Path, registry: SchemaIds | None = None) -> None:
+        self.schemas = load_schemas(schemas_dir)
+        self._by_fingerprint = {s.fingerprint: s for s in self.schemas.values()}
+        self._by_canonical = {s.canonical: s for s in self.schemas.values()}
+        self.registry = registry
+
+    def encode(self, name: str, record: Record) -> bytes:
+        schema = self.schemas[name]
+        body = io.BytesIO()
+        fastavro.schemaless_writer(body, schema.parsed, record)
+        if self.registry is not None:
+            schema_id = self.registry.id_for(f"kaption.{name}", schema)
+            return CONFLUENT_MAGIC + struct.pack(">I", schema_id) + body.getvalue()
+        return SINGLE_OBJECT_MAGIC + schema.fingerprint + body.getvalue()
+
+    def decode(self, data: bytes | None) -> tuple[str, Record]:
+        """Returns (schema name, record); raises DecodeError on anything unreadable."""
+        if not data:
+            raise DecodeError("empty message")
+        schema, body = self._resolve(data)
+        try:
+            record = fastavro.schemaless_reader(io.BytesIO(body), schema.parsed, None)
+        except Exception as exc:  # fastavro raises many types for corrupt bodies
+            raise DecodeError(f"corrupt {schema.name} body: {exc!r}") from exc
+        if not isinstance(record, dict):
+            raise DecodeError(f"{schema.name} body is not a record")
+        return schema.name, record
+
+    def decode_as(self, name: str, data: bytes | None) -> Record:
+        found, record = self.decode(data)
+        if found != name:
+            raise DecodeError(f"expected {name}, got {found}")
+        return record
+
+    def _resolve(self, data: bytes) -> tuple[EventSchema, bytes]:
+        if data.startswith(SINGLE_OBJECT_MAGIC) and len(data) >= 10:
+            schema = self._by_fingerprint.get(data[2:10])
+            if schema is None:
+                raise DecodeError(f"unknown schema fingerprint {data[2:10].hex()}")
+            return schema, data[10:]
+        if data.startswith(CONFLUENT_MAGIC) and len(data) >= 5 and self.registry is not None:
+            (schema_id,) = struct.unpack(">I", data[1:5])
+            try:
+                canonical = self.registry.canonical_for(schema_id)
+            except Exception as exc:
+                raise DecodeError(f"schema id {schema_id} not resolvable: {exc}") from exc
+            schema = self._by_canonical.get(canonical)
+            if schema is None:
+                raise DecodeError(f"schema id {schema_id} is not a kaption event")
+            return schema, data[5:]
+        raise DecodeError(f"unknown encoding (first bytes {data[:2].hex()})")

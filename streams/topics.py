@@ -1,0 +1,125 @@
+"""The topic registry: topics.yaml as typed specs, and `apply` (create missing, report drift)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DLQ_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str  # logical name, e.g. "segments"
+    partitions: int
+    retention_ms: int
+    cleanup_policy: str
+    max_message_bytes: int
+    key: str
+    value_schema: str | None
+    dead_letter: str | None = None  # logical name of its dead-letter topic
+
+    def configs(self) -> dict[str, str]:
+        """Kafka topic configs this spec pins (compared on drift checks)."""
+        return {
+            "cleanup.policy": self.cleanup_policy,
+            "retention.ms": str(self.retention_ms),
+            "max.message.bytes": str(self.max_message_bytes),
+        }
+
+
+@dataclass(frozen=True)
+class TopicRegistry:
+    specs: Mapping[str, TopicSpec]
+    prefix: str = "kaption."
+
+    def name(self, logical: str) -> str:
+        """Deployed topic name for a logical name (KeyError for an undeclared topic)."""
+        return self.prefix + self.specs[logical].name
+
+    def dlq_name(self, logical: str) -> str:
+        dlq = self.specs[logical].dead_letter
+        if dlq is None:
+            raise KeyError(f"topic {logical!r} declares no dead-letter topic")
+        return self.name(dlq)
+
+    def deployed(self) -> dict[str, TopicSpec]:
+        return {self.prefix + spec.name: spec for spec in self.specs.values()}
+
+
+def _spec(name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> TopicSpec:
+    merged = {**defaults, **raw}
+    unknown = set(merged) - {
+        "partitions", "retention_ms", "cleanup_policy", "max_message_bytes", "key",
+        "value_schema", "dead_letter",
+    }
+    if unknown:
+        raise ValueError(f"topic {name}: unknown keys {sorted(unknown)}")
+    if merged["cleanup_policy"] not in ("delete", "compact", "compact,delete"):
+        raise ValueError(f"topic {name}: bad cleanup_policy {merged['cleanup_policy']!r}")
+    if int(merged["partitions"]) < 1:
+        raise ValueError(f"topic {name}: partitions must be >= 1")
+    return TopicSpec(
+        name=name,
+        partitions=int(merged["partitions"]),
+        retention_ms=int(merged["retention_ms"]),
+        cleanup_policy=str(merged["cleanup_policy"]),
+        max_message_bytes=int(merged["max_message_bytes"]),
+        key=str(merged.get("key", "job_id")),
+        value_schema=merged.get("value_schema"),
+        dead_letter=name + DLQ_SUFFIX if merged.get("dead_letter") else None,
+    )
+
+
+def parse_topics(document: Mapping[str, Any]) -> dict[str, TopicSpec]:
+    """Specs by logical name, dead-letter topics included (they keep the original bytes)."""
+    defaults = document.get("defaults", {})
+    dlq_defaults = {**defaults, **document.get("dead_letter_defaults", {})}
+    specs: dict[str, TopicSpec] = {}
+    for name, raw in (document.get("topics") or {}).items():
+        spec = _spec(name, raw or {}, defaults)
+        specs[name] = spec
+        if spec.dead_letter:
+            dlq = replace(
+                _spec(spec.dead_letter, {"max_message_bytes": spec.max_message_bytes}, dlq_defaults),
+                key=spec.key,
+                value_schema=None,
+            )
+            specs[dlq.name] = dlq
+    return specs
+
+
+def load_registry(path: Path, prefix: str) -> TopicRegistry:
+    with path.open() as fh:
+        return TopicRegistry(parse_topics(yaml.safe_load(fh)), prefix)
+
+
+def drift(spec: TopicSpec, partitions: int, configs: Mapping[str, str]) -> list[str]:
+    """How an existing topic differs from its spec (empty when it matches)."""
+    found = []
+    if partitions != spec.partitions:
+        found.append(f"partitions {partitions} != {spec.partitions}")
+    for key, wanted in spec.configs().items():
+        actual = configs.get(key)
+        if actual is not None and actual != wanted:
+            found.append(f"{key} {actual} != {wanted}")
+    return found
+
+
+@dataclass
+class ApplyReport:
+    created: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    drifted: dict[str, list[str]] = field(default_factory=dict)
+
+    def lines(self) -> Iterable[str]:
+        for name in self.created:
+            yield f"created   {name}"
+        for name in self.unchanged:
+            yield f"ok        {name}"
+        for name, problems in self.drifted.items():
+            yield f"DRIFT     {name}: {'; '.join(problems)}"

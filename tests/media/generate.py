@@ -1,0 +1,207 @@
+"""Generate the media fixtures in tests/media/ and the demo in samples/.
+
+Rerun from the repository root with:
+
+    python tests/media/generate.py
+
+Speech comes from espeak-ng (voice en-us, 150 wpm); everything is encoded and muxed with
+PyAV, so no ffmpeg CLI is needed. Output is deterministic for a given espeak-ng/FFmpeg build
+(muxers run with ``+bitexact``, x264 single-threaded), and the files are committed, so only
+rerun this when a fixture has to change. ``speech.json`` holds the reference transcript and the
+measured speech span of each sentence, shared by every ``speech.*`` file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import tempfile
+import wave
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+MEDIA = ROOT / "tests" / "media"
+SAMPLES = ROOT / "samples"
+
+ESPEAK_RATE = 22050  # espeak-ng's native output rate
+VOICE, WPM = "en-us", 150
+SILENCE_THRESHOLD = 0.01  # fraction of int16 full scale that counts as speech
+# 16:9 with an even chroma height: at 160x90 (45 chroma rows) x264 output is not always stable.
+WIDTH, HEIGHT, FPS = 128, 72, 5
+VIDEO_CODEC = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+BITEXACT = {"fflags": "+bitexact"}
+
+SPEECH = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Kafka carries every event between the stages of the pipeline.",
+    "Subtitles appear on the screen while people are speaking.",
+]
+DEMO = [
+    "Welcome to kaption.",
+    "This video is turned into subtitles by a pipeline of agents that talk through Kafka.",
+    "One agent pulls the audio out of the video and cuts it into short chunks.",
+    "Another agent sends every chunk to a speech recognition model.",
+    "The last agent gathers the words and writes them as a subtitle file.",
+    "Each line of text shows up on the screen while it is being spoken.",
+]
+
+
+@dataclass(frozen=True)
+class AudioSpec:
+    codec: str
+    rate: int
+    bitrate: int | None = None  # bits per second; None for lossless codecs
+
+
+def synth(text: str) -> np.ndarray:
+    """Speak ``text`` with espeak-ng and return mono int16 samples at ESPEAK_RATE."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav_path = Path(tmp) / "say.wav"
+        cmd = ["espeak-ng", "-v", VOICE, "-s", str(WPM), "-w", str(wav_path), text]
+        subprocess.run(cmd, check=True)
+        with wave.open(str(wav_path), "rb") as wav:
+            assert wav.getframerate() == ESPEAK_RATE and wav.getnchannels() == 1
+            assert wav.getsampwidth() == 2
+            return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").copy()
+
+
+def trim(samples: np.ndarray) -> np.ndarray:
+    """Drop the leading and trailing near-silence espeak-ng adds around speech."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > SILENCE_THRESHOLD * 32767)
+    return samples[loud[0] : loud[-1] + 1]
+
+
+def compose(
+    sentences: list[str], lead: float, gap: float, tail: float
+) -> tuple[np.ndarray, list[dict[str, object]]]:
+    """Join trimmed sentences with digital silence; return samples and utterance spans."""
+    parts: list[np.ndarray] = [np.zeros(round(lead * ESPEAK_RATE), np.int16)]
+    utterances: list[dict[str, object]] = []
+    pos = len(parts[0])
+    for i, text in enumerate(sentences):
+        speech = trim(synth(text))
+        utterances.append(
+            {
+                "text": text,
+                "start": round(pos / ESPEAK_RATE, 3),
+                "end": round((pos + len(speech)) / ESPEAK_RATE, 3),
+            }
+        )
+        pause = np.zeros(round((gap if i < len(sentences) - 1 else tail) * ESPEAK_RATE), np.int16)
+        parts += [speech, pause]
+        pos += len(speech) + len(pause)
+    return np.concatenate(parts), utterances
+
+
+def encode_audio(
+    stream: av.AudioStream, samples: np.ndarray, spec: AudioSpec, start: float
+) -> list[av.Packet[Any]]:
+    """Resample int16 samples at ESPEAK_RATE to the stream's codec and encode them."""
+    source = av.AudioFrame.from_ndarray(samples[np.newaxis, :], format="s16", layout="mono")
+    source.sample_rate = ESPEAK_RATE
+    ctx = stream.codec_context
+    resampler = av.AudioResampler(
+        format=ctx.format.name, layout="mono", rate=spec.rate, frame_size=ctx.frame_size or 1024
+    )
+    packets: list[av.Packet[Any]] = []
+    pts = round(start * spec.rate)  # stream timestamps count samples from `start`
+    for frame in [*resampler.resample(source), *resampler.resample(None)]:
+        frame.pts, frame.time_base = pts, Fraction(1, spec.rate)
+        pts += frame.samples
+        packets += stream.encode(frame)
+    return packets + stream.encode(None)
+
+
+def encode_video(stream: av.VideoStream, seconds: float) -> list[av.Packet[Any]]:
+    """Encode `seconds` of plain dark-grey frames."""
+    luma = np.full((HEIGHT, WIDTH), 32, np.uint8)
+    chroma = np.full((HEIGHT // 2, WIDTH), 128, np.uint8)  # U and V planes, half size each
+    packets: list[av.Packet[Any]] = []
+    for i in range(math.ceil(seconds * FPS)):
+        frame = av.VideoFrame.from_ndarray(np.vstack([luma, chroma]), format="yuv420p")
+        frame.pts, frame.time_base = i, Fraction(1, FPS)
+        packets += stream.encode(frame)
+    return packets + stream.encode(None)
+
+
+def write(
+    path: Path,
+    samples: np.ndarray | None,
+    audio: AudioSpec | None,
+    *,
+    video_seconds: float = 0.0,
+    audio_start: float = 0.0,
+    fmt: str | None = None,
+) -> None:
+    """Mux optional audio (from ESPEAK_RATE int16 samples) and optional dark video into `path`."""
+    with av.open(str(path), "w", format=fmt, container_options=BITEXACT) as out:
+        packets: list[av.Packet[Any]] = []
+        if video_seconds:
+            v = out.add_stream(VIDEO_CODEC, rate=FPS, options={"crf": "30", "preset": "medium"})
+            assert isinstance(v, av.VideoStream)
+            v.width, v.height, v.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+            v.codec_context.thread_count = 1  # deterministic bitstream
+            packets += encode_video(v, video_seconds)
+        if samples is not None and audio is not None:
+            a = out.add_stream(audio.codec, rate=audio.rate, layout="mono")
+            assert isinstance(a, av.AudioStream)
+            if audio.bitrate:
+                a.bit_rate = audio.bitrate
+            packets += encode_audio(a, samples, audio, audio_start)
+        # Mux in timestamp order so the streams come out interleaved.
+        packets.sort(key=lambda p: float((p.dts or 0) * p.time_base))
+        for packet in packets:
+            out.mux(packet)
+
+
+def main() -> None:
+    MEDIA.mkdir(parents=True, exist_ok=True)
+    SAMPLES.mkdir(parents=True, exist_ok=True)
+
+    speech, utterances = compose(SPEECH, lead=1.5, gap=1.5, tail=1.5)
+    duration = len(speech) / ESPEAK_RATE
+    reference = {
+        "text": " ".join(SPEECH),
+        "utterances": utterances,
+        "duration": round(duration, 3),
+    }
+    (MEDIA / "speech.json").write_text(json.dumps(reference, indent=2) + "\n")
+
+    aac = AudioSpec("aac", 22050, 32_000)
+    opus = AudioSpec("libopus", 48000, 24_000)
+    write(MEDIA / "speech.mp4", speech, aac, video_seconds=duration)
+    write(MEDIA / "speech.mkv", speech, opus, video_seconds=duration)
+    write(MEDIA / "speech.webm", speech, opus)
+    write(MEDIA / "speech.mov", speech, AudioSpec("aac", 16000, 24_000), video_seconds=duration)
+    write(MEDIA / "speech.mp3", speech, AudioSpec("libmp3lame", 22050, 32_000))
+    write(MEDIA / "speech.wav", speech, AudioSpec("pcm_s16le", 16000))
+    write(MEDIA / "speech.flac", speech, AudioSpec("flac", 16000))
+    # FLAC has no encoder priming, so the first audio packet lands exactly on 2.0 s.
+    write(
+        MEDIA / "offset.mkv",
+        speech,
+        AudioSpec("flac", 16000),
+        video_seconds=duration + 2.0,
+        audio_start=2.0,
+    )
+
+    silence = np.zeros(6 * ESPEAK_RATE, np.int16)
+    write(MEDIA / "silence.mp4", silence, aac, video_seconds=6.0)
+    write(MEDIA / "video_only.mp4", None, None, video_seconds=3.0)
+    (MEDIA / "not_media.mp4").write_text("this is not a video\n" * 20)
+    (MEDIA / "empty.mp4").write_bytes(b"")
+
+    demo, _ = compose(DEMO, lead=1.0, gap=0.8, tail=1.0)
+    write(SAMPLES / "demo.mp4", demo, aac, video_seconds=len(demo) / ESPEAK_RATE)
+    (SAMPLES / "demo.txt").write_text(" ".join(DEMO) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Avro codecs: every schema round-trips; unreadable records raise DecodeError, not crashes."""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+from fastavro.schema import to_parsing_canonical_form
+
+from streams.codec import AvroCodec, DecodeError
+from streams.registry import RegistryClient
+from streams.settings import REPO_ROOT
+
+SCHEMAS = REPO_ROOT / "schemas"
+WHEN = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+WORD = {"word": " hello", "start": 1.0, "end": 1.5, "probability": 0.75}
+SEGMENT = {"job_id": "j", "segment_id": "j:00000", "index": 0, "start": 1.0, "end": 2.0,
+           "sample_rate": 16000, "pcm": b"\x01\x00\xff\xff"}
+TRANSCRIBED = {"job_id": "j", "segment_id": "j:00000", "index": 0, "start": 1.0, "end": 2.0,
+               "text": "hello", "words": [WORD], "language": "en", "model": "tiny.en",
+               "model_version": "faster-whisper 1.2.1", "attempt": 1, "processing_seconds": 0.5}
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "JobRequested": {"job_id": "j", "source": "/a.mp4", "name": "a", "language": "en",
+                     "requested_at": WHEN},
+    "DecodeRequested": {"job_id": "j", "source": "/a.mp4"},
+    "AudioReady": {"job_id": "j", "sample_rate": 16000, "offset": 2.0, "duration": 0.5,
+                   "pcm": bytes(range(256)) * 4},
+    "SpeechSegment": SEGMENT,
+    "SegmentsPlanned": {"job_id": "j", "duration": 3.0, "segments": [SEGMENT, SEGMENT]},
+    "SegmentTranscribed": TRANSCRIBED,
+    "SegmentFailed": {"job_id": "j", "segment_id": "j:00000", "index": 0, "start": 1.0,
+                      "end": 2.0, "reason": "bad", "error_class": "ValueError", "attempts": 3},
+    "StageFailed": {"job_id": "j", "stage": "decode", "reason": "file is empty",
+                    "error_class": "MediaError"},
+    "TranscriptReady": {"job_id": "j", "name": "a", "language": "en", "duration": 3.0,
+                        "segments": [TRANSCRIBED], "gaps": [{"start": 2.0, "end": 3.0}]},
+    "CuesReady": {"job_id": "j", "name": "a", "language": "en",
+                  "cues": [{"start": 1.0, "end": 2.0, "text": "hello\nworld"}]},
+    "SubtitlesReady": {"job_id": "j", "name": "a", "language": "en", "cue_count": 1,
+                       "srt": "1\n00:00:01,000 --> 00:00:02,000\nhello\n", "vtt": "WEBVTT\n"},
+    "JobStatus": {"job_id": "j", "name": "a", "source": "/a.mp4", "state": "PARTIAL",
+                  "segments_total": 2, "segments_done": 1, "segments_failed": 1,
+                  "reason": "1 of 2 segments untranscribed", "updated_at": WHEN},
+}
+
+
+@pytest.fixture(scope="module")
+def codec() -> AvroCodec:
+    return AvroCodec(SCHEMAS)
+
+
+def test_every_schema_has_an_example() -> None:
+    assert set(AvroCodec(SCHEMAS).schemas) == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_single_object_round_trip(codec: AvroCodec, name: str) -> None:
+    data = codec.encode(name, EXAMPLES[name])
+    assert data[:2] == b"\xc3\x01"
+    assert data[2:10] == codec.schemas[name].fingerprint
+    assert codec.decode(data) == (name, EXAMPLES[name])
+
+
+def test_fingerprint_is_crc64_avro_little_endian(codec: AvroCodec) -> None:
+    # Avro spec: the fingerprint of the primitive schema "int" is 0x7275d51a3f395c8f.
+    from fastavro.schema import fingerprint
+
+    assert bytes.fromhex(fingerprint('"int"', "CRC-64-AVRO")) == struct.pack("<Q", 0x7275D51A3F395C8F)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty message"),
+        (None, "empty message"),
+        (b"{\"json\": true}", "unknown encoding"),
+        (b"\xc3\x01" + b"\x00" * 8 + b"\x02", "unknown schema fingerprint"),
+    ],
+)
+def test_unreadable_records_are_reported(codec: AvroCodec, data: bytes | None, message: str) -> None:
+    with pytest.raises(DecodeError, match=message):
+        codec.decode(data)
+
+
+def test_truncated_body_is_reported(codec: AvroCodec) -> None:
+    data = codec.encode("SegmentTranscribed", EXAMPLES["SegmentTranscribed"])
+    with pytest.raises(DecodeError, match="corrupt SegmentTranscribed"):
+        codec.decode(data[:-20])
+
+
+def test_decode_as_checks_the_event_type(codec: AvroCodec) -> None:
+    data = codec.encode("DecodeRequested", EXAMPLES["DecodeRequested"])
+    assert codec.decode_as("DecodeRequested", data) == EXAMPLES["DecodeRequested"]
+    with pytest.raises(DecodeError, match="expected JobRequested"):
+        codec.decode_as("JobRequested", data)
+
+
+class _Registry(BaseHTTPRequestHandler):
+    """The two Confluent schema-registry endpoints kaption calls, over real HTTP."""
+
+    schemas: list[str] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if body["schema"] not in self.schemas:
+            self.schemas.append(body["schema"])
+        self._reply({"id": self.schemas.index(body["schema"]) + 1})
+
+    def do_GET(self) -> None:
+        schema_id = int(self.path.rsplit("/", 1)[-1])
+        self._reply({"schema": self.schemas[schema_id - 1]})
+
+    def _reply(self, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def registry_url() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _Registry)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_confluent_wire_format_with_a_registry(registry_url: str) -> None:
+    writer = AvroCodec(SCHEMAS, RegistryClient(registry_url))
+    data = writer.encode("StageFailed", EXAMPLES["StageFailed"])
+    assert data[0] == 0 and struct.unpack(">I", data[1:5])[0] >= 1
+    # A fresh reader resolves the id through the registry, not from its own cache.
+    reader = AvroCodec(SCHEMAS, RegistryClient(registry_url))
+    assert reader.decode(data) == ("StageFailed", EXAMPLES["StageFailed"])
+    canonical = reader.registry.canonical_for(struct.unpack(">I", data[1:5])[0])  # type: ignore[union-attr]
+    assert canonical == to_parsing_canonical_form(writer.schemas["StageFailed"].parsed)
+    with pytest.raises(DecodeError, match="not resolvable"):
+        reader.decode(b"\x00" + struct.pack(">I", 999) + b"\x00")
