@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import faust
+from aiokafka import AIOKafkaProducer
 from faust.types import EventT
 
 from streams.codec import AvroCodec, DecodeError, Record
 from streams.jobs import Outgoing
-from streams.kafka import ssl_context
+from streams.kafka import client_kwargs, ssl_context
 from streams.registry import RegistryClient
 from streams.settings import KaptionSettings
 from streams.topics import TopicRegistry, load_registry
@@ -70,7 +71,7 @@ class Pipeline:
     registry: TopicRegistry
     codec: AvroCodec
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2))
-    _topics: dict[str, Any] = field(default_factory=dict)
+    _producer: AIOKafkaProducer | None = None
 
     @classmethod
     def build(cls, settings: KaptionSettings, app: faust.App) -> Pipeline:
@@ -78,21 +79,27 @@ class Pipeline:
         schema_ids = RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
         return cls(settings, app, registry, AvroCodec(settings.schemas_dir, schema_ids))
 
-    def topic(self, logical: str) -> Any:
-        name = self.registry.name(logical)
-        if name not in self._topics:
-            spec = self.registry.specs[logical]
-            self._topics[name] = self.app.topic(
-                name, partitions=spec.partitions, key_serializer="raw", value_serializer="raw"
+    async def producer(self) -> AIOKafkaProducer:
+        # Our own producer, not Faust's: with Faust's, a second send from one event stayed in
+        # aiokafka's accumulator forever on Tansu. Each send waits for the broker's ack, so an
+        # input offset is committed only after its outputs are stored (at-least-once).
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                **client_kwargs(self.settings), max_request_size=MAX_EVENT_BYTES, acks="all"
             )
-        return self._topics[name]
+            await producer.start()
+            self._producer = producer
+        return self._producer
 
-    def dlq_topic(self, logical: str) -> Any:
-        return self.topic(self.registry.specs[logical].dead_letter or "")
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
+        producer = await self.producer()
+        await producer.send_and_wait(topic, value, key=key, headers=headers)
 
     async def send(self, out: Outgoing) -> None:
         value = self.codec.encode(out.schema, out.record)
-        await self.topic(out.topic).send(key=out.key.encode(), value=value)
+        await self.publish(self.registry.name(out.topic), out.key.encode(), value)
 
     async def send_all(self, outgoing: Sequence[Outgoing]) -> None:
         for out in outgoing:
@@ -116,11 +123,8 @@ class Pipeline:
             "kaption.error.offset": str(message.offset),
             "kaption.error.attempt": str(attempt),
         }
-        await self.dlq_topic(source).send(
-            key=message.key,
-            value=message.value,
-            headers={k: v.encode() for k, v in headers.items()},
-        )
+        dlq = self.registry.dlq_name(source)
+        await self.publish(dlq, message.key, message.value, [(k, v.encode()) for k, v in headers.items()])
 
 
 Handler = Callable[[str, Record], Awaitable[list[Outgoing]]]
