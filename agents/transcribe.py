@@ -33,12 +33,18 @@ def transcribe_segment(settings: KaptionSettings, segment: Record) -> Transcript
     )
     pcm = pcm_from_bytes(segment["pcm"])
     return transcribe_pcm(
-        model, pcm, segment["sample_rate"], segment["start"], settings.language,
+        model,
+        pcm,
+        segment["sample_rate"],
+        segment["start"],
+        settings.language,
         settings.whisper_beam_size,
     )
 
 
-def transcribed(segment: Record, transcript: Transcript, model: str, attempt: int, took: float) -> Outgoing:
+def transcribed(
+    segment: Record, transcript: Transcript, model: str, attempt: int, took: float
+) -> Outgoing:
     record = {
         **{k: segment[k] for k in ("job_id", "segment_id", "index", "start", "end")},
         "text": transcript.text,

@@ -76,7 +76,9 @@ class Pipeline:
     @classmethod
     def build(cls, settings: KaptionSettings, app: faust.App) -> Pipeline:
         registry = load_registry(settings.topics_file, settings.topic_prefix)
-        schema_ids = RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
+        schema_ids = (
+            RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
+        )
         return cls(settings, app, registry, AvroCodec(settings.schemas_dir, schema_ids))
 
     async def producer(self) -> AIOKafkaProducer:
@@ -92,7 +94,11 @@ class Pipeline:
         return self._producer
 
     async def publish(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         producer = await self.producer()
         await producer.send_and_wait(topic, value, key=key, headers=headers)
@@ -124,7 +130,9 @@ class Pipeline:
             "kaption.error.attempt": str(attempt),
         }
         dlq = self.registry.dlq_name(source)
-        await self.publish(dlq, message.key, message.value, [(k, v.encode()) for k, v in headers.items()])
+        await self.publish(
+            dlq, message.key, message.value, [(k, v.encode()) for k, v in headers.items()]
+        )
 
 
 Handler = Callable[[str, Record], Awaitable[list[Outgoing]]]

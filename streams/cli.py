@@ -32,10 +32,14 @@ def make_settings(**overrides: Any) -> KaptionSettings:
 
 def kafka_options(fn: Any) -> Any:
     fn = click.option(
-        "--bootstrap-servers", "bootstrap_servers", default=None,
+        "--bootstrap-servers",
+        "bootstrap_servers",
+        default=None,
         help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS; none = embedded broker).",
     )(fn)
-    return click.option("--topic-prefix", default=None, help="Topic name prefix (default kaption.).")(fn)
+    return click.option(
+        "--topic-prefix", default=None, help="Topic name prefix (default kaption.)."
+    )(fn)
 
 
 @click.group()
@@ -65,7 +69,9 @@ def topics() -> None:
 def topics_apply(**options: Any) -> None:
     """Create missing topics; report drift (exit 3) without changing existing topics."""
     settings = require_broker(make_settings(**options))
-    report = asyncio.run(apply_topics(settings, load_registry(settings.topics_file, settings.topic_prefix)))
+    report = asyncio.run(
+        apply_topics(settings, load_registry(settings.topics_file, settings.topic_prefix))
+    )
     for line in report.lines():
         click.echo(line)
     if report.drifted:
@@ -98,13 +104,20 @@ class ProgressView:
     def __call__(self, status: dict[str, Any]) -> None:
         total = status["segments_total"] or None
         done = status["segments_done"] + status["segments_failed"]
-        self.progress.update(self.task, description=status["state"].lower(), total=total, completed=done)
+        self.progress.update(
+            self.task, description=status["state"].lower(), total=total, completed=done
+        )
 
 
 async def submit_and_wait(
     settings: KaptionSettings, source: str, name: str | None, timeout_s: float, alive: Any = None
 ) -> JobResult:
-    columns = (TextColumn("{task.description:>14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description:>14}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     async with JobClient(settings) as client:
         job_id = await client.submit(source, name)
         console.print(f"job {job_id}: {source}")
@@ -132,14 +145,18 @@ def report(result: JobResult, out: Path | None) -> None:
 @click.option("--name", default=None, help="Base name of the subtitle files.")
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait.")
 @kafka_options
-def submit(source: str, wait: bool, out: Path | None, name: str | None, timeout: float, **options: Any) -> None:
+def submit(
+    source: str, wait: bool, out: Path | None, name: str | None, timeout: float, **options: Any
+) -> None:
     """Publish a job for SOURCE (a path or URL the workers can read) to a running cluster."""
     settings = require_broker(make_settings(**options))
     source = source if "://" in source else str(Path(source).resolve())
     if not wait:
+
         async def fire() -> str:
             async with JobClient(settings) as client:
                 return await client.submit(source, name)
+
         click.echo(asyncio.run(fire()))
         return
     report(asyncio.run(submit_and_wait(settings, source, name, timeout)), out)
@@ -148,7 +165,9 @@ def submit(source: str, wait: bool, out: Path | None, name: str | None, timeout:
 @main.command()
 @click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
-@click.option("--model", default=None, help="faster-whisper model name or path (default bundled tiny.en).")
+@click.option(
+    "--model", default=None, help="faster-whisper model name or path (default bundled tiny.en)."
+)
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait.")
 @kafka_options
 def run(video: Path, out: Path, model: str | None, timeout: float, **options: Any) -> None:
@@ -163,12 +182,16 @@ def run(video: Path, out: Path, model: str | None, timeout: float, **options: An
             log.parent.mkdir(parents=True, exist_ok=True)
             address = stack.enter_context(embedded_broker(0, log))
             settings = settings.model_copy(update={"bootstrap_servers": address})
-        asyncio.run(apply_topics(settings, load_registry(settings.topics_file, settings.topic_prefix)))
+        asyncio.run(
+            apply_topics(settings, load_registry(settings.topics_file, settings.topic_prefix))
+        )
         worker_log = settings.data_dir / "worker.log"
         process = stack.enter_context(worker_process(settings, "all", worker_log))
         try:
             result = asyncio.run(
-                submit_and_wait(settings, str(video.resolve()), None, timeout, lambda: process.poll() is None)
+                submit_and_wait(
+                    settings, str(video.resolve()), None, timeout, lambda: process.poll() is None
+                )
             )
         except RuntimeError as exc:
             tail = worker_log.read_text(errors="replace")[-3000:]

@@ -58,12 +58,16 @@ class JobClient:
     def __init__(self, settings: KaptionSettings) -> None:
         self.settings = settings
         self.registry = load_registry(settings.topics_file, settings.topic_prefix)
-        schema_ids = RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
+        schema_ids = (
+            RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
+        )
         self.codec = AvroCodec(settings.schemas_dir, schema_ids)
         kwargs = client_kwargs(settings)
         self.producer = AIOKafkaProducer(**kwargs, max_request_size=MAX_EVENT_BYTES)
         self.consumer = AIOKafkaConsumer(
-            **kwargs, enable_auto_commit=False, fetch_max_wait_ms=100,
+            **kwargs,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=100,
             max_partition_fetch_bytes=MAX_EVENT_BYTES,
         )
         self._status: dict[str, Record] = {}
@@ -82,7 +86,10 @@ class JobClient:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.consumer.stop()
         await self.producer.stop()
@@ -91,7 +98,9 @@ class JobClient:
         value = self.codec.encode(schema, record)
         await self.producer.send_and_wait(self.registry.name(logical), value, key=key.encode())
 
-    async def submit(self, source: str, name: str | None = None, language: str | None = None) -> str:
+    async def submit(
+        self, source: str, name: str | None = None, language: str | None = None
+    ) -> str:
         job_id = uuid.uuid4().hex
         record = {
             "job_id": job_id,

@@ -41,9 +41,9 @@ def load_schemas(schemas_dir: Path) -> dict[str, EventSchema]:
     """Every ``kaption.<Name>.avsc`` in the folder, by short name (references resolved)."""
     schemas: dict[str, EventSchema] = {}
     for path in sorted(schemas_dir.glob("*.avsc")):
-        parsed = load_schema(str(path), _write_hint=False)
+        parsed: dict[str, Any] = load_schema(str(path), _write_hint=False)  # type: ignore[assignment]
         canonical = to_parsing_canonical_form(parsed)
-        short = parsed["name"].rsplit(".", 1)[-1]
+        short = str(parsed["name"]).rsplit(".", 1)[-1]
         fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
         schemas[short] = EventSchema(short, parsed, canonical, fp)
     if not schemas:

@@ -118,7 +118,11 @@ def _on_requested(job: Job | None, record: Record, now_ms: int) -> Decision:
     job = new_job(record)
     request = {"job_id": job["job_id"], "source": job["source"]}
     return Decision(
-        job, [_status(job, now_ms), Outgoing("decode.requested", job["job_id"], "DecodeRequested", request)]
+        job,
+        [
+            _status(job, now_ms),
+            Outgoing("decode.requested", job["job_id"], "DecodeRequested", request),
+        ],
     )
 
 

@@ -60,7 +60,9 @@ async def apply_topics(settings: KaptionSettings, registry: TopicRegistry) -> Ap
             report.created = [topic.name for topic in missing]
         present = sorted(set(wanted) & existing)
         if present:
-            described = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(present)}
+            described = {
+                t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(present)
+            }
             resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in present]
             configs: dict[str, dict[str, str]] = {}
             for response in await admin.describe_configs(resources):

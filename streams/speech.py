@@ -58,4 +58,4 @@ def merge_spans(spans: Sequence[Span], max_len: float, max_gap: float) -> list[S
 
 
 def cut(pcm: np.ndarray, sample_rate: int, span: Span) -> np.ndarray:
-    return pcm[int(round(span.start * sample_rate)) : int(round(span.end * sample_rate))]
+    return pcm[round(span.start * sample_rate) : round(span.end * sample_rate)]

@@ -54,8 +54,13 @@ class TopicRegistry:
 def _spec(name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> TopicSpec:
     merged = {**defaults, **raw}
     unknown = set(merged) - {
-        "partitions", "retention_ms", "cleanup_policy", "max_message_bytes", "key",
-        "value_schema", "dead_letter",
+        "partitions",
+        "retention_ms",
+        "cleanup_policy",
+        "max_message_bytes",
+        "key",
+        "value_schema",
+        "dead_letter",
     }
     if unknown:
         raise ValueError(f"topic {name}: unknown keys {sorted(unknown)}")
@@ -85,7 +90,9 @@ def parse_topics(document: Mapping[str, Any]) -> dict[str, TopicSpec]:
         specs[name] = spec
         if spec.dead_letter:
             dlq = replace(
-                _spec(spec.dead_letter, {"max_message_bytes": spec.max_message_bytes}, dlq_defaults),
+                _spec(
+                    spec.dead_letter, {"max_message_bytes": spec.max_message_bytes}, dlq_defaults
+                ),
                 key=spec.key,
                 value_schema=None,
             )

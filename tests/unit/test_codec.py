@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from fastavro.schema import to_parsing_canonical_form
@@ -20,33 +20,97 @@ from streams.settings import REPO_ROOT
 SCHEMAS = REPO_ROOT / "schemas"
 WHEN = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 WORD = {"word": " hello", "start": 1.0, "end": 1.5, "probability": 0.75}
-SEGMENT = {"job_id": "j", "segment_id": "j:00000", "index": 0, "start": 1.0, "end": 2.0,
-           "sample_rate": 16000, "pcm": b"\x01\x00\xff\xff"}
-TRANSCRIBED = {"job_id": "j", "segment_id": "j:00000", "index": 0, "start": 1.0, "end": 2.0,
-               "text": "hello", "words": [WORD], "language": "en", "model": "tiny.en",
-               "model_version": "faster-whisper 1.2.1", "attempt": 1, "processing_seconds": 0.5}
+SEGMENT = {
+    "job_id": "j",
+    "segment_id": "j:00000",
+    "index": 0,
+    "start": 1.0,
+    "end": 2.0,
+    "sample_rate": 16000,
+    "pcm": b"\x01\x00\xff\xff",
+}
+TRANSCRIBED = {
+    "job_id": "j",
+    "segment_id": "j:00000",
+    "index": 0,
+    "start": 1.0,
+    "end": 2.0,
+    "text": "hello",
+    "words": [WORD],
+    "language": "en",
+    "model": "tiny.en",
+    "model_version": "faster-whisper 1.2.1",
+    "attempt": 1,
+    "processing_seconds": 0.5,
+}
 EXAMPLES: dict[str, dict[str, Any]] = {
-    "JobRequested": {"job_id": "j", "source": "/a.mp4", "name": "a", "language": "en",
-                     "requested_at": WHEN},
+    "JobRequested": {
+        "job_id": "j",
+        "source": "/a.mp4",
+        "name": "a",
+        "language": "en",
+        "requested_at": WHEN,
+    },
     "DecodeRequested": {"job_id": "j", "source": "/a.mp4"},
-    "AudioReady": {"job_id": "j", "sample_rate": 16000, "offset": 2.0, "duration": 0.5,
-                   "pcm": bytes(range(256)) * 4},
+    "AudioReady": {
+        "job_id": "j",
+        "sample_rate": 16000,
+        "offset": 2.0,
+        "duration": 0.5,
+        "pcm": bytes(range(256)) * 4,
+    },
     "SpeechSegment": SEGMENT,
     "SegmentsPlanned": {"job_id": "j", "duration": 3.0, "segments": [SEGMENT, SEGMENT]},
     "SegmentTranscribed": TRANSCRIBED,
-    "SegmentFailed": {"job_id": "j", "segment_id": "j:00000", "index": 0, "start": 1.0,
-                      "end": 2.0, "reason": "bad", "error_class": "ValueError", "attempts": 3},
-    "StageFailed": {"job_id": "j", "stage": "decode", "reason": "file is empty",
-                    "error_class": "MediaError"},
-    "TranscriptReady": {"job_id": "j", "name": "a", "language": "en", "duration": 3.0,
-                        "segments": [TRANSCRIBED], "gaps": [{"start": 2.0, "end": 3.0}]},
-    "CuesReady": {"job_id": "j", "name": "a", "language": "en",
-                  "cues": [{"start": 1.0, "end": 2.0, "text": "hello\nworld"}]},
-    "SubtitlesReady": {"job_id": "j", "name": "a", "language": "en", "cue_count": 1,
-                       "srt": "1\n00:00:01,000 --> 00:00:02,000\nhello\n", "vtt": "WEBVTT\n"},
-    "JobStatus": {"job_id": "j", "name": "a", "source": "/a.mp4", "state": "PARTIAL",
-                  "segments_total": 2, "segments_done": 1, "segments_failed": 1,
-                  "reason": "1 of 2 segments untranscribed", "updated_at": WHEN},
+    "SegmentFailed": {
+        "job_id": "j",
+        "segment_id": "j:00000",
+        "index": 0,
+        "start": 1.0,
+        "end": 2.0,
+        "reason": "bad",
+        "error_class": "ValueError",
+        "attempts": 3,
+    },
+    "StageFailed": {
+        "job_id": "j",
+        "stage": "decode",
+        "reason": "file is empty",
+        "error_class": "MediaError",
+    },
+    "TranscriptReady": {
+        "job_id": "j",
+        "name": "a",
+        "language": "en",
+        "duration": 3.0,
+        "segments": [TRANSCRIBED],
+        "gaps": [{"start": 2.0, "end": 3.0}],
+    },
+    "CuesReady": {
+        "job_id": "j",
+        "name": "a",
+        "language": "en",
+        "cues": [{"start": 1.0, "end": 2.0, "text": "hello\nworld"}],
+    },
+    "SubtitlesReady": {
+        "job_id": "j",
+        "name": "a",
+        "language": "en",
+        "cue_count": 1,
+        "srt": "1\n00:00:01,000 --> 00:00:02,000\nhello\n",
+        "vtt": "WEBVTT\n",
+    },
+    "JobStatus": {
+        "job_id": "j",
+        "name": "a",
+        "source": "/a.mp4",
+        "state": "PARTIAL",
+        "segments_total": 2,
+        "segments_done": 1,
+        "segments_failed": 1,
+        "reason": "1 of 2 segments untranscribed",
+        "updated_at": WHEN,
+    },
 }
 
 
@@ -71,7 +135,9 @@ def test_fingerprint_is_crc64_avro_little_endian(codec: AvroCodec) -> None:
     # Avro spec: the fingerprint of the primitive schema "int" is 0x7275d51a3f395c8f.
     from fastavro.schema import fingerprint
 
-    assert bytes.fromhex(fingerprint('"int"', "CRC-64-AVRO")) == struct.pack("<Q", 0x7275D51A3F395C8F)
+    assert bytes.fromhex(fingerprint('"int"', "CRC-64-AVRO")) == struct.pack(
+        "<Q", 0x7275D51A3F395C8F
+    )
 
 
 @pytest.mark.parametrize(
@@ -79,11 +145,13 @@ def test_fingerprint_is_crc64_avro_little_endian(codec: AvroCodec) -> None:
     [
         (b"", "empty message"),
         (None, "empty message"),
-        (b"{\"json\": true}", "unknown encoding"),
+        (b'{"json": true}', "unknown encoding"),
         (b"\xc3\x01" + b"\x00" * 8 + b"\x02", "unknown schema fingerprint"),
     ],
 )
-def test_unreadable_records_are_reported(codec: AvroCodec, data: bytes | None, message: str) -> None:
+def test_unreadable_records_are_reported(
+    codec: AvroCodec, data: bytes | None, message: str
+) -> None:
     with pytest.raises(DecodeError, match=message):
         codec.decode(data)
 
@@ -104,7 +172,7 @@ def test_decode_as_checks_the_event_type(codec: AvroCodec) -> None:
 class _Registry(BaseHTTPRequestHandler):
     """The two Confluent schema-registry endpoints kaption calls, over real HTTP."""
 
-    schemas: list[str] = []
+    schemas: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

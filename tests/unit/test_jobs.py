@@ -10,13 +10,24 @@ NOW = 1_700_000_000_000
 
 
 def request(job_id: str = "j1") -> dict[str, Any]:
-    return {"job_id": job_id, "source": "/v.mp4", "name": "v", "language": "en", "requested_at": NOW}
+    return {
+        "job_id": job_id,
+        "source": "/v.mp4",
+        "name": "v",
+        "language": "en",
+        "requested_at": NOW,
+    }
 
 
 def segment(index: int, job_id: str = "j1") -> dict[str, Any]:
     return {
-        "job_id": job_id, "segment_id": f"{job_id}:{index:05d}", "index": index,
-        "start": 10.0 * index, "end": 10.0 * index + 5, "sample_rate": 16000, "pcm": b"\0\0",
+        "job_id": job_id,
+        "segment_id": f"{job_id}:{index:05d}",
+        "index": index,
+        "start": 10.0 * index,
+        "end": 10.0 * index + 5,
+        "sample_rate": 16000,
+        "pcm": b"\0\0",
     }
 
 
@@ -25,16 +36,33 @@ def transcribed(index: int, job_id: str = "j1") -> dict[str, Any]:
     return {
         **{k: seg[k] for k in ("job_id", "segment_id", "index", "start", "end")},
         "text": f"word{index}",
-        "words": [{"word": f" word{index}", "start": seg["start"], "end": seg["start"] + 1,
-                   "probability": 0.9}],
-        "language": "en", "model": "tiny.en", "model_version": "x", "attempt": 1,
+        "words": [
+            {
+                "word": f" word{index}",
+                "start": seg["start"],
+                "end": seg["start"] + 1,
+                "probability": 0.9,
+            }
+        ],
+        "language": "en",
+        "model": "tiny.en",
+        "model_version": "x",
+        "attempt": 1,
         "processing_seconds": 0.1,
     }
 
 
 def failed(index: int, job_id: str = "j1") -> dict[str, Any]:
-    return {"job_id": job_id, "segment_id": f"{job_id}:{index:05d}", "index": index, "start": 0.0,
-            "end": 0.0, "reason": "boom", "error_class": "RuntimeError", "attempts": 3}
+    return {
+        "job_id": job_id,
+        "segment_id": f"{job_id}:{index:05d}",
+        "index": index,
+        "start": 0.0,
+        "end": 0.0,
+        "reason": "boom",
+        "error_class": "RuntimeError",
+        "attempts": 3,
+    }
 
 
 def topics(decision: Decision) -> list[str]:
@@ -114,18 +142,26 @@ def test_all_segments_failed_fails_the_job_with_the_cause() -> None:
 
 def test_stage_failure_fails_the_job_and_later_events_are_ignored() -> None:
     job = decide(None, "JobRequested", request(), NOW).job
-    reason = {"job_id": "j1", "stage": "decode", "reason": "file is empty: /v.mp4",
-              "error_class": "MediaError"}
+    reason = {
+        "job_id": "j1",
+        "stage": "decode",
+        "reason": "file is empty: /v.mp4",
+        "error_class": "MediaError",
+    }
     decision = decide(job, "StageFailed", reason, NOW)
     assert decision.job is not None and decision.job["state"] == JobState.FAILED
     assert decision.job["reason"] == "decode: file is empty: /v.mp4"
     assert decision.outgoing[0].record["reason"] == "decode: file is empty: /v.mp4"
-    after = decide(decision.job, "SegmentsPlanned", {"job_id": "j1", "duration": 1.0, "segments": []}, NOW)
+    after = decide(
+        decision.job, "SegmentsPlanned", {"job_id": "j1", "duration": 1.0, "segments": []}, NOW
+    )
     assert after.job == decision.job and after.outgoing == []
 
 
 def test_events_for_unknown_jobs_and_foreign_segments_are_ignored() -> None:
     assert decide(None, "SegmentTranscribed", transcribed(0), NOW) == Decision(None)
     job = planned(1).job
-    foreign = decide(job, "SegmentTranscribed", transcribed(0, job_id="other") | {"job_id": "j1"}, NOW)
+    foreign = decide(
+        job, "SegmentTranscribed", transcribed(0, job_id="other") | {"job_id": "j1"}, NOW
+    )
     assert foreign.job == job and foreign.outgoing == []

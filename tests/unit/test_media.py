@@ -14,8 +14,16 @@ DURATION = json.loads((MEDIA / "speech.json").read_text())["duration"]
 
 
 @pytest.mark.parametrize(
-    "name", ["speech.mp4", "speech.mkv", "speech.webm", "speech.mov", "speech.mp3", "speech.wav",
-             "speech.flac"],
+    "name",
+    [
+        "speech.mp4",
+        "speech.mkv",
+        "speech.webm",
+        "speech.mov",
+        "speech.mp3",
+        "speech.wav",
+        "speech.flac",
+    ],
 )
 def test_every_container_decodes_to_16k_mono(name: str) -> None:
     audio = decode_audio(str(MEDIA / name))

@@ -20,14 +20,23 @@ def test_neighbours_merge_up_to_the_length_limit() -> None:
 
 
 def test_long_pauses_separate_segments() -> None:
-    assert merge_spans([Span(0, 2), Span(10, 12)], max_len=30, max_gap=3) == [Span(0, 2), Span(10, 12)]
+    assert merge_spans([Span(0, 2), Span(10, 12)], max_len=30, max_gap=3) == [
+        Span(0, 2),
+        Span(10, 12),
+    ]
 
 
 def test_overlong_span_is_cut_into_equal_parts() -> None:
-    assert split_long(Span(0, 70), 30) == [Span(0, 70 / 3), Span(70 / 3, 140 / 3), Span(140 / 3, 70)]
+    assert split_long(Span(0, 70), 30) == [
+        Span(0, 70 / 3),
+        Span(70 / 3, 140 / 3),
+        Span(140 / 3, 70),
+    ]
     assert split_long(Span(0, 30), 30) == [Span(0, 30)]
     merged = merge_spans([Span(5, 75)], max_len=30, max_gap=3)
-    assert all(s.length <= 30 + 1e-9 for s in merged) and merged[0].start == 5 and merged[-1].end == 75
+    assert (
+        all(s.length <= 30 + 1e-9 for s in merged) and merged[0].start == 5 and merged[-1].end == 75
+    )
 
 
 def test_unsorted_input_is_handled() -> None:

@@ -33,16 +33,25 @@ def test_audio_topics_allow_the_largest_event() -> None:
     registry = load_registry(REPO_ROOT / "topics.yaml", "kaption.")
     # 30 s of 16 kHz int16 mono plus headroom for the record around it.
     assert registry.specs["segments"].max_message_bytes >= 30 * 16_000 * 2 + 4096
-    assert registry.specs["segments.dlq"].max_message_bytes == registry.specs["segments"].max_message_bytes
+    assert (
+        registry.specs["segments.dlq"].max_message_bytes
+        == registry.specs["segments"].max_message_bytes
+    )
 
 
 def test_defaults_and_overrides() -> None:
-    specs = parse_topics({
-        "defaults": {"partitions": 3, "retention_ms": 10, "cleanup_policy": "delete",
-                     "max_message_bytes": 100},
-        "dead_letter_defaults": {"partitions": 1, "retention_ms": 99},
-        "topics": {"a": {"value_schema": "A", "dead_letter": True}, "b": {"partitions": 5}},
-    })
+    specs = parse_topics(
+        {
+            "defaults": {
+                "partitions": 3,
+                "retention_ms": 10,
+                "cleanup_policy": "delete",
+                "max_message_bytes": 100,
+            },
+            "dead_letter_defaults": {"partitions": 1, "retention_ms": 99},
+            "topics": {"a": {"value_schema": "A", "dead_letter": True}, "b": {"partitions": 5}},
+        }
+    )
     assert specs["a"] == TopicSpec("a", 3, 10, "delete", 100, "job_id", "A", "a.dlq")
     assert specs["a.dlq"] == TopicSpec("a.dlq", 1, 99, "delete", 100, "job_id", None, None)
     assert specs["b"].partitions == 5 and specs["b"].dead_letter is None
@@ -57,8 +66,15 @@ def test_defaults_and_overrides() -> None:
     ],
 )
 def test_bad_specs_are_rejected(raw: dict[str, object], message: str) -> None:
-    document = {"defaults": {"partitions": 1, "retention_ms": 1, "cleanup_policy": "delete",
-                             "max_message_bytes": 1}, "topics": {"t": raw}}
+    document = {
+        "defaults": {
+            "partitions": 1,
+            "retention_ms": 1,
+            "cleanup_policy": "delete",
+            "max_message_bytes": 1,
+        },
+        "topics": {"t": raw},
+    }
     with pytest.raises(ValueError, match=message):
         parse_topics(document)
 

@@ -1,0 +1,93 @@
+"""One broker per test session, a fresh topic set and worker per test module.
+
+The broker is external when KAFKA_BOOTSTRAP_SERVERS is set, Testcontainers' Kafka where a Docker
+engine answers, and otherwise the embedded Tansu broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from streams.broker import embedded_broker
+from streams.client import JobClient, JobResult
+from streams.kafka import apply_topics
+from streams.settings import KaptionSettings
+from streams.topics import load_registry
+from streams.worker import worker_process
+
+pytestmark = pytest.mark.integration
+
+
+def docker_engine() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(["docker", "info"], capture_output=True, timeout=20, check=False)
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    elif docker_engine():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer() as kafka:
+            yield kafka.get_bootstrap_server()
+    else:
+        log = tmp_path_factory.mktemp("broker") / "broker.log"
+        with embedded_broker(0, log) as address:
+            yield address
+
+
+def fresh_settings(bootstrap: str, data_dir: Path, **overrides: object) -> KaptionSettings:
+    """Settings with a topic prefix (so topics and consumer groups) no other test shares."""
+    prefix = f"it{uuid.uuid4().hex[:8]}."
+    return KaptionSettings(
+        bootstrap_servers=bootstrap, topic_prefix=prefix, data_dir=data_dir, **overrides
+    )
+
+
+def create_topics(settings: KaptionSettings) -> None:
+    registry = load_registry(settings.topics_file, settings.topic_prefix)
+    report = asyncio.run(apply_topics(settings, registry))
+    assert not report.drifted, report.drifted
+
+
+@dataclass
+class Cluster:
+    settings: KaptionSettings
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def run(self, source: str, timeout_s: float = 180.0) -> JobResult:
+        return asyncio.run(self._run(source, timeout_s))
+
+    async def _run(self, source: str, timeout_s: float) -> JobResult:
+        async with JobClient(self.settings) as client:
+            job_id = await client.submit(source)
+            return await client.wait(job_id, timeout_s, alive=self.alive)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@pytest.fixture(scope="module")
+def cluster(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Topics plus one `kaption worker --role all` process, for the tests of one module."""
+    data_dir = tmp_path_factory.mktemp("kaption")
+    settings = fresh_settings(bootstrap, data_dir)
+    create_topics(settings)
+    log = data_dir / "worker.log"
+    with worker_process(settings, "all", log) as process:
+        yield Cluster(settings, process, log)
+        assert process.poll() is None, "the worker died:\n" + log.read_text()[-4000:]
