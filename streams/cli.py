@@ -18,6 +18,7 @@ from streams.broker import embedded_broker
 from streams.client import JobClient, JobResult
 from streams.jobs import JobState
 from streams.kafka import apply_topics
+from streams.processes import worker_process
 from streams.settings import KaptionSettings
 from streams.topics import load_registry
 
@@ -126,7 +127,7 @@ async def submit_and_wait(
             return await client.wait(job_id, timeout_s, view, alive or (lambda: True))
 
 
-def report(result: JobResult, out: Path | None) -> None:
+def report(result: JobResult, out: Path | None, exit_on_failure: bool = True) -> None:
     status = result.status
     for path in result.write(out) if out else []:
         click.echo(path)
@@ -134,7 +135,7 @@ def report(result: JobResult, out: Path | None) -> None:
     if status["reason"]:
         summary += f" — {status['reason']}"
     console.print(summary)
-    if result.state == JobState.FAILED:
+    if exit_on_failure and result.state == JobState.FAILED:
         sys.exit(1)
 
 
@@ -172,21 +173,23 @@ def submit(
 @kafka_options
 def run(video: Path, out: Path, model: str | None, timeout: float, **options: Any) -> None:
     """One machine: broker (embedded unless given), topics, all roles, submit, write subtitles."""
-    from streams.worker import worker_process
 
     started = time.perf_counter()
     settings = make_settings(whisper_model=model, **options)
+    embedded = not settings.bootstrap_servers
     with contextlib.ExitStack() as stack:
-        if not settings.bootstrap_servers:
+        if embedded:
             log = settings.data_dir / "broker.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             address = stack.enter_context(embedded_broker(0, log))
             settings = settings.model_copy(update={"bootstrap_servers": address})
-        asyncio.run(
-            apply_topics(settings, load_registry(settings.topics_file, settings.topic_prefix))
-        )
+        registry = load_registry(settings.topics_file, settings.topic_prefix)
+        asyncio.run(apply_topics(settings, registry))
         worker_log = settings.data_dir / "worker.log"
-        process = stack.enter_context(worker_process(settings, "all", worker_log))
+        # With an embedded (throwaway) broker a graceful worker shutdown protects nothing.
+        process = stack.enter_context(
+            worker_process(settings, "all", worker_log, graceful=not embedded)
+        )
         try:
             result = asyncio.run(
                 submit_and_wait(
@@ -196,8 +199,10 @@ def run(video: Path, out: Path, model: str | None, timeout: float, **options: An
         except RuntimeError as exc:
             tail = worker_log.read_text(errors="replace")[-3000:]
             raise click.ClickException(f"{exc}\n--- worker log tail ---\n{tail}") from exc
+        report(result, out, exit_on_failure=False)  # files first, then tear down
     console.print(f"wall time {time.perf_counter() - started:.1f} s")
-    report(result, out)
+    if result.state == JobState.FAILED:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

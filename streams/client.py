@@ -13,10 +13,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.app import MAX_EVENT_BYTES
 from streams.codec import AvroCodec, DecodeError, Record
 from streams.jobs import TERMINAL, JobState
-from streams.kafka import client_kwargs
+from streams.kafka import MAX_EVENT_BYTES, client_kwargs
 from streams.registry import RegistryClient
 from streams.settings import KaptionSettings
 from streams.topics import load_registry

@@ -13,6 +13,9 @@ from aiokafka.helpers import create_ssl_context
 from streams.settings import KaptionSettings
 from streams.topics import ApplyReport, TopicRegistry, drift
 
+# Largest event a client sends or fetches (topics.yaml caps each topic lower).
+MAX_EVENT_BYTES = 64 * 1024 * 1024
+
 
 def ssl_context(settings: KaptionSettings) -> ssl.SSLContext | None:
     if "SSL" not in settings.security_protocol:

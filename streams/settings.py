@@ -16,7 +16,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class KaptionSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KAPTION_", frozen=True, extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="KAPTION_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
     # --- Kafka ------------------------------------------------------------------------------
     # Empty means "start the embedded broker" for commands that can (run, broker, tests).

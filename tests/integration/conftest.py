@@ -20,9 +20,9 @@ import pytest
 from streams.broker import embedded_broker
 from streams.client import JobClient, JobResult
 from streams.kafka import apply_topics
+from streams.processes import worker_process
 from streams.settings import KaptionSettings
 from streams.topics import load_registry
-from streams.worker import worker_process
 
 pytestmark = pytest.mark.integration
 

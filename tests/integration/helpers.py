@@ -31,5 +31,7 @@ async def read_topic(
         await consumer.stop()
 
 
-def read(settings: KaptionSettings, topic: str, partitions: int, count: int) -> list[ConsumerRecord[bytes, bytes]]:
+def read(
+    settings: KaptionSettings, topic: str, partitions: int, count: int
+) -> list[ConsumerRecord[bytes, bytes]]:
     return asyncio.run(read_topic(settings, topic, partitions, count))

@@ -115,8 +115,13 @@ def test_corrupt_segment_is_retried_then_reported_failed(cluster: Cluster) -> No
     and a dead letter with its cause; the worker keeps going."""
     settings = cluster.settings
     segment = {
-        "job_id": "corrupt-job", "segment_id": "corrupt-job:00000", "index": 0, "start": 0.0,
-        "end": 1.0, "sample_rate": 16000, "pcm": b"\x01\x02\x03",  # odd length: not int16 PCM
+        "job_id": "corrupt-job",
+        "segment_id": "corrupt-job:00000",
+        "index": 0,
+        "start": 0.0,
+        "end": 1.0,
+        "sample_rate": 16000,
+        "pcm": b"\x01\x02\x03",  # odd length: not int16 PCM
     }
 
     async def publish() -> None:

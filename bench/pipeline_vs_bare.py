@@ -1,0 +1,392 @@
+"""kaption (broker + worker already running) against bare faster-whisper, on the same audio.
+
+Measures, in one run:
+
+1. bare faster-whisper: the same model (loaded and warmed up before timing), ``transcribe`` of a
+   ~5-minute speech WAV with the same beam size and VAD options, generator consumed to the end;
+2. kaption with the embedded broker and a ``kaption worker --role all`` already running and warmed
+   up by one job: from ``submit`` of the same WAV to the subtitle files written;
+3. the ratio of the two wall times, and the word error rates of both outputs against the
+   reference text;
+4. the cold start of ``kaption run`` (own broker, topics, worker) on a 10-second file, minus the
+   bare transcription time of that file.
+
+Run from anywhere: ``python bench/pipeline_vs_bare.py [--minutes 5] [--repeat 1]``.
+Progress goes to stderr, the table to stdout; inputs, logs and outputs stay in bench/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import wave
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jiwer
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # `python bench/pipeline_vs_bare.py` without an installed package
+    sys.path.insert(0, str(REPO))
+
+from agents.vad import vad_options  # noqa: E402
+from streams.broker import embedded_broker  # noqa: E402
+from streams.client import JobClient  # noqa: E402
+from streams.cues import DEFAULT_RULES  # noqa: E402
+from streams.jobs import JobState  # noqa: E402
+from streams.kafka import apply_topics  # noqa: E402
+from streams.media import SAMPLE_RATE, decode_audio  # noqa: E402
+from streams.settings import KaptionSettings  # noqa: E402
+from streams.subtitles import parse_cues  # noqa: E402
+from streams.topics import load_registry  # noqa: E402
+from streams.transcription import load_model  # noqa: E402
+
+try:
+    from streams.processes import worker_process
+except ImportError:  # trees from before streams.processes existed
+    from streams.worker import worker_process  # type: ignore[attr-defined,no-redef,unused-ignore]
+
+OUT = REPO / "bench" / "out"
+PIECES = (
+    (REPO / "samples" / "demo.mp4", "demo"),
+    (REPO / "tests" / "media" / "speech.mp4", "speech"),
+)
+WARMUP_FILE = REPO / "tests" / "media" / "speech.wav"
+GAP_S = 1.0
+COLD_S = 10.0
+TARGET_RATIO = 1.10
+TARGET_WER_PT = 1.0
+TARGET_COLD_S = 10.0
+STARTED = time.perf_counter()
+
+
+def progress(message: str) -> None:
+    print(f"[{time.perf_counter() - STARTED:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+# --- input ------------------------------------------------------------------------------------
+
+
+def reference_text(name: str) -> str:
+    if name == "demo":
+        return (REPO / "samples" / "demo.txt").read_text(encoding="utf-8").strip()
+    data = json.loads((REPO / "tests" / "media" / "speech.json").read_text(encoding="utf-8"))
+    return str(data["text"]).strip()
+
+
+def write_wav(path: Path, pcm: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(pcm.astype("<i2").tobytes())
+
+
+@dataclass(frozen=True)
+class Inputs:
+    long_wav: Path
+    long_seconds: float
+    reference: str
+    pieces: int
+    short_wav: Path
+
+
+def build_inputs(minutes: float) -> Inputs:
+    """Pieces alternately, 1 s of silence between them, until the length is reached (whole
+    pieces only); plus a 10-second prefix of the same audio for the cold start."""
+    decoded = [(decode_audio(str(path)).pcm, reference_text(name)) for path, name in PIECES]
+    silence = np.zeros(int(GAP_S * SAMPLE_RATE), dtype=np.int16)
+    target = int(minutes * 60 * SAMPLE_RATE)
+    chunks: list[np.ndarray] = []
+    texts: list[str] = []
+    length = 0
+    while length < target:
+        pcm, text = decoded[len(texts) % len(decoded)]
+        if texts:
+            chunks.append(silence)
+            length += len(silence)
+        chunks.append(pcm)
+        texts.append(text)
+        length += len(pcm)
+    audio = np.concatenate(chunks)
+    seconds = len(audio) / SAMPLE_RATE
+    long_wav = OUT / f"speech_{minutes:g}min.wav"
+    write_wav(long_wav, audio)
+    reference = " ".join(texts)
+    long_wav.with_suffix(".txt").write_text(reference + "\n", encoding="utf-8")
+    short_wav = OUT / "speech_10s.wav"
+    write_wav(short_wav, audio[: int(COLD_S * SAMPLE_RATE)])
+    return Inputs(long_wav, seconds, reference, len(texts), short_wav)
+
+
+# --- scoring ----------------------------------------------------------------------------------
+
+
+def normalise(text: str) -> str:
+    text = re.sub(r"[^\w\s]", "", text.lower().replace("-", " "))
+    return " ".join(text.split())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    return float(jiwer.wer(normalise(reference), normalise(hypothesis)))
+
+
+def srt_text(srt: str) -> tuple[str, int]:
+    """Spoken text of the subtitles, and how many untranscribed-gap markers were left out."""
+    marker = " ".join(DEFAULT_RULES.gap_text.split())
+    words: list[str] = []
+    gaps = 0
+    for cue in parse_cues(srt, "srt"):
+        text = " ".join(" ".join(cue.lines).split())
+        if text == marker:
+            gaps += 1
+        else:
+            words.append(text)
+    return " ".join(words), gaps
+
+
+# --- bare faster-whisper ----------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    seconds: float
+    text: str
+    wer: float = 0.0
+    gaps: int = 0
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+def bare(settings: KaptionSettings, path: Path) -> Run:
+    model = load_model(
+        settings.whisper_model,
+        settings.whisper_device,
+        settings.whisper_compute_type,
+        settings.whisper_cpu_threads,
+    )
+    started = time.perf_counter()
+    segments, _info = model.transcribe(
+        str(path),
+        language="en",
+        beam_size=settings.whisper_beam_size,
+        word_timestamps=True,
+        vad_filter=True,
+        vad_parameters=vad_options(settings),
+    )
+    texts = [segment.text.strip() for segment in segments]
+    return Run(time.perf_counter() - started, " ".join(t for t in texts if t))
+
+
+# --- kaption with broker and worker running ---------------------------------------------------
+
+
+@contextlib.contextmanager
+def cluster(
+    base: KaptionSettings, tag: str
+) -> Iterator[tuple[KaptionSettings, subprocess.Popen[bytes]]]:
+    """Embedded broker, topics under a fresh prefix, one `kaption worker --role all`."""
+    broker_log = OUT / f"broker-{tag}.log"
+    worker_log = OUT / f"worker-{tag}.log"
+    for log in (broker_log, worker_log):
+        log.unlink(missing_ok=True)
+    with embedded_broker(0, broker_log) as address:
+        settings = base.model_copy(
+            update={"bootstrap_servers": address, "topic_prefix": f"bench{uuid.uuid4().hex[:8]}."}
+        )
+        report = asyncio.run(
+            apply_topics(settings, load_registry(settings.topics_file, settings.topic_prefix))
+        )
+        if report.drifted:
+            raise RuntimeError(f"topics drifted: {report.drifted}")
+        with worker_process(settings, "all", worker_log) as process:
+            progress(f"broker {address}, worker pid {process.pid}, log {worker_log}")
+            yield settings, process
+            if process.poll() is not None:
+                raise RuntimeError(f"the worker exited with code {process.returncode}")
+
+
+async def kaption_job(
+    settings: KaptionSettings,
+    source: Path,
+    out_dir: Path,
+    worker: subprocess.Popen[bytes],
+    timeout_s: float,
+) -> Run:
+    """One job on a running cluster; the reader is positioned before the clock starts."""
+    stages: dict[str, float] = {}
+    async with JobClient(settings) as client:
+        started = time.perf_counter()
+
+        def on_status(record: dict[str, object]) -> None:
+            state = str(record["state"])
+            if state not in stages:
+                stages[state] = time.perf_counter() - started
+                progress(f"  {state} at {stages[state]:.1f} s")
+
+        job_id = await client.submit(str(source.resolve()))
+        result = await client.wait(
+            job_id, timeout_s, on_status=on_status, alive=lambda: worker.poll() is None
+        )
+        paths = result.write(out_dir)
+        seconds = time.perf_counter() - started
+    if result.state is not JobState.COMPLETED:
+        raise RuntimeError(f"job ended {result.state}: {result.status['reason']}")
+    srt = next(p for p in paths if p.suffix == ".srt").read_text(encoding="utf-8")
+    text, gaps = srt_text(srt)
+    return Run(seconds, text, gaps=gaps, stages=stages)
+
+
+def kaption_warm(base: KaptionSettings, inputs: Inputs, tag: str, timeout_s: float) -> Run:
+    with cluster(base, tag) as (settings, worker):
+        progress(f"kaption warm-up job on {WARMUP_FILE.name}")
+        warm = asyncio.run(kaption_job(settings, WARMUP_FILE, OUT / "warmup", worker, 300.0))
+        progress(f"warm-up done in {warm.seconds:.1f} s; timing {inputs.long_wav.name}")
+        return asyncio.run(
+            kaption_job(settings, inputs.long_wav, OUT / f"kaption-{tag}", worker, timeout_s)
+        )
+
+
+# --- kaption run cold start -------------------------------------------------------------------
+
+
+def kaption_binary() -> str:
+    beside = Path(sys.executable).parent / "kaption"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("kaption")
+    if found is None:
+        raise RuntimeError("no `kaption` console script beside the interpreter or on PATH")
+    return found
+
+
+def cold_start(short_wav: Path) -> float:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"KAFKA_BOOTSTRAP_SERVERS", "KAPTION_BOOTSTRAP_SERVERS"}
+    }
+    with tempfile.TemporaryDirectory(prefix="kaption-cold-") as tmp:
+        env["KAPTION_DATA_DIR"] = str(Path(tmp) / "data")
+        command = [kaption_binary(), "run", str(short_wav), "--out", str(Path(tmp) / "out")]
+        started = time.perf_counter()
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0 or not list((Path(tmp) / "out").glob("*.srt")):
+            raise RuntimeError(f"kaption run failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return seconds
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=5.0, help="length of the long input")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="bare and kaption runs, alternately; best counts"
+    )
+    parser.add_argument("--skip-cold", action="store_true", help="skip the kaption run cold start")
+    args = parser.parse_args()
+    if args.repeat < 1 or args.minutes <= 0:
+        parser.error("--repeat must be >= 1 and --minutes > 0")
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    base = KaptionSettings(data_dir=OUT / "kaption-data")
+    base.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only its own subdirectory
+    inputs = build_inputs(args.minutes)
+    progress(
+        f"input {inputs.long_wav} ({inputs.long_seconds:.1f} s, {inputs.pieces} pieces), "
+        f"reference {inputs.long_wav.with_suffix('.txt').name}, cold-start input "
+        f"{inputs.short_wav.name}"
+    )
+
+    started = time.perf_counter()
+    bare(base, WARMUP_FILE)  # model load and first-call costs (VAD model), as the worker warm-up
+    progress(f"bare model loaded and warmed up in {time.perf_counter() - started:.1f} s")
+
+    timeout_s = max(900.0, 10 * inputs.long_seconds)
+    bare_runs: list[Run] = []
+    kaption_runs: list[Run] = []
+    for rep in range(1, args.repeat + 1):
+        progress(f"run {rep}/{args.repeat}: bare faster-whisper (nothing else running)")
+        run = bare(base, inputs.long_wav)
+        run.wer = wer(inputs.reference, run.text)
+        bare_runs.append(run)
+        progress(f"bare: {run.seconds:.1f} s, WER {run.wer:.3f}")
+        progress(f"run {rep}/{args.repeat}: kaption with broker and worker running")
+        run = kaption_warm(base, inputs, f"run{rep}", timeout_s)
+        run.wer = wer(inputs.reference, run.text)
+        kaption_runs.append(run)
+        progress(f"kaption: {run.seconds:.1f} s, WER {run.wer:.3f}, gap markers {run.gaps}")
+
+    cold_total = cold_bare = 0.0
+    if not args.skip_cold:
+        progress(f"bare faster-whisper on {inputs.short_wav.name}")
+        cold_bare = bare(base, inputs.short_wav).seconds
+        progress(f"kaption run {inputs.short_wav.name} (own broker and worker)")
+        cold_total = cold_start(inputs.short_wav)
+        progress(f"kaption run: {cold_total:.1f} s, bare {cold_bare:.1f} s")
+
+    best_bare = min(bare_runs, key=lambda r: r.seconds)
+    best_kaption = min(kaption_runs, key=lambda r: r.seconds)
+    ratio = best_kaption.seconds / best_bare.seconds
+    wer_pt = (best_kaption.wer - best_bare.wer) * 100
+    cold = cold_total - cold_bare
+
+    (OUT / "bare.txt").write_text(best_bare.text + "\n", encoding="utf-8")
+    (OUT / "kaption.txt").write_text(best_kaption.text + "\n", encoding="utf-8")
+    results = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "input_seconds": inputs.long_seconds,
+        "bare": [asdict(r) | {"text": None} for r in bare_runs],
+        "kaption": [asdict(r) | {"text": None} for r in kaption_runs],
+        "ratio": ratio,
+        "wer_difference_pt": wer_pt,
+        "cold_total_s": cold_total,
+        "cold_bare_s": cold_bare,
+    }
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+    best = f"best of {args.repeat} runs each (min wall time)" if args.repeat > 1 else "1 run each"
+    print(f"input: {inputs.long_seconds:.1f} s of speech ({inputs.pieces} pieces), {best}")
+    print(f"{'bare faster-whisper':<24} {best_bare.seconds:5.1f} s   WER {best_bare.wer:.3f}")
+    print(f"{'kaption (warm)':<24} {best_kaption.seconds:5.1f} s   WER {best_kaption.wer:.3f}")
+    print(
+        f"{'ratio':<24} {ratio:.3f}    target <= {TARGET_RATIO:.2f}  "
+        f"{verdict(ratio <= TARGET_RATIO)}"
+    )
+    print(
+        f"{'WER difference':<24} {abs(wer_pt):.1f} pt   target <= {TARGET_WER_PT:.1f}   "
+        f"{verdict(abs(wer_pt) <= TARGET_WER_PT)}"
+    )
+    if args.skip_cold:
+        print(f"{'kaption run cold start':<24} skipped")
+    else:
+        print(
+            f"{'kaption run cold start':<24} {cold:.1f} s    (total {cold_total:.1f} s - bare "
+            f"{cold_bare:.1f} s) target <= {TARGET_COLD_S:.0f} s {verdict(cold <= TARGET_COLD_S)}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

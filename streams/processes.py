@@ -1,0 +1,57 @@
+"""Child processes: `kaption worker` started and stopped from Python (run, tests, bench).
+
+Kept apart from streams.worker so a parent does not import Faust, PyAV and the model runtime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from streams.settings import KaptionSettings
+
+
+def settings_env(settings: KaptionSettings) -> dict[str, str]:
+    """The settings as KAPTION_* variables, so a child process sees exactly the same."""
+    env = {
+        f"KAPTION_{name.upper()}": str(value)
+        for name, value in settings.model_dump().items()
+        if name != "bootstrap_servers"
+    }
+    env["KAFKA_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers
+    return env
+
+
+@contextlib.contextmanager
+def worker_process(
+    settings: KaptionSettings, role: str, log_path: Path, graceful: bool = True
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Runs ``kaption worker --role ROLE`` as a child process for the duration of the block.
+
+    ``graceful=False`` kills it at the end: right for a throwaway embedded broker, where a
+    clean Faust shutdown (seconds) would protect nothing.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker", "--role", role],
+            env={**os.environ, **settings_env(settings)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            if graceful:
+                process.terminate()
+            else:
+                process.kill()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
