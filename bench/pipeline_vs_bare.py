@@ -309,6 +309,9 @@ def main() -> int:
         parser.error("--repeat must be >= 1 and --minutes > 0")
 
     OUT.mkdir(parents=True, exist_ok=True)
+    load_start = os.getloadavg()[0]
+    if load_start > 0.5:
+        progress(f"warning: 1-minute load average is {load_start:.2f}: timings will be noisy")
     base = KaptionSettings(data_dir=OUT / "kaption-data")
     base.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only its own subdirectory
     inputs = build_inputs(args.minutes)
@@ -350,6 +353,7 @@ def main() -> int:
     ratio = best_kaption.seconds / best_bare.seconds
     wer_pt = (best_kaption.wer - best_bare.wer) * 100
     cold = cold_total - cold_bare
+    load_end = os.getloadavg()[0]
 
     (OUT / "bare.txt").write_text(best_bare.text + "\n", encoding="utf-8")
     (OUT / "kaption.txt").write_text(best_kaption.text + "\n", encoding="utf-8")
@@ -363,9 +367,11 @@ def main() -> int:
         "wer_difference_pt": wer_pt,
         "cold_total_s": cold_total,
         "cold_bare_s": cold_bare,
+        "load_average_start_end": [load_start, load_end],
     }
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
+    stages = ", ".join(f"{state} {t:.1f} s" for state, t in best_kaption.stages.items())
     best = f"best of {args.repeat} runs each (min wall time)" if args.repeat > 1 else "1 run each"
     print(f"input: {inputs.long_seconds:.1f} s of speech ({inputs.pieces} pieces), {best}")
     print(f"{'bare faster-whisper':<24} {best_bare.seconds:5.1f} s   WER {best_bare.wer:.3f}")
@@ -385,6 +391,11 @@ def main() -> int:
             f"{'kaption run cold start':<24} {cold:.1f} s    (total {cold_total:.1f} s - bare "
             f"{cold_bare:.1f} s) target <= {TARGET_COLD_S:.0f} s {verdict(cold <= TARGET_COLD_S)}"
         )
+    print(f"kaption job states seen, from submit: {stages}")
+    print(
+        f"{os.cpu_count()} CPUs, 1-minute load average {load_start:.2f} at start, "
+        f"{load_end:.2f} at end"
+    )
     return 0
 
 
