@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -111,6 +110,23 @@ class JobClient:
         await self.send("jobs.requested", job_id, "JobRequested", record)
         return job_id
 
+    async def wait_for_status(
+        self, job_id: str, timeout_s: float, on_status: Callable[[Record], Any]
+    ) -> Record:
+        """Returns the job's next status event (whatever its state)."""
+        seen: list[Record] = []
+
+        def collect(status: Record) -> None:
+            seen.append(status)
+            on_status(status)
+
+        deadline = time.monotonic() + timeout_s
+        while not seen:
+            if time.monotonic() > deadline:
+                raise JobTimeout(f"no status for job {job_id} within {timeout_s:.0f} s")
+            await self._poll(job_id, collect)
+        return seen[-1]
+
     async def wait(
         self,
         job_id: str,
@@ -120,7 +136,6 @@ class JobClient:
     ) -> JobResult:
         """Reads until the job's final status (and its subtitles, unless it FAILED)."""
         deadline = time.monotonic() + timeout_s
-        status_topic = self.registry.name("jobs.status")
         while True:
             status = self._status.get(job_id)
             if status is not None and JobState(status["state"]) in TERMINAL:
@@ -131,17 +146,20 @@ class JobClient:
                 raise JobTimeout(f"job {job_id} not finished after {timeout_s:.0f} s: {status}")
             if not alive():
                 raise RuntimeError("the worker process exited before the job finished")
-            batches = await self.consumer.getmany(timeout_ms=200)
-            for tp, messages in batches.items():
-                for message in messages:
-                    try:
-                        record = self.codec.decode(message.value)[1]
-                    except DecodeError:
-                        continue  # not ours to judge: the producer's stage dead-letters
-                    if tp.topic == status_topic:
-                        self._status[record["job_id"]] = record
-                        if record["job_id"] == job_id and on_status is not None:
-                            on_status(record)
-                    else:
-                        self._subtitles[record["job_id"]] = record
-            await asyncio.sleep(0)
+            await self._poll(job_id, on_status)
+
+    async def _poll(self, job_id: str, on_status: Callable[[Record], Any] | None) -> None:
+        status_topic = self.registry.name("jobs.status")
+        batches = await self.consumer.getmany(timeout_ms=200)
+        for tp, messages in batches.items():
+            for message in messages:
+                try:
+                    record = self.codec.decode(message.value)[1]
+                except DecodeError:
+                    continue  # not ours to judge: the producer's stage dead-letters
+                if tp.topic == status_topic:
+                    self._status[record["job_id"]] = record
+                    if record["job_id"] == job_id and on_status is not None:
+                        on_status(record)
+                else:
+                    self._subtitles[record["job_id"]] = record
