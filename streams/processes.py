@@ -26,6 +26,19 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def stop(process: subprocess.Popen[bytes], graceful: bool, timeout_s: float) -> None:
+    """SIGTERM and wait (SIGKILL after ``timeout_s``), or SIGKILL at once."""
+    if graceful:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    process.kill()
+    process.wait()
+
+
 def settings_env(settings: KaptionSettings) -> dict[str, str]:
     """The settings as KAPTION_* variables, so a child process sees exactly the same."""
     env = {
@@ -58,12 +71,4 @@ def worker_process(
         try:
             yield process
         finally:
-            if graceful:
-                process.terminate()
-            else:
-                process.kill()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, graceful, timeout_s=15)

@@ -62,5 +62,4 @@ class KaptionSettings(BaseSettings):
 
     # --- Process ----------------------------------------------------------------------------
     data_dir: Path = Path(".kaption")
-    metrics_port: int = 0
     log_level: Literal["crit", "error", "warn", "info", "debug"] = "warn"

@@ -11,6 +11,7 @@ from faster_whisper import WhisperModel
 
 from streams.cues import Word
 from streams.media import pcm_to_float
+from streams.settings import KaptionSettings
 
 
 def resolve_model(name: str) -> str:
@@ -27,6 +28,15 @@ def load_model(name: str, device: str, compute_type: str, cpu_threads: int) -> W
     """One model per process and configuration: loading costs seconds, inference reuses it."""
     return WhisperModel(
         resolve_model(name), device=device, compute_type=compute_type, cpu_threads=cpu_threads
+    )
+
+
+def configured_model(settings: KaptionSettings) -> WhisperModel:
+    return load_model(
+        settings.whisper_model,
+        settings.whisper_device,
+        settings.whisper_compute_type,
+        settings.whisper_cpu_threads,
     )
 
 
