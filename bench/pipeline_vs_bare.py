@@ -38,27 +38,20 @@ from pathlib import Path
 import jiwer
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # `python bench/pipeline_vs_bare.py` without an installed package
-    sys.path.insert(0, str(REPO))
+from agents.vad import vad_options
+from streams.broker import embedded_broker
+from streams.client import JobClient
+from streams.cues import DEFAULT_RULES
+from streams.jobs import JobState
+from streams.kafka import apply_topics
+from streams.media import SAMPLE_RATE, decode_audio
+from streams.processes import worker_process
+from streams.settings import REPO_ROOT, KaptionSettings
+from streams.subtitles import parse_cues
+from streams.topics import load_registry
+from streams.transcription import configured_model
 
-from agents.vad import vad_options  # noqa: E402
-from streams.broker import embedded_broker  # noqa: E402
-from streams.client import JobClient  # noqa: E402
-from streams.cues import DEFAULT_RULES  # noqa: E402
-from streams.jobs import JobState  # noqa: E402
-from streams.kafka import apply_topics  # noqa: E402
-from streams.media import SAMPLE_RATE, decode_audio  # noqa: E402
-from streams.settings import KaptionSettings  # noqa: E402
-from streams.subtitles import parse_cues  # noqa: E402
-from streams.topics import load_registry  # noqa: E402
-from streams.transcription import load_model  # noqa: E402
-
-try:
-    from streams.processes import worker_process
-except ImportError:  # trees from before streams.processes existed
-    from streams.worker import worker_process  # type: ignore[attr-defined,no-redef,unused-ignore]
-
+REPO = REPO_ROOT
 OUT = REPO / "bench" / "out"
 PIECES = (
     (REPO / "samples" / "demo.mp4", "demo"),
@@ -172,12 +165,7 @@ class Run:
 
 
 def bare(settings: KaptionSettings, path: Path) -> Run:
-    model = load_model(
-        settings.whisper_model,
-        settings.whisper_device,
-        settings.whisper_compute_type,
-        settings.whisper_cpu_threads,
-    )
+    model = configured_model(settings)
     started = time.perf_counter()
     segments, _info = model.transcribe(
         str(path),
@@ -381,7 +369,7 @@ def main() -> int:
         f"{verdict(ratio <= TARGET_RATIO)}"
     )
     print(
-        f"{'WER difference':<24} {abs(wer_pt):.1f} pt   target <= {TARGET_WER_PT:.1f}   "
+        f"{'WER difference':<24} {wer_pt:+.1f} pt  target |d| <= {TARGET_WER_PT:.1f}   "
         f"{verdict(abs(wer_pt) <= TARGET_WER_PT)}"
     )
     if args.skip_cold:
