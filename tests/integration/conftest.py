@@ -30,7 +30,10 @@ pytestmark = pytest.mark.integration
 def docker_engine() -> bool:
     if shutil.which("docker") is None:
         return False
-    probe = subprocess.run(["docker", "info"], capture_output=True, timeout=20, check=False)
+    try:
+        probe = subprocess.run(["docker", "info"], capture_output=True, timeout=20, check=False)
+    except subprocess.TimeoutExpired:
+        return False
     return probe.returncode == 0
 
 
