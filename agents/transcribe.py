@@ -59,11 +59,14 @@ def transcribed(
 def segment_failed(segment_id: str, error: BaseException) -> list[Outgoing]:
     """Failure value built from the message key alone, so even an undecodable segment is
     accounted for; the orchestrator knows the segment's times from its plan."""
-    job_id, _, index = segment_id.rpartition(":")
+    job_id, _, position = segment_id.rpartition(":")  # <job_id>:<window>-<position>
+    window, _, in_window = position.partition("-")
+    known = window.isdigit() and in_window.isdigit()
+    index = int(window) * 10_000 + int(in_window) if known else -1
     record = {
         "job_id": job_id,
         "segment_id": segment_id,
-        "index": int(index) if index.isdigit() else -1,
+        "index": index,
         "start": 0.0,
         "end": 0.0,
         "reason": str(error) or type(error).__name__,

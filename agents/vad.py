@@ -23,9 +23,14 @@ def vad_options(settings: KaptionSettings) -> VadOptions:
 
 
 def plan_segments(
-    job_id: str, pcm: np.ndarray, sample_rate: int, offset: float, settings: KaptionSettings
+    job_id: str,
+    pcm: np.ndarray,
+    sample_rate: int,
+    offset: float,
+    settings: KaptionSettings,
+    window: int = 0,
 ) -> list[Record]:
-    """Speech segments with absolute media times and their own PCM."""
+    """Speech segments of one audio window, with absolute media times and their own PCM."""
     spans = merge_spans(
         detect_speech(pcm, sample_rate, vad_options(settings)),
         settings.max_segment_s,
@@ -34,8 +39,8 @@ def plan_segments(
     return [
         {
             "job_id": job_id,
-            "segment_id": f"{job_id}:{index:05d}",
-            "index": index,
+            "segment_id": f"{job_id}:{window:04d}-{index:04d}",
+            "index": window * 10_000 + index,
             "start": offset + span.start,
             "end": offset + span.end,
             "sample_rate": sample_rate,
@@ -49,9 +54,17 @@ def register(pipeline: Pipeline) -> None:
     def plan(record: Record) -> Outgoing:
         pcm = pcm_from_bytes(record["pcm"])
         segments = plan_segments(
-            record["job_id"], pcm, record["sample_rate"], record["offset"], pipeline.settings
+            record["job_id"],
+            pcm,
+            record["sample_rate"],
+            record["offset"],
+            pipeline.settings,
+            record["window"],
         )
-        planned = {"job_id": record["job_id"], "duration": record["duration"], "segments": segments}
+        planned = {
+            **{k: record[k] for k in ("job_id", "window", "last", "offset", "duration")},
+            "segments": segments,
+        }
         return Outgoing("segments.planned", record["job_id"], "SegmentsPlanned", planned)
 
     async def handle(name: str, record: Record) -> list[Outgoing]:

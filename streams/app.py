@@ -101,7 +101,14 @@ class Pipeline:
         schema_ids = (
             RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
         )
-        return cls(settings, app, registry, AvroCodec(settings.schemas_dir, schema_ids))
+        pipeline = cls(settings, app, registry, AvroCodec(settings.schemas_dir, schema_ids))
+
+        @app.on_before_shutdown.connect  # type: ignore[arg-type]
+        async def close_producer(sender: Any, **kwargs: Any) -> None:
+            if pipeline._producer is not None:
+                await pipeline._producer.stop()
+
+        return pipeline
 
     async def producer(self) -> AIOKafkaProducer:
         # Our own producer, not Faust's: with Faust's, a second send from one event stayed in

@@ -37,6 +37,14 @@ class Outgoing:
     record: Record
 
 
+@dataclass(frozen=True)
+class Policy:
+    """When a job counts as stalled, and how often it is re-driven before it fails."""
+
+    stall_ms: int = 600_000
+    max_redrives: int = 3
+
+
 @dataclass
 class Decision:
     job: Job | None
@@ -69,11 +77,15 @@ def new_job(request: Record) -> Job:
         "language": request["language"],
         "state": JobState.DECODING.value,
         "duration": 0.0,
-        "expected": None,
+        "expected": None,  # segments planned so far; final once every window is planned
+        "windows": [],  # audio windows whose plan arrived
+        "last_window": None,  # index of the final window, once its plan arrived
         "planned": {},  # segment_id -> [index, start, end]
         "done": {},  # segment_id -> SegmentTranscribed record
         "failed": {},  # segment_id -> SegmentFailed record
         "reason": None,
+        "progress_at": 0,  # ms; set by decide() on every change
+        "redrives": 0,
     }
 
 
@@ -100,10 +112,15 @@ def _transcript(job: Job) -> Outgoing:
     return Outgoing("transcripts.ready", job["job_id"], "TranscriptReady", record)
 
 
+def _fully_planned(job: Job) -> bool:
+    return job["last_window"] is not None and len(job["windows"]) == job["last_window"] + 1
+
+
 def _after_segment(job: Job, now_ms: int) -> Decision:
-    """Progress after a segment result; once all are accounted for, hand over to cue building."""
+    """Progress after a plan or a segment result; once every window is planned and every
+    segment accounted for, hand over to cue building."""
     accounted = len(job["done"]) + len(job["failed"])
-    if accounted < job["expected"]:
+    if not _fully_planned(job) or accounted < job["expected"]:
         return Decision(job, [_status(job, now_ms)])
     if job["expected"] and not job["done"]:
         first = next(iter(job["failed"].values()))
@@ -127,18 +144,26 @@ def _on_requested(job: Job | None, record: Record, now_ms: int) -> Decision:
 
 
 def _on_planned(job: Job, record: Record, now_ms: int) -> Decision:
-    if job["state"] != JobState.DECODING:
-        return Decision(job)
+    window = record["window"]
+    if job["state"] not in (JobState.DECODING, JobState.TRANSCRIBING) or window in job["windows"]:
+        return Decision(job)  # a redelivered plan: its segments went out already
     segments = record["segments"]
+    planned = {s["segment_id"]: [s["index"], s["start"], s["end"]] for s in segments}
     job = {
         **job,
         "state": JobState.TRANSCRIBING.value,
-        "duration": record["duration"],
-        "expected": len(segments),
-        "planned": {s["segment_id"]: [s["index"], s["start"], s["end"]] for s in segments},
+        "duration": max(job["duration"], record["offset"] + record["duration"]),
+        "windows": [*job["windows"], window],
+        "last_window": window if record["last"] else job["last_window"],
+        "planned": {**job["planned"], **planned},
     }
-    fan_out = [Outgoing("segments", s["segment_id"], "SpeechSegment", s) for s in segments]
-    decision = _after_segment(job, now_ms)  # zero segments (silence) goes straight to cues
+    job["expected"] = len(job["planned"])  # ids are stable, so a re-plan adds nothing
+    fan_out = [
+        Outgoing("segments", s["segment_id"], "SpeechSegment", s)
+        for s in segments
+        if s["segment_id"] not in job["done"] and s["segment_id"] not in job["failed"]
+    ]  # after a re-drive, only what is still missing goes out again
+    decision = _after_segment(job, now_ms)  # silence everywhere goes straight to cues
     return Decision(decision.job, [*fan_out, *decision.outgoing])
 
 
@@ -167,8 +192,48 @@ def _on_subtitles(job: Job, record: Record, now_ms: int) -> Decision:
     return Decision(job, [_status(job, now_ms)])
 
 
-def decide(job: Job | None, event: str, record: Record, now_ms: int) -> Decision:
+def stalled(job: Job, now_ms: int, policy: Policy) -> bool:
+    return job["state"] not in TERMINAL and now_ms - job["progress_at"] > policy.stall_ms
+
+
+def _on_check(job: Job, now_ms: int, policy: Policy) -> Decision:
+    """Re-drives a stalled job from its current stage; an event lost or skipped anywhere
+    downstream is produced again (duplicates are harmless: fan-in is idempotent)."""
+    if not stalled(job, now_ms, policy):
+        return Decision(job)
+    idle_s = (now_ms - job["progress_at"]) / 1000
+    if job["redrives"] >= policy.max_redrives:
+        reason = (
+            f"stalled in {job['state']}: no progress for {idle_s:.0f} s "
+            f"after {job['redrives']} re-drives"
+        )
+        return _fail(job, reason, now_ms)
+    job = {**job, "redrives": job["redrives"] + 1}
+    if job["state"] == JobState.BUILDING_CUES:
+        return Decision(job, [_status(job, now_ms), _transcript(job)])
+    # Decoding again re-plans every window; segments already accounted for are not re-sent.
+    job = {**job, "windows": [], "last_window": None}
+    request = {"job_id": job["job_id"], "source": job["source"]}
+    return Decision(
+        job,
+        [
+            _status(job, now_ms),
+            Outgoing("decode.requested", job["job_id"], "DecodeRequested", request),
+        ],
+    )
+
+
+def decide(
+    job: Job | None, event: str, record: Record, now_ms: int, policy: Policy = Policy()
+) -> Decision:
     """The orchestrator's whole logic: (state, event) -> (state, events to publish)."""
+    decision = _decide(job, event, record, now_ms, policy)
+    if decision.job is not None and decision.job is not job:
+        decision.job["progress_at"] = now_ms  # a re-drive counts too: the next waits its turn
+    return decision
+
+
+def _decide(job: Job | None, event: str, record: Record, now_ms: int, policy: Policy) -> Decision:
     if event == "JobRequested":
         return _on_requested(job, record, now_ms)
     if job is None or job["state"] in TERMINAL:
@@ -183,4 +248,6 @@ def decide(job: Job | None, event: str, record: Record, now_ms: int) -> Decision
         return _on_segment_result(job, record, True, now_ms)
     if event == "SubtitlesReady":
         return _on_subtitles(job, record, now_ms)
+    if event == "JobCheck":
+        return _on_check(job, now_ms, policy)
     return Decision(job)

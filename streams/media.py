@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,16 +84,69 @@ def start_offset(container: av.container.InputContainer) -> float:
     return max(0.0, stream_start - container_start)
 
 
-def decode_audio(source: str, sample_rate: int = SAMPLE_RATE) -> DecodedAudio:
-    """Decodes a media file or URL; raises MediaError for input kaption cannot use."""
+@dataclass(frozen=True)
+class AudioWindow:
+    """A stretch of a job's audio; windows are contiguous and cut where it is quietest."""
+
+    index: int
+    pcm: np.ndarray  # int16 mono
+    offset: float  # media time (s) of the first sample
+    last: bool
+
+
+def quietest_cut(pcm: np.ndarray, sample_rate: int, low_s: float, high_s: float) -> int:
+    """Sample index in the middle of the quietest 100 ms between ``low_s`` and ``high_s``."""
+    frame = sample_rate // 10
+    first, stop = int(low_s * sample_rate), min(len(pcm), int(high_s * sample_rate))
+    frames = (stop - first) // frame
+    if frames < 1:
+        return min(len(pcm), int(high_s * sample_rate))
+    region = pcm[first : first + frames * frame].astype(np.float32).reshape(frames, frame)
+    quietest = int(np.argmin(np.sqrt(np.mean(region**2, axis=1))))
+    return first + quietest * frame + frame // 2
+
+
+def windows(
+    chunks: Iterable[np.ndarray], sample_rate: int, offset: float, window_s: float, search_s: float
+) -> Iterator[AudioWindow]:
+    """Groups decoded chunks into windows of about ``window_s`` seconds, each cut at the
+    quietest point within ``search_s`` of the mark so speech is rarely split. Always yields at
+    least one (possibly empty) window, the last one flagged."""
+    pending: list[np.ndarray] = []
+    pending_samples, index = 0, 0
+    for chunk in chunks:
+        pending.append(chunk)
+        pending_samples += len(chunk)
+        if pending_samples >= (window_s + search_s) * sample_rate:
+            pcm = np.concatenate(pending)
+            cut = quietest_cut(pcm, sample_rate, window_s - search_s, window_s + search_s)
+            yield AudioWindow(index, pcm[:cut], offset, last=False)
+            offset, index = offset + cut / sample_rate, index + 1
+            pending, pending_samples = [pcm[cut:]], len(pcm) - cut
+    rest = np.concatenate(pending) if pending else np.zeros(0, dtype=np.int16)
+    yield AudioWindow(index, rest, offset, last=True)
+
+
+def decode_windows(
+    source: str, window_s: float, search_s: float = 5.0, sample_rate: int = SAMPLE_RATE
+) -> Iterator[AudioWindow]:
+    """Lazily decodes a media file or URL into windows (so long media never sits in one event,
+    and speech detection can start before decoding ends). Raises MediaError for input kaption
+    cannot use: before the first window for unreadable input, later for a broken stream."""
     with _open(source) as container:
+        offset = start_offset(container)  # also checks for an audio track
         try:
-            chunks = list(iter_pcm(container, sample_rate))
+            yield from windows(
+                iter_pcm(container, sample_rate), sample_rate, offset, window_s, search_s
+            )
         except av.error.FFmpegError as exc:
             raise MediaError(f"audio of {source} cannot be decoded: {exc.strerror}") from exc
-        offset = start_offset(container)
-    pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
-    return DecodedAudio(pcm.astype(np.int16, copy=False), sample_rate, offset)
+
+
+def decode_audio(source: str, sample_rate: int = SAMPLE_RATE) -> DecodedAudio:
+    """The whole audio at once (one unbounded window)."""
+    window = next(decode_windows(source, math.inf, sample_rate=sample_rate))
+    return DecodedAudio(window.pcm.astype(np.int16, copy=False), sample_rate, window.offset)
 
 
 def pcm_to_float(pcm: np.ndarray) -> np.ndarray:

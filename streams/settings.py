@@ -58,7 +58,13 @@ class KaptionSettings(BaseSettings):
 
     # --- Reliability ------------------------------------------------------------------------
     transcribe_attempts: int = 3
-    max_audio_bytes: int = 60 * 1024 * 1024
+    # A job with no progress for this long is re-driven from its current stage (a lost or
+    # skipped event must not strand it); after max_redrives it fails with the reason.
+    job_stall_s: float = Field(default=600.0, gt=0)
+    max_redrives: int = Field(default=3, ge=0)
+    # Audio travels in windows of about this many seconds (19 MB of PCM for 600 s); smaller
+    # windows let transcription start sooner, each costs one more event.
+    audio_window_s: float = Field(default=120.0, ge=10.0)
 
     # --- Process ----------------------------------------------------------------------------
     data_dir: Path = Path(".kaption")

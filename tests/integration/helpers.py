@@ -1,8 +1,9 @@
-"""Reading topics from the start without a consumer group, for assertions."""
+"""Shared test helpers: reading topics without a consumer group, scoring transcripts."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -35,3 +36,8 @@ def read(
     settings: KaptionSettings, topic: str, partitions: int, count: int
 ) -> list[ConsumerRecord[bytes, bytes]]:
     return asyncio.run(read_topic(settings, topic, partitions, count))
+
+
+def normalise(text: str) -> str:
+    """Lowercase words without punctuation, for word error rates."""
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).strip()

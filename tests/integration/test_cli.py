@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from streams.processes import settings_env
 from streams.settings import REPO_ROOT, KaptionSettings
 from streams.subtitles import parse_cues
 from tests.integration.conftest import Cluster, fresh_settings
+from tests.integration.helpers import normalise
 
 pytestmark = pytest.mark.integration
 MEDIA = REPO_ROOT / "tests" / "media"
@@ -34,10 +34,6 @@ def kaption(
         check=False,
         cwd=REPO_ROOT,
     )
-
-
-def normalise(text: str) -> str:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).strip()
 
 
 def test_run_writes_srt_and_vtt_for_the_sample_video(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 
 import jiwer
 import pytest
@@ -16,7 +15,7 @@ from streams.jobs import JobState
 from streams.settings import REPO_ROOT
 from streams.subtitles import parse_cues
 from tests.integration.conftest import Cluster
-from tests.integration.helpers import read
+from tests.integration.helpers import normalise, read
 
 pytestmark = pytest.mark.integration
 MEDIA = REPO_ROOT / "tests" / "media"
@@ -29,10 +28,6 @@ MAX_WER = 0.35
 # Word timestamps from Whisper are approximate, and cues are held on screen after speech ends
 # for reading time; cue edges may drift this far outside the measured speech.
 SLACK_S = 0.6
-
-
-def normalise(text: str) -> str:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).strip()
 
 
 def word_error_rate(hypothesis: str) -> float:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
+import numpy as np
 import pytest
 
-from streams.media import MediaError, decode_audio, pcm_from_bytes
+from streams.media import (
+    MediaError,
+    decode_audio,
+    decode_windows,
+    pcm_from_bytes,
+    quietest_cut,
+    windows,
+)
 from streams.settings import REPO_ROOT
 
 MEDIA = REPO_ROOT / "tests" / "media"
@@ -57,3 +66,33 @@ def test_pcm_bytes_must_be_whole_samples() -> None:
     assert list(pcm_from_bytes(b"\x01\x00\xff\xff")) == [1, -1]
     with pytest.raises(ValueError, match="odd length"):
         pcm_from_bytes(b"\x01")
+
+
+def test_windows_are_cut_in_the_pauses_and_lose_no_sample() -> None:
+    audio = decode_audio(str(MEDIA / "speech.wav"))
+    chunks = np.array_split(audio.pcm, 40)  # as a decoder hands them over
+    found = list(windows(chunks, audio.sample_rate, 1.0, window_s=6.0, search_s=2.0))
+    assert [w.index for w in found] == [0, 1, 2]
+    assert [w.last for w in found] == [False, False, True]
+    assert np.array_equal(np.concatenate([w.pcm for w in found]), audio.pcm)
+    for before, after in itertools.pairwise(found):
+        assert after.offset == pytest.approx(before.offset + len(before.pcm) / 16_000)
+    pauses = [(4.531, 6.031), (9.669, 11.169)]  # between the utterances in speech.json
+    for (start, end), window in zip(pauses, found[1:], strict=True):
+        assert start < window.offset - 1.0 < end  # 1.0: the offset passed in above
+
+
+def test_quietest_cut_finds_the_silence() -> None:
+    tone = (np.sin(np.arange(16_000 * 10) / 3) * 10_000).astype(np.int16)
+    tone[16_000 * 6 : 16_000 * 6 + 3_200] = 0  # 200 ms of silence at 6.0 s
+    cut = quietest_cut(tone, 16_000, 4.0, 8.0)
+    assert 16_000 * 6 <= cut <= 16_000 * 6 + 3_200
+
+
+def test_empty_audio_still_yields_one_final_window() -> None:
+    assert [(len(w.pcm), w.last) for w in windows([], 16_000, 0.0, 60.0, 5.0)] == [(0, True)]
+
+
+def test_decode_windows_reports_bad_input_before_any_window() -> None:
+    with pytest.raises(MediaError, match="no audio track"):
+        next(decode_windows(str(MEDIA / "video_only.mp4"), 60.0))

@@ -57,7 +57,7 @@ def test_plan_covers_the_speech_in_absolute_time(name: str, offset: float) -> No
         start, end = utterance["start"] + offset, utterance["end"] + offset
         assert any(s["start"] <= start + 0.1 and end - 0.1 <= s["end"] for s in segments), utterance
     for index, s in enumerate(segments):
-        assert s["segment_id"] == f"job:{index:05d}" and s["end"] - s["start"] <= 30.0
+        assert s["segment_id"] == f"job:0000-{index:04d}" and s["end"] - s["start"] <= 30.0
         assert len(s["pcm"]) == pytest.approx((s["end"] - s["start"]) * 16_000 * 2, abs=4)
 
 
