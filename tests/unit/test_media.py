@@ -17,23 +17,13 @@ from streams.media import (
     windows,
 )
 from streams.settings import REPO_ROOT
+from tests.unit.test_media_fixtures import SPEECH_FILES
 
 MEDIA = REPO_ROOT / "tests" / "media"
 DURATION = json.loads((MEDIA / "speech.json").read_text())["duration"]
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "speech.mp4",
-        "speech.mkv",
-        "speech.webm",
-        "speech.mov",
-        "speech.mp3",
-        "speech.wav",
-        "speech.flac",
-    ],
-)
+@pytest.mark.parametrize("name", [n for n in SPEECH_FILES if n.startswith("speech.")])
 def test_every_container_decodes_to_16k_mono(name: str) -> None:
     audio = decode_audio(str(MEDIA / name))
     assert audio.sample_rate == 16_000

@@ -1,0 +1,52 @@
+"""Settings: environment names, and SASL/TLS passed through to every Kafka client."""
+
+from __future__ import annotations
+
+import faust
+import pytest
+
+from streams.app import broker_credentials
+from streams.kafka import client_kwargs
+from streams.processes import settings_env
+from streams.settings import KaptionSettings
+
+
+def test_bootstrap_servers_come_from_the_standard_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9092,kafka-2:9092")
+    monkeypatch.setenv("KAPTION_TOPIC_PREFIX", "prod.")
+    settings = KaptionSettings()
+    assert settings.bootstrap_servers == "kafka-1:9092,kafka-2:9092"
+    assert settings.topic_prefix == "prod."
+    with pytest.raises(ValueError, match="frozen"):
+        settings.topic_prefix = "other."  # type: ignore[misc]
+
+
+def test_sasl_settings_reach_aiokafka_and_faust() -> None:
+    settings = KaptionSettings(
+        bootstrap_servers="broker:9093",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="kaption",
+        sasl_password="secret",
+    )
+    kwargs = client_kwargs(settings)
+    assert kwargs["security_protocol"] == "SASL_SSL"
+    assert kwargs["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (kwargs["sasl_plain_username"], kwargs["sasl_plain_password"]) == ("kaption", "secret")
+    assert kwargs["ssl_context"] is not None
+    credentials = broker_credentials(settings)
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert credentials.username == "kaption" and credentials.ssl_context is not None
+
+
+def test_plaintext_needs_no_credentials() -> None:
+    settings = KaptionSettings(bootstrap_servers="broker:9092")
+    assert "sasl_mechanism" not in client_kwargs(settings)
+    assert broker_credentials(settings) is None
+
+
+def test_child_processes_get_the_same_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = KaptionSettings(bootstrap_servers="b:1", whisper_model="small", audio_window_s=60)
+    for key, value in settings_env(settings).items():
+        monkeypatch.setenv(key, value)
+    assert KaptionSettings() == settings
