@@ -45,7 +45,30 @@ def _short_fetch_wait() -> None:
     thread._create_worker_consumer = create  # type: ignore[method-assign]
 
 
+def _rewind_uncommitted_partitions() -> None:
+    """After a rebalance Faust seeks every partition to its committed offset, but aiokafka skips
+    the seek when nothing was committed yet (offset None or 0). Events Faust fetched and then
+    dropped around the rebalance were therefore never read again, and once a later event was
+    acked their offsets were committed unprocessed: lost (seen on Tansu when a worker died).
+    Rewinding such partitions to their beginning reads them again; fan-in is idempotent."""
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    original = thread.seek_to_committed
+    if getattr(original, "kaption_patched", False):
+        return
+
+    async def seek_to_committed(self: Any) -> Any:
+        committed = await original(self)
+        fresh = [tp for tp, offset in committed.items() if not offset]
+        if fresh:
+            await self.call_thread(self._ensure_consumer().seek_to_beginning, *fresh)
+        return committed
+
+    seek_to_committed.kaption_patched = True  # type: ignore[attr-defined]
+    thread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+
+
 _short_fetch_wait()
+_rewind_uncommitted_partitions()
 
 
 def broker_credentials(settings: KaptionSettings) -> Any:
