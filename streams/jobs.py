@@ -51,13 +51,19 @@ class Decision:
     outgoing: list[Outgoing] = field(default_factory=list)
 
 
+def expected(job: Job) -> int:
+    """Segments planned so far (final once every window is planned). Segment ids are stable,
+    so a re-planned window adds nothing."""
+    return len(job["planned"])
+
+
 def status_record(job: Job, now_ms: int) -> Record:
     return {
         "job_id": job["job_id"],
         "name": job["name"],
         "source": job["source"],
         "state": job["state"],
-        "segments_total": job["expected"] if job["expected"] is not None else 0,
+        "segments_total": expected(job),
         "segments_done": len(job["done"]),
         "segments_failed": len(job["failed"]),
         "reason": job["reason"],
@@ -77,7 +83,6 @@ def new_job(request: Record) -> Job:
         "language": request["language"],
         "state": JobState.DECODING.value,
         "duration": 0.0,
-        "expected": None,  # segments planned so far; final once every window is planned
         "windows": [],  # audio windows whose plan arrived
         "last_window": None,  # index of the final window, once its plan arrived
         "planned": {},  # segment_id -> [index, start, end]
@@ -120,11 +125,11 @@ def _after_segment(job: Job, now_ms: int) -> Decision:
     """Progress after a plan or a segment result; once every window is planned and every
     segment accounted for, hand over to cue building."""
     accounted = len(job["done"]) + len(job["failed"])
-    if not _fully_planned(job) or accounted < job["expected"]:
+    if not _fully_planned(job) or accounted < expected(job):
         return Decision(job, [_status(job, now_ms)])
-    if job["expected"] and not job["done"]:
+    if expected(job) and not job["done"]:
         first = next(iter(job["failed"].values()))
-        return _fail(job, f"all {job['expected']} segments failed: {first['reason']}", now_ms)
+        return _fail(job, f"all {expected(job)} segments failed: {first['reason']}", now_ms)
     job = {**job, "state": JobState.BUILDING_CUES.value}
     return Decision(job, [_status(job, now_ms), _transcript(job)])
 
@@ -157,7 +162,6 @@ def _on_planned(job: Job, record: Record, now_ms: int) -> Decision:
         "last_window": window if record["last"] else job["last_window"],
         "planned": {**job["planned"], **planned},
     }
-    job["expected"] = len(job["planned"])  # ids are stable, so a re-plan adds nothing
     fan_out = [
         Outgoing("segments", s["segment_id"], "SpeechSegment", s)
         for s in segments
@@ -185,7 +189,7 @@ def _on_subtitles(job: Job, record: Record, now_ms: int) -> Decision:
     if job["state"] != JobState.BUILDING_CUES:
         return Decision(job)
     if job["failed"]:
-        reason = f"{len(job['failed'])} of {job['expected']} segments untranscribed (marked gaps)"
+        reason = f"{len(job['failed'])} of {expected(job)} segments untranscribed (marked gaps)"
         job = {**job, "state": JobState.PARTIAL.value, "reason": reason}
     else:
         job = {**job, "state": JobState.COMPLETED.value}

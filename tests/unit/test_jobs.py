@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.jobs import Decision, JobState, Policy, decide
+from streams.jobs import Decision, JobState, Policy, decide, expected
 
 NOW = 1_700_000_000_000
 
@@ -180,9 +180,9 @@ def test_windows_complete_only_when_every_window_is_planned() -> None:
     # Window 1 (the last) arrives before window 0, and its segment is done before 0 is planned.
     job = decide(job, "SegmentsPlanned", plan(range(2, 3), window=1, last=True), NOW).job
     job = decide(job, "SegmentTranscribed", transcribed(2), NOW).job
-    assert job is not None and job["state"] == JobState.TRANSCRIBING and job["expected"] == 1
+    assert job is not None and job["state"] == JobState.TRANSCRIBING and expected(job) == 1
     decision = decide(job, "SegmentsPlanned", plan(range(2), window=0, last=False), NOW)
-    assert decision.job is not None and decision.job["expected"] == 3
+    assert decision.job is not None and expected(decision.job) == 3
     assert topics(decision) == ["segments", "segments", "jobs.status"]
     assert decision.job["duration"] == 240.0
     job = decide(decision.job, "SegmentTranscribed", transcribed(0), NOW).job
@@ -224,7 +224,7 @@ def test_a_stalled_transcription_is_redriven_and_only_missing_segments_go_out_ag
     # The re-decoded plan is accepted again; segment 0 is done, so 1 and 2 go out.
     replanned = decide(redrive.job, "SegmentsPlanned", plan(range(3)), NOW + 12_000, POLICY)
     assert [o.key for o in replanned.outgoing if o.topic == "segments"] == ["j1:00001", "j1:00002"]
-    assert replanned.job is not None and replanned.job["expected"] == 3
+    assert replanned.job is not None and expected(replanned.job) == 3
 
 
 def test_a_stalled_cue_build_gets_its_transcript_again() -> None:
