@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+from aiokafka.errors import KafkaConnectionError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streams.broker import embedded_broker
-from streams.client import JobClient, JobResult
+from streams.client import JobClient, JobResult, JobTimeout
 from streams.jobs import JobState
 from streams.kafka import apply_topics
 from streams.processes import worker_process
@@ -43,7 +44,17 @@ def kafka_options(fn: Any) -> Any:
     )(fn)
 
 
-@click.group()
+class KaptionGroup(click.Group):
+    """Turns an unreachable broker into one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KafkaConnectionError as exc:
+            raise click.ClickException(f"cannot reach Kafka: {exc}") from exc
+
+
+@click.group(cls=KaptionGroup)
 def main() -> None:
     """kaption: subtitles for video files, through Kafka and Faust agents."""
 
@@ -124,7 +135,10 @@ async def submit_and_wait(
         console.print(f"job {job_id}: {source}")
         with Progress(*columns, console=console, transient=False) as progress:
             view = ProgressView(progress)
-            return await client.wait(job_id, timeout_s, view, alive or (lambda: True))
+            try:
+                return await client.wait(job_id, timeout_s, view, alive or (lambda: True))
+            except JobTimeout as exc:
+                raise click.ClickException(str(exc)) from exc
 
 
 def report(result: JobResult, out: Path | None, exit_on_failure: bool = True) -> None:

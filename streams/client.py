@@ -72,8 +72,13 @@ class JobClient:
         self._subtitles: dict[str, Record] = {}
 
     async def __aenter__(self) -> JobClient:
-        await self.producer.start()
-        await self.consumer.start()
+        try:
+            await self.producer.start()
+            await self.consumer.start()
+        except BaseException:
+            await self.producer.stop()  # both are safe to stop when they never started
+            await self.consumer.stop()
+            raise
         partitions = [
             TopicPartition(self.registry.name(logical), p)
             for logical in ("jobs.status", "subtitles.ready")

@@ -99,3 +99,12 @@ async def create_topic(settings: KaptionSettings, name: str, partitions: int) ->
         await admin.create_topics([NewTopic(name, partitions, 1)])
     finally:
         await admin.close()
+
+
+def test_an_unreachable_broker_is_one_clear_error() -> None:
+    # Nothing listens on 127.0.0.1:1; the user gets a message, not a traceback.
+    env = {"PATH": "/usr/bin:/bin"}
+    for args in (("submit", str(MEDIA / "speech.wav")), ("topics", "apply")):
+        done = kaption(*args, "--bootstrap-servers", "127.0.0.1:1", env=env, timeout=60)
+        assert done.returncode == 1
+        assert "Error: cannot reach Kafka" in done.stderr and "Traceback" not in done.stderr
