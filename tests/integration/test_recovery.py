@@ -95,3 +95,24 @@ async def swallow_one(settings: KaptionSettings, logical: str, group: str) -> No
         await consumer.commit({TopicPartition(topic, record.partition): record.offset + 1})
     finally:
         await consumer.stop()
+
+
+def test_a_broken_model_fails_the_job_with_the_cause(bootstrap: str, tmp_path: Path) -> None:
+    """Every segment fails its attempts (the configured model does not exist): the job ends
+    FAILED with the cause, and each segment is on the dead-letter topic."""
+    settings = fresh_settings(bootstrap, tmp_path, whisper_model=str(tmp_path / "no-such-model"))
+    create_topics(settings)
+
+    async def scenario() -> JobResult:
+        async with JobClient(settings) as client:
+            with worker_process(settings, "all", tmp_path / "worker.log") as worker:
+                job_id = await client.submit(str(MEDIA / "speech.mp4"))
+                return await client.wait(job_id, 120, alive=lambda: worker.poll() is None)
+
+    result = asyncio.run(scenario())
+    assert result.state == JobState.FAILED
+    reason = result.status["reason"]
+    assert reason.startswith("all 1 segments failed: failed 3 times, last:"), reason
+    assert "no-such-model" in reason
+    dead = read(settings, f"{settings.topic_prefix}segments.dlq", 1, 1)
+    assert {k: v.decode() for k, v in dead[0].headers}["kaption.error.attempt"] == "3"
