@@ -48,7 +48,6 @@ from streams.media import SAMPLE_RATE, decode_audio
 from streams.processes import worker_process
 from streams.settings import REPO_ROOT, KaptionSettings
 from streams.subtitles import parse_cues
-from streams.topics import load_registry
 from streams.transcription import configured_model
 
 REPO = REPO_ROOT
@@ -195,9 +194,7 @@ def cluster(
         settings = base.model_copy(
             update={"bootstrap_servers": address, "topic_prefix": f"bench{uuid.uuid4().hex[:8]}."}
         )
-        report = asyncio.run(
-            apply_topics(settings, load_registry(settings.topics_file, settings.topic_prefix))
-        )
+        report = asyncio.run(apply_topics(settings))
         if report.drifted:
             raise RuntimeError(f"topics drifted: {report.drifted}")
         with worker_process(settings, "all", worker_log) as process:

@@ -17,8 +17,8 @@ from faust.types import EventT
 
 from streams.codec import AvroCodec, DecodeError, Record
 from streams.jobs import Outgoing
-from streams.kafka import MAX_EVENT_BYTES, client_kwargs, ssl_context
-from streams.registry import RegistryClient
+from streams.kafka import MAX_EVENT_BYTES, event_producer, ssl_context
+from streams.registry import event_codec
 from streams.settings import KaptionSettings
 from streams.topics import TopicRegistry, load_registry
 
@@ -121,10 +121,7 @@ class Pipeline:
     @classmethod
     def build(cls, settings: KaptionSettings, app: faust.App) -> Pipeline:
         registry = load_registry(settings.topics_file, settings.topic_prefix)
-        schema_ids = (
-            RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
-        )
-        pipeline = cls(settings, app, registry, AvroCodec(settings.schemas_dir, schema_ids))
+        pipeline = cls(settings, app, registry, event_codec(settings))
 
         @app.on_before_shutdown.connect  # type: ignore[arg-type]
         async def close_producer(sender: Any, **kwargs: Any) -> None:
@@ -138,9 +135,7 @@ class Pipeline:
         # aiokafka's accumulator forever on Tansu. Each send waits for the broker's ack, so an
         # input offset is committed only after its outputs are stored (at-least-once).
         if self._producer is None:
-            producer = AIOKafkaProducer(
-                **client_kwargs(self.settings), max_request_size=MAX_EVENT_BYTES, acks="all"
-            )
+            producer = event_producer(self.settings)
             await producer.start()
             self._producer = producer
         return self._producer

@@ -21,7 +21,6 @@ from streams.jobs import JobState
 from streams.kafka import apply_topics
 from streams.processes import worker_process
 from streams.settings import KaptionSettings
-from streams.topics import load_registry
 
 console = Console(stderr=True)
 
@@ -81,9 +80,7 @@ def topics() -> None:
 def topics_apply(**options: Any) -> None:
     """Create missing topics; report drift (exit 3) without changing existing topics."""
     settings = require_broker(make_settings(**options))
-    report = asyncio.run(
-        apply_topics(settings, load_registry(settings.topics_file, settings.topic_prefix))
-    )
+    report = asyncio.run(apply_topics(settings))
     for line in report.lines():
         click.echo(line)
     if report.drifted:
@@ -141,7 +138,8 @@ async def submit_and_wait(
                 raise click.ClickException(str(exc)) from exc
 
 
-def report(result: JobResult, out: Path | None, exit_on_failure: bool = True) -> None:
+def report(result: JobResult, out: Path | None) -> None:
+    """Writes the files (if any) and prints the outcome; the caller sets the exit code."""
     status = result.status
     for path in result.write(out) if out else []:
         click.echo(path)
@@ -149,8 +147,10 @@ def report(result: JobResult, out: Path | None, exit_on_failure: bool = True) ->
     if status["reason"]:
         summary += f" — {status['reason']}"
     console.print(summary)
-    if exit_on_failure and result.state == JobState.FAILED:
-        sys.exit(1)
+
+
+def exit_code(result: JobResult) -> int:
+    return 1 if result.state == JobState.FAILED else 0
 
 
 @main.command()
@@ -174,7 +174,9 @@ def submit(
 
         click.echo(asyncio.run(fire()))
         return
-    report(asyncio.run(submit_and_wait(settings, source, name, timeout)), out)
+    result = asyncio.run(submit_and_wait(settings, source, name, timeout))
+    report(result, out)
+    sys.exit(exit_code(result))
 
 
 @main.command()
@@ -197,8 +199,7 @@ def run(video: Path, out: Path, model: str | None, timeout: float, **options: An
             log.parent.mkdir(parents=True, exist_ok=True)
             address = stack.enter_context(embedded_broker(0, log))
             settings = settings.model_copy(update={"bootstrap_servers": address})
-        registry = load_registry(settings.topics_file, settings.topic_prefix)
-        asyncio.run(apply_topics(settings, registry))
+        asyncio.run(apply_topics(settings))
         worker_log = settings.data_dir / "worker.log"
         # With an embedded (throwaway) broker a graceful worker shutdown protects nothing.
         process = stack.enter_context(
@@ -213,10 +214,9 @@ def run(video: Path, out: Path, model: str | None, timeout: float, **options: An
         except RuntimeError as exc:
             tail = worker_log.read_text(errors="replace")[-3000:]
             raise click.ClickException(f"{exc}\n--- worker log tail ---\n{tail}") from exc
-        report(result, out, exit_on_failure=False)  # files first, then tear down
+        report(result, out)  # files first, then tear down
     console.print(f"wall time {time.perf_counter() - started:.1f} s")
-    if result.state == JobState.FAILED:
-        sys.exit(1)
+    sys.exit(exit_code(result))
 
 
 if __name__ == "__main__":

@@ -10,12 +10,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.codec import AvroCodec, DecodeError, Record
+from streams.codec import DecodeError, Record
 from streams.jobs import TERMINAL, JobState
-from streams.kafka import MAX_EVENT_BYTES, client_kwargs
-from streams.registry import RegistryClient
+from streams.kafka import MAX_EVENT_BYTES, client_kwargs, event_producer
+from streams.registry import event_codec
 from streams.settings import KaptionSettings
 from streams.topics import load_registry
 
@@ -56,14 +56,10 @@ class JobClient:
     def __init__(self, settings: KaptionSettings) -> None:
         self.settings = settings
         self.registry = load_registry(settings.topics_file, settings.topic_prefix)
-        schema_ids = (
-            RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
-        )
-        self.codec = AvroCodec(settings.schemas_dir, schema_ids)
-        kwargs = client_kwargs(settings)
-        self.producer = AIOKafkaProducer(**kwargs, max_request_size=MAX_EVENT_BYTES)
+        self.codec = event_codec(settings)
+        self.producer = event_producer(settings)
         self.consumer = AIOKafkaConsumer(
-            **kwargs,
+            **client_kwargs(settings),
             enable_auto_commit=False,
             fetch_max_wait_ms=100,
             max_partition_fetch_bytes=MAX_EVENT_BYTES,

@@ -6,12 +6,13 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.helpers import create_ssl_context
 
 from streams.settings import KaptionSettings
-from streams.topics import ApplyReport, TopicRegistry, drift
+from streams.topics import ApplyReport, drift, load_registry
 
 # Largest event a client sends or fetches (topics.yaml caps each topic lower).
 MAX_EVENT_BYTES = 64 * 1024 * 1024
@@ -45,8 +46,15 @@ def client_kwargs(settings: KaptionSettings) -> dict[str, Any]:
     return kwargs
 
 
-async def apply_topics(settings: KaptionSettings, registry: TopicRegistry) -> ApplyReport:
-    """Creates missing topics; reports (never alters) existing ones that differ from the spec."""
+def event_producer(settings: KaptionSettings) -> AIOKafkaProducer:
+    """Producer for kaption events: large messages, and a send counts once all replicas have it."""
+    return AIOKafkaProducer(**client_kwargs(settings), max_request_size=MAX_EVENT_BYTES, acks="all")
+
+
+async def apply_topics(settings: KaptionSettings) -> ApplyReport:
+    """Creates missing topics of topics.yaml (under the settings' prefix); reports (never
+    alters) existing ones that differ from the spec."""
+    registry = load_registry(settings.topics_file, settings.topic_prefix)
     report = ApplyReport()
     admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()

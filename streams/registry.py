@@ -12,7 +12,8 @@ from typing import Any
 
 from fastavro.schema import to_parsing_canonical_form
 
-from streams.codec import EventSchema
+from streams.codec import AvroCodec, EventSchema
+from streams.settings import KaptionSettings
 
 
 class RegistryClient:
@@ -49,3 +50,11 @@ class RegistryClient:
         with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
             reply: dict[str, Any] = json.loads(response.read())
             return reply
+
+
+def event_codec(settings: KaptionSettings) -> AvroCodec:
+    """The codec every process uses: Confluent wire format when a registry is configured."""
+    registry = (
+        RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
+    )
+    return AvroCodec(settings.schemas_dir, registry)

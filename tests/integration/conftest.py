@@ -22,7 +22,6 @@ from streams.client import JobClient, JobResult
 from streams.kafka import apply_topics
 from streams.processes import worker_process
 from streams.settings import KaptionSettings
-from streams.topics import load_registry
 
 pytestmark = pytest.mark.integration
 
@@ -61,8 +60,7 @@ def fresh_settings(bootstrap: str, data_dir: Path, **overrides: object) -> Kapti
 
 
 def create_topics(settings: KaptionSettings) -> None:
-    registry = load_registry(settings.topics_file, settings.topic_prefix)
-    report = asyncio.run(apply_topics(settings, registry))
+    report = asyncio.run(apply_topics(settings))
     assert not report.drifted, report.drifted
 
 
