@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-unit lint events bench clean
 
 $(BIN)/kaption: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,22 @@ $(BIN)/kaption: pyproject.toml
 demo: $(BIN)/kaption
 	$(BIN)/kaption run samples/demo.mp4 --out out
 
-test: $(BIN)/kaption
+lint: $(BIN)/kaption
 	$(BIN)/ruff check streams agents tests bench
 	$(BIN)/mypy
+
+test: lint
 	$(BIN)/pytest -q
+
+test-unit: $(BIN)/kaption
+	$(BIN)/pytest -q tests/unit
+
+# Regenerate streams/events.py after changing schemas/*.avsc.
+events: $(BIN)/kaption
+	$(BIN)/python -m streams.codegen
 
 bench: $(BIN)/kaption
 	$(BIN)/python bench/pipeline_vs_bare.py
 
 clean:
-	rm -rf $(VENV) out .kaption
+	rm -rf $(VENV) out

@@ -1,27 +1,30 @@
-"""Roles: which agents a worker process runs (``kaption worker --role R``)."""
+"""The role table: which stages ``kaption worker --role`` can run. The one place the platform
+(worker, CLI) reaches the stages; each stage's code is imported only when a process runs it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-from agents import decode, orchestrator, postprocess, sync, transcribe, vad
-from streams.app import Pipeline
+if TYPE_CHECKING:  # the worker imports Faust: not needed to list the roles
+    from streams.worker import Register
 
-ROLES: dict[str, Callable[[Pipeline], None]] = {
-    "orchestrator": orchestrator.register,
-    "decode": decode.register,
-    "vad": vad.register,
-    "transcribe": transcribe.register,
-    "postprocess": postprocess.register,
-    "sync": sync.register,
-}
+# In the order of the flow. Each stage is its own Faust app and consumer group, and its package
+# agents/<stage>/agent.py has a ``register(stage)``.
+STAGES = ("orchestrator", "decode", "vad", "transcribe", "cues", "subtitles")
+ALL = "all"
 
 
-def register_role(pipeline: Pipeline, role: str) -> None:
-    if role == "all":
-        for register in ROLES.values():
-            register(pipeline)
-    elif role in ROLES:
-        ROLES[role](pipeline)
-    else:
-        raise ValueError(f"unknown role {role!r}: choose from all, {', '.join(ROLES)}")
+def stages_for(roles: tuple[str, ...]) -> list[str]:
+    """The stages of the given roles, each once, in flow order (``all``: every stage)."""
+    if ALL in roles:
+        return list(STAGES)
+    unknown = set(roles) - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}: choose from {ALL}, {', '.join(STAGES)}")
+    return [name for name in STAGES if name in roles]
+
+
+def register_function(stage: str) -> Register:
+    register: Register = import_module(f"agents.{stage}.agent").register
+    return register

@@ -18,11 +18,9 @@ Progress goes to stderr, the table to stdout; inputs, logs and outputs stay in b
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -35,22 +33,23 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import jiwer
 import numpy as np
 
-from agents.vad import vad_options
+from agents.cues.model import DEFAULT_RULES
+from agents.decode.media import decode_audio
+from agents.subtitles.render import parse_cues
+from agents.transcribe.agent import configured_model
+from agents.vad.agent import vad_options
+from streams.admin import apply_topics
+from streams.audio import SAMPLE_RATE
 from streams.broker import embedded_broker
 from streams.client import JobClient
-from streams.cues import DEFAULT_RULES
-from streams.jobs import JobState
-from streams.kafka import apply_topics
-from streams.media import SAMPLE_RATE, decode_audio
+from streams.events import JobState, JobStatus
 from streams.processes import worker_process
-from streams.settings import REPO_ROOT, KaptionSettings
-from streams.subtitles import parse_cues
-from streams.transcription import configured_model
+from streams.settings import KaptionSettings
+from tests.paths import REPO
+from tests.wer import word_error_rate as wer
 
-REPO = REPO_ROOT
 OUT = REPO / "bench" / "out"
 PIECES = (
     (REPO / "samples" / "demo.mp4", "demo"),
@@ -128,22 +127,13 @@ def build_inputs(minutes: float) -> Inputs:
 # --- scoring ----------------------------------------------------------------------------------
 
 
-def normalise(text: str) -> str:
-    text = re.sub(r"[^\w\s]", "", text.lower().replace("-", " "))
-    return " ".join(text.split())
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    return float(jiwer.wer(normalise(reference), normalise(hypothesis)))
-
-
 def srt_text(srt: str) -> tuple[str, int]:
     """Spoken text of the subtitles, and how many untranscribed-gap markers were left out."""
     marker = " ".join(DEFAULT_RULES.gap_text.split())
     words: list[str] = []
     gaps = 0
     for cue in parse_cues(srt, "srt"):
-        text = " ".join(" ".join(cue.lines).split())
+        text = " ".join(cue.text.split())
         if text == marker:
             gaps += 1
         else:
@@ -194,7 +184,7 @@ def cluster(
         settings = base.model_copy(
             update={"bootstrap_servers": address, "topic_prefix": f"bench{uuid.uuid4().hex[:8]}."}
         )
-        report = asyncio.run(apply_topics(settings))
+        report = apply_topics(settings)
         if report.drifted:
             raise RuntimeError(f"topics drifted: {report.drifted}")
         with worker_process(settings, "all", worker_log) as process:
@@ -204,7 +194,7 @@ def cluster(
                 raise RuntimeError(f"the worker exited with code {process.returncode}")
 
 
-async def kaption_job(
+def kaption_job(
     settings: KaptionSettings,
     source: Path,
     out_dir: Path,
@@ -213,23 +203,23 @@ async def kaption_job(
 ) -> Run:
     """One job on a running cluster; the reader is positioned before the clock starts."""
     stages: dict[str, float] = {}
-    async with JobClient(settings) as client:
+    with JobClient(settings) as client:
         started = time.perf_counter()
 
-        def on_status(record: dict[str, object]) -> None:
-            state = str(record["state"])
+        def on_status(status: JobStatus) -> None:
+            state = status.state.value
             if state not in stages:
                 stages[state] = time.perf_counter() - started
                 progress(f"  {state} at {stages[state]:.1f} s")
 
-        job_id = await client.submit(str(source.resolve()))
-        result = await client.wait(
+        job_id = client.submit(str(source.resolve()))
+        result = client.wait(
             job_id, timeout_s, on_status=on_status, alive=lambda: worker.poll() is None
         )
         paths = result.write(out_dir)
         seconds = time.perf_counter() - started
     if result.state is not JobState.COMPLETED:
-        raise RuntimeError(f"job ended {result.state}: {result.status['reason']}")
+        raise RuntimeError(f"job ended {result.state}: {result.status.reason}")
     srt = next(p for p in paths if p.suffix == ".srt").read_text(encoding="utf-8")
     text, gaps = srt_text(srt)
     return Run(seconds, text, gaps=gaps, stages=stages)
@@ -238,11 +228,9 @@ async def kaption_job(
 def kaption_warm(base: KaptionSettings, inputs: Inputs, tag: str, timeout_s: float) -> Run:
     with cluster(base, tag) as (settings, worker):
         progress(f"kaption warm-up job on {WARMUP_FILE.name}")
-        warm = asyncio.run(kaption_job(settings, WARMUP_FILE, OUT / "warmup", worker, 300.0))
+        warm = kaption_job(settings, WARMUP_FILE, OUT / "warmup", worker, 300.0)
         progress(f"warm-up done in {warm.seconds:.1f} s; timing {inputs.long_wav.name}")
-        return asyncio.run(
-            kaption_job(settings, inputs.long_wav, OUT / f"kaption-{tag}", worker, timeout_s)
-        )
+        return kaption_job(settings, inputs.long_wav, OUT / f"kaption-{tag}", worker, timeout_s)
 
 
 # --- kaption run cold start -------------------------------------------------------------------

@@ -1,24 +1,24 @@
-"""The ``kaption`` command line: broker, topics, worker, submit, run."""
+"""The ``kaption`` command line: broker, topics, worker, submit, run, lag."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
-from aiokafka.errors import KafkaConnectionError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
+from streams.admin import BrokerUnreachable, apply_topics, consumer_lag
 from streams.broker import embedded_broker
 from streams.client import JobClient, JobResult, JobTimeout
-from streams.jobs import JobState
-from streams.kafka import apply_topics
+from streams.events import JobState, JobStatus
 from streams.processes import worker_process
 from streams.settings import KaptionSettings
 
@@ -49,7 +49,7 @@ class KaptionGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except KafkaConnectionError as exc:
+        except BrokerUnreachable as exc:
             raise click.ClickException(f"cannot reach Kafka: {exc}") from exc
 
 
@@ -80,21 +80,37 @@ def topics() -> None:
 def topics_apply(**options: Any) -> None:
     """Create missing topics; report drift (exit 3) without changing existing topics."""
     settings = require_broker(make_settings(**options))
-    report = asyncio.run(apply_topics(settings))
+    report = apply_topics(settings)
     for line in report.lines():
         click.echo(line)
     if report.drifted:
         sys.exit(3)
 
 
+def role_choice() -> click.Choice:
+    from agents.roles import ALL, STAGES
+
+    return click.Choice([ALL, *STAGES])
+
+
 @main.command()
-@click.option("--role", default="all", show_default=True, help="Role to run, or all.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    default=("all",),
+    show_default=True,
+    type=role_choice(),
+    help="Stage to run (repeat for several), or all. Each stage is its own consumer group.",
+)
 @kafka_options
-def worker(role: str, **options: Any) -> None:
-    """Run one role's agents (its own consumer group) against a running broker."""
+def worker(roles: tuple[str, ...], **options: Any) -> None:
+    """Run stages' agents against a running broker (any mix of processes shares the work)."""
+    from agents.roles import register_function, stages_for
     from streams.worker import run_worker
 
-    run_worker(require_broker(make_settings(**options)), role)
+    settings = require_broker(make_settings(**options))
+    run_worker(settings, stages_for(roles), register_function)
 
 
 def require_broker(settings: KaptionSettings) -> KaptionSettings:
@@ -110,15 +126,15 @@ class ProgressView:
         self.progress = progress
         self.task = progress.add_task("submitted", total=None)
 
-    def __call__(self, status: dict[str, Any]) -> None:
-        total = status["segments_total"] or None
-        done = status["segments_done"] + status["segments_failed"]
+    def __call__(self, status: JobStatus) -> None:
+        total = status.segments_total or None
+        done = status.segments_done + status.segments_failed
         self.progress.update(
-            self.task, description=status["state"].lower(), total=total, completed=done
+            self.task, description=status.state.value.lower(), total=total, completed=done
         )
 
 
-async def submit_and_wait(
+def submit_and_wait(
     settings: KaptionSettings, source: str, name: str | None, timeout_s: float, alive: Any = None
 ) -> JobResult:
     columns = (
@@ -127,13 +143,13 @@ async def submit_and_wait(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    async with JobClient(settings) as client:
-        job_id = await client.submit(source, name)
+    with JobClient(settings) as client:
+        job_id = client.submit(source, name)
         console.print(f"job {job_id}: {source}")
         with Progress(*columns, console=console, transient=False) as progress:
             view = ProgressView(progress)
             try:
-                return await client.wait(job_id, timeout_s, view, alive or (lambda: True))
+                return client.wait(job_id, timeout_s, view, alive or (lambda: True))
             except JobTimeout as exc:
                 raise click.ClickException(str(exc)) from exc
 
@@ -143,9 +159,9 @@ def report(result: JobResult, out: Path | None) -> None:
     status = result.status
     for path in result.write(out) if out else []:
         click.echo(path)
-    summary = f"{status['state']}: {status['segments_done']}/{status['segments_total']} segments"
-    if status["reason"]:
-        summary += f" — {status['reason']}"
+    summary = f"{status.state}: {status.segments_done}/{status.segments_total} segments"
+    if status.reason:
+        summary += f" — {status.reason}"
     console.print(summary)
 
 
@@ -167,14 +183,10 @@ def submit(
     settings = require_broker(make_settings(**options))
     source = source if "://" in source else str(Path(source).resolve())
     if not wait:
-
-        async def fire() -> str:
-            async with JobClient(settings) as client:
-                return await client.submit(source, name)
-
-        click.echo(asyncio.run(fire()))
+        with JobClient(settings) as client:
+            click.echo(client.submit(source, name))
         return
-    result = asyncio.run(submit_and_wait(settings, source, name, timeout))
+    result = submit_and_wait(settings, source, name, timeout)
     report(result, out)
     sys.exit(exit_code(result))
 
@@ -199,17 +211,15 @@ def run(video: Path, out: Path, model: str | None, timeout: float, **options: An
             log.parent.mkdir(parents=True, exist_ok=True)
             address = stack.enter_context(embedded_broker(0, log))
             settings = settings.model_copy(update={"bootstrap_servers": address})
-        asyncio.run(apply_topics(settings))
+        apply_topics(settings)
         worker_log = settings.data_dir / "worker.log"
         # With an embedded (throwaway) broker a graceful worker shutdown protects nothing.
         process = stack.enter_context(
             worker_process(settings, "all", worker_log, graceful=not embedded)
         )
         try:
-            result = asyncio.run(
-                submit_and_wait(
-                    settings, str(video.resolve()), None, timeout, lambda: process.poll() is None
-                )
+            result = submit_and_wait(
+                settings, str(video.resolve()), None, timeout, lambda: process.poll() is None
             )
         except RuntimeError as exc:
             tail = worker_log.read_text(errors="replace")[-3000:]
@@ -217,6 +227,44 @@ def run(video: Path, out: Path, model: str | None, timeout: float, **options: An
         report(result, out)  # files first, then tear down
     console.print(f"wall time {time.perf_counter() - started:.1f} s")
     sys.exit(exit_code(result))
+
+
+@main.command()
+@click.option(
+    "--group", "groups", multiple=True, help="Consumer group (repeat; default every stage's)."
+)
+@kafka_options
+def lag(groups: tuple[str, ...], **options: Any) -> None:
+    """Committed offset, end offset and lag per consumer group, topic and partition."""
+    from agents.roles import STAGES
+
+    settings = require_broker(make_settings(**options))
+    wanted = groups or tuple(f"{settings.topic_prefix}{stage}" for stage in STAGES)
+    header = ("group", "topic", "partition", "committed", "end", "lag")
+    rows = [
+        (
+            r.group,
+            r.topic,
+            str(r.partition),
+            "-" if r.committed is None else str(r.committed),
+            str(r.end),
+            str(r.lag),
+        )
+        for r in consumer_lag(settings, wanted)
+    ]
+    print_rows(header, rows)
+
+
+def print_rows(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    """A table on a terminal; tab-separated lines (header first) for scripts and pipes."""
+    if sys.stdout.isatty():
+        table = Table(*header)
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+    else:
+        for row in (header, *rows):
+            click.echo("\t".join(row))
 
 
 if __name__ == "__main__":

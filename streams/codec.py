@@ -4,7 +4,8 @@ Without a schema registry every record is written in Avro single-object encoding
 (``C3 01`` + 8-byte little-endian CRC-64-AVRO fingerprint + body) and readers resolve the
 fingerprint against ``schemas/``. With a registry the Confluent wire format is used
 (magic ``00`` + 4-byte big-endian schema id + body); see :mod:`streams.registry`.
-Decoding failures raise :class:`DecodeError` so callers can dead-letter the record.
+Values are the typed classes of :mod:`streams.events`. Decoding failures raise
+:class:`DecodeError` so callers can dead-letter the record.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import struct
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import fastavro
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 
+from streams.events import EVENT_TYPES, Event
+
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
-Record = dict[str, Any]
+E = TypeVar("E", bound=Event)
 
 
 class DecodeError(ValueError):
@@ -48,6 +51,10 @@ def load_schemas(schemas_dir: Path) -> dict[str, EventSchema]:
         schemas[short] = EventSchema(short, parsed, canonical, fp)
     if not schemas:
         raise FileNotFoundError(f"no .avsc schemas in {schemas_dir}")
+    if set(schemas) != set(EVENT_TYPES):
+        raise RuntimeError(
+            f"streams/events.py does not match {schemas_dir}: run `python -m streams.codegen`"
+        )
     return schemas
 
 
@@ -67,17 +74,17 @@ class AvroCodec:
         self._by_canonical = {s.canonical: s for s in self.schemas.values()}
         self.registry = registry
 
-    def encode(self, name: str, record: Record) -> bytes:
-        schema = self.schemas[name]
+    def encode(self, event: Event) -> bytes:
+        schema = self.schemas[event.SCHEMA]
         body = io.BytesIO()
-        fastavro.schemaless_writer(body, schema.parsed, record)
+        fastavro.schemaless_writer(body, schema.parsed, event.to_record())
         if self.registry is not None:
-            schema_id = self.registry.id_for(f"kaption.{name}", schema)
+            schema_id = self.registry.id_for(f"kaption.{schema.name}", schema)
             return CONFLUENT_MAGIC + struct.pack(">I", schema_id) + body.getvalue()
         return SINGLE_OBJECT_MAGIC + schema.fingerprint + body.getvalue()
 
-    def decode(self, data: bytes | None) -> tuple[str, Record]:
-        """Returns (schema name, record); raises DecodeError on anything unreadable."""
+    def decode(self, data: bytes | None) -> Event:
+        """The typed event; raises DecodeError on anything unreadable."""
         if not data:
             raise DecodeError("empty message")
         schema, body = self._resolve(data)
@@ -87,13 +94,13 @@ class AvroCodec:
             raise DecodeError(f"corrupt {schema.name} body: {exc!r}") from exc
         if not isinstance(record, dict):
             raise DecodeError(f"{schema.name} body is not a record")
-        return schema.name, record
+        return EVENT_TYPES[schema.name].from_record(record)
 
-    def decode_as(self, name: str, data: bytes | None) -> Record:
-        found, record = self.decode(data)
-        if found != name:
-            raise DecodeError(f"expected {name}, got {found}")
-        return record
+    def decode_as(self, kind: type[E], data: bytes | None) -> E:
+        event = self.decode(data)
+        if not isinstance(event, kind):
+            raise DecodeError(f"expected {kind.SCHEMA}, got {event.SCHEMA}")
+        return event
 
     def _resolve(self, data: bytes) -> tuple[EventSchema, bytes]:
         if data.startswith(SINGLE_OBJECT_MAGIC) and len(data) >= 10:

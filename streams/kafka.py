@@ -1,5 +1,6 @@
-"""Kafka client plumbing shared by the CLI, the client and the Faust apps: connection settings
-(SASL/TLS passed through), topic administration."""
+"""Connection settings for every Kafka client kaption makes: aiokafka inside the agents (the
+client Faust uses) and confluent-kafka (librdkafka) for administration and the CLI's clients.
+SASL and TLS settings pass through to both."""
 
 from __future__ import annotations
 
@@ -7,12 +8,9 @@ import ssl
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.helpers import create_ssl_context
 
 from streams.settings import KaptionSettings
-from streams.topics import ApplyReport, drift, load_registry
 
 # Largest event a client sends or fetches (topics.yaml caps each topic lower).
 MAX_EVENT_BYTES = 64 * 1024 * 1024
@@ -47,44 +45,29 @@ def client_kwargs(settings: KaptionSettings) -> dict[str, Any]:
 
 
 def event_producer(settings: KaptionSettings) -> AIOKafkaProducer:
-    """Producer for kaption events: large messages, and a send counts once all replicas have it."""
+    """The agents' producer: large messages, and a send counts once all replicas have it."""
     return AIOKafkaProducer(**client_kwargs(settings), max_request_size=MAX_EVENT_BYTES, acks="all")
 
 
-async def apply_topics(settings: KaptionSettings) -> ApplyReport:
-    """Creates missing topics of topics.yaml (under the settings' prefix); reports (never
-    alters) existing ones that differ from the spec."""
-    registry = load_registry(settings.topics_file, settings.topic_prefix)
-    report = ApplyReport()
-    admin = AIOKafkaAdminClient(**client_kwargs(settings))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = registry.deployed()
-        missing = [
-            NewTopic(name, spec.partitions, 1, topic_configs=spec.configs())
-            for name, spec in wanted.items()
-            if name not in existing
-        ]
-        if missing:
-            await admin.create_topics(missing)
-            report.created = [topic.name for topic in missing]
-        present = sorted(set(wanted) & existing)
-        if present:
-            described = {
-                t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(present)
-            }
-            resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in present]
-            configs: dict[str, dict[str, str]] = {}
-            for response in await admin.describe_configs(resources):
-                for resource in response.resources:
-                    configs[resource[3]] = {entry[0]: entry[1] for entry in resource[4]}
-            for name in present:
-                problems = drift(wanted[name], described.get(name, 0), configs.get(name, {}))
-                if problems:
-                    report.drifted[name] = problems
-                else:
-                    report.unchanged.append(name)
-    finally:
-        await admin.close()
-    return report
+def librdkafka_config(settings: KaptionSettings, **extra: Any) -> dict[str, Any]:
+    """confluent-kafka (librdkafka) configuration for any client, plus ``extra``."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "security.protocol": settings.security_protocol,
+        # Our own errors say what matters; librdkafka's connection chatter stays off the console.
+        "log_level": 0,
+    }
+    if "SASL" in settings.security_protocol:
+        config |= {
+            "sasl.mechanism": settings.sasl_mechanism,
+            "sasl.username": settings.sasl_username,
+            "sasl.password": settings.sasl_password,
+        }
+    for key, value in (
+        ("ssl.ca.location", settings.ssl_cafile),
+        ("ssl.certificate.location", settings.ssl_certfile),
+        ("ssl.key.location", settings.ssl_keyfile),
+    ):
+        if value and "SSL" in settings.security_protocol:
+            config[key] = value
+    return config | extra

@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from streams.settings import KaptionSettings
@@ -50,11 +50,19 @@ def settings_env(settings: KaptionSettings) -> dict[str, str]:
     return env
 
 
+def role_args(roles: str | Sequence[str]) -> list[str]:
+    names = [roles] if isinstance(roles, str) else list(roles)
+    return [arg for name in names for arg in ("--role", name)]
+
+
 @contextlib.contextmanager
 def worker_process(
-    settings: KaptionSettings, role: str, log_path: Path, graceful: bool = True
+    settings: KaptionSettings,
+    roles: str | Sequence[str],
+    log_path: Path,
+    graceful: bool = True,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Runs ``kaption worker --role ROLE`` as a child process for the duration of the block.
+    """Runs ``kaption worker --role ROLE ...`` as a child process for the duration of the block.
 
     ``graceful=False`` kills it at the end: right for a throwaway embedded broker, where a
     clean Faust shutdown (seconds) would protect nothing.
@@ -62,7 +70,7 @@ def worker_process(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "--role", role],
+            [sys.executable, "-m", "streams.cli", "worker", *role_args(roles)],
             env={**os.environ, **settings_env(settings)},
             stdout=log,
             stderr=subprocess.STDOUT,

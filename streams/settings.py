@@ -6,13 +6,21 @@ environment behind the caller's back.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from streams.resources import SCHEMAS_DIR, TOPICS_FILE
+
+
+def default_data_dir() -> Path:
+    """Logs and Faust's working files: the user's state directory, so any working directory
+    (even a read-only one) will do."""
+    state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(state) / "kaption"
 
 
 class KaptionSettings(BaseSettings):
@@ -37,8 +45,8 @@ class KaptionSettings(BaseSettings):
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.0
     topic_prefix: str = "kaption."
-    topics_file: Path = REPO_ROOT / "topics.yaml"
-    schemas_dir: Path = REPO_ROOT / "schemas"
+    topics_file: Path = TOPICS_FILE
+    schemas_dir: Path = SCHEMAS_DIR
     schema_registry_url: str = ""
     embedded_broker_port: int = 9092
 
@@ -67,5 +75,5 @@ class KaptionSettings(BaseSettings):
     audio_window_s: float = Field(default=120.0, ge=10.0)
 
     # --- Process ----------------------------------------------------------------------------
-    data_dir: Path = Path(".kaption")
+    data_dir: Path = Field(default_factory=default_data_dir)
     log_level: Literal["crit", "error", "warn", "info", "debug"] = "warn"

@@ -1,4 +1,4 @@
-"""The topic registry: topics.yaml as typed specs, and `apply` (create missing, report drift)."""
+"""The topic registry: topics.yaml as typed specs, event-to-topic checks, and drift."""
 
 from __future__ import annotations
 
@@ -9,7 +9,30 @@ from typing import Any
 
 import yaml
 
+from streams.events import Event
+
 DLQ_SUFFIX = ".dlq"
+_KEYS = {
+    "partitions",
+    "retention_ms",
+    "cleanup_policy",
+    "max_message_bytes",
+    "key",
+    "value_schema",
+    "dead_letter",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An event bound for a topic (logical name): what stage code returns for publishing."""
+
+    topic: str
+    event: Event
+
+
+class WrongTopicError(TypeError):
+    """An event published on a topic declared for another event type: a bug, so it is loud."""
 
 
 @dataclass(frozen=True)
@@ -19,9 +42,10 @@ class TopicSpec:
     retention_ms: int
     cleanup_policy: str
     max_message_bytes: int
-    key: str
-    value_schema: str | None
+    key: str  # the event field that is the Kafka key (for changelogs: what the key is)
+    value_schema: str | None  # None for dead letters (original bytes) and changelogs
     dead_letter: str | None = None  # logical name of its dead-letter topic
+    changelog: bool = False  # a stage's table changelog
 
     def configs(self) -> dict[str, str]:
         """Kafka topic configs this spec pins (compared on drift checks)."""
@@ -50,18 +74,28 @@ class TopicRegistry:
     def deployed(self) -> dict[str, TopicSpec]:
         return {self.prefix + spec.name: spec for spec in self.specs.values()}
 
+    def key_for(self, logical: str, event: Event) -> bytes:
+        """The Kafka key of ``event`` on ``logical``; WrongTopicError if the topic carries
+        another event type."""
+        spec = self.specs[logical]
+        if spec.value_schema != event.SCHEMA:
+            raise WrongTopicError(
+                f"{event.SCHEMA} published on {logical}, which carries {spec.value_schema}"
+            )
+        return str(getattr(event, spec.key)).encode()
+
+    def shared_partitions(self, logicals: Iterable[str]) -> int:
+        """The one partition count of topics read together (a stage's tables are
+        co-partitioned with them); ValueError when they differ."""
+        counts = {name: self.specs[name].partitions for name in logicals}
+        if len(set(counts.values())) != 1:
+            raise ValueError(f"these topics must share one partition count: {counts}")
+        return next(iter(counts.values()))
+
 
 def _spec(name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> TopicSpec:
     merged = {**defaults, **raw}
-    unknown = set(merged) - {
-        "partitions",
-        "retention_ms",
-        "cleanup_policy",
-        "max_message_bytes",
-        "key",
-        "value_schema",
-        "dead_letter",
-    }
+    unknown = set(merged) - _KEYS
     if unknown:
         raise ValueError(f"topic {name}: unknown keys {sorted(unknown)}")
     if merged["cleanup_policy"] not in ("delete", "compact", "compact,delete"):
@@ -81,22 +115,23 @@ def _spec(name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> Top
 
 
 def parse_topics(document: Mapping[str, Any]) -> dict[str, TopicSpec]:
-    """Specs by logical name, dead-letter topics included (they keep the original bytes)."""
+    """Specs by logical name: event topics, their dead-letter topics (which keep the original
+    bytes) and the stages' changelogs."""
     defaults = document.get("defaults", {})
     dlq_defaults = {**defaults, **document.get("dead_letter_defaults", {})}
+    changelog_defaults = {**defaults, **document.get("changelog_defaults", {})}
     specs: dict[str, TopicSpec] = {}
     for name, raw in (document.get("topics") or {}).items():
         spec = _spec(name, raw or {}, defaults)
         specs[name] = spec
         if spec.dead_letter:
-            dlq = replace(
-                _spec(
-                    spec.dead_letter, {"max_message_bytes": spec.max_message_bytes}, dlq_defaults
-                ),
-                key=spec.key,
-                value_schema=None,
-            )
-            specs[dlq.name] = dlq
+            raw_dlq = {"max_message_bytes": spec.max_message_bytes}
+            dlq = replace(_spec(spec.dead_letter, raw_dlq, dlq_defaults), key=spec.key)
+            specs[dlq.name] = replace(dlq, value_schema=None)
+    for name, raw in (document.get("changelogs") or {}).items():
+        if name in specs or "value_schema" in (raw or {}):
+            raise ValueError(f"changelog {name}: a duplicate name or a value_schema")
+        specs[name] = replace(_spec(name, raw or {}, changelog_defaults), changelog=True)
     return specs
 
 

@@ -6,20 +6,20 @@ engine answers, and otherwise the embedded Tansu broker.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from streams.admin import apply_topics
 from streams.broker import embedded_broker
 from streams.client import JobClient, JobResult
-from streams.kafka import apply_topics
 from streams.processes import worker_process
 from streams.settings import KaptionSettings
 
@@ -51,7 +51,7 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield address
 
 
-def fresh_settings(bootstrap: str, data_dir: Path, **overrides: object) -> KaptionSettings:
+def fresh_settings(bootstrap: str, data_dir: Path, **overrides: Any) -> KaptionSettings:
     """Settings with a topic prefix (so topics and consumer groups) no other test shares."""
     prefix = f"it{uuid.uuid4().hex[:8]}."
     return KaptionSettings(
@@ -60,8 +60,19 @@ def fresh_settings(bootstrap: str, data_dir: Path, **overrides: object) -> Kapti
 
 
 def create_topics(settings: KaptionSettings) -> None:
-    report = asyncio.run(apply_topics(settings))
+    report = apply_topics(settings)
     assert not report.drifted, report.drifted
+
+
+def run_job(
+    settings: KaptionSettings,
+    source: str,
+    timeout_s: float = 180.0,
+    alive: Callable[[], bool] = lambda: True,
+) -> JobResult:
+    with JobClient(settings) as client:
+        job_id = client.submit(source)
+        return client.wait(job_id, timeout_s, alive=alive)
 
 
 @dataclass
@@ -71,12 +82,7 @@ class Cluster:
     log: Path
 
     def run(self, source: str, timeout_s: float = 180.0) -> JobResult:
-        return asyncio.run(self._run(source, timeout_s))
-
-    async def _run(self, source: str, timeout_s: float) -> JobResult:
-        async with JobClient(self.settings) as client:
-            job_id = await client.submit(source)
-            return await client.wait(job_id, timeout_s, alive=self.alive)
+        return run_job(self.settings, source, timeout_s, self.alive)
 
     def alive(self) -> bool:
         return self.process.poll() is None

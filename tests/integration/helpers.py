@@ -1,43 +1,54 @@
-"""Shared test helpers: reading topics without a consumer group, scoring transcripts."""
+"""Shared integration helpers: reading topics without a consumer group."""
 
 from __future__ import annotations
 
-import asyncio
-import re
 import time
+import uuid
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
-from streams.kafka import client_kwargs
+from streams.kafka import librdkafka_config
 from streams.settings import KaptionSettings
 
 
-async def read_topic(
-    settings: KaptionSettings, topic: str, partitions: int, count: int, timeout_s: float = 30.0
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """Reads until ``count`` records arrived (or the timeout), from the beginning of ``topic``."""
-    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False)
-    await consumer.start()
+def read(
+    settings: KaptionSettings, logical: str, count: int, timeout_s: float = 30.0
+) -> list[Message]:
+    """Reads ``logical`` (under the settings' prefix) from the beginning until ``count``
+    records arrived or the timeout passed; commits nothing."""
+    topic = settings.topic_prefix + logical
+    consumer = Consumer(
+        librdkafka_config(
+            settings, **{"group.id": f"reader-{uuid.uuid4().hex}", "enable.auto.commit": False}
+        )
+    )
     try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        found: list[ConsumerRecord[bytes, bytes]] = []
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        found: list[Message] = []
         deadline = time.monotonic() + timeout_s
         while len(found) < count and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                found.extend(records)
+            found += [m for m in consumer.consume(100, timeout=0.2) if m.error() is None]
         return found
     finally:
-        await consumer.stop()
+        consumer.close()
 
 
-def read(
-    settings: KaptionSettings, topic: str, partitions: int, count: int
-) -> list[ConsumerRecord[bytes, bytes]]:
-    return asyncio.run(read_topic(settings, topic, partitions, count))
+def value_of(message: Message) -> bytes:
+    value = message.value()
+    assert isinstance(value, bytes), value
+    return value
 
 
-def normalise(text: str) -> str:
-    """Lowercase words without punctuation, for word error rates."""
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).strip()
+def headers_of(message: Message) -> dict[str, str]:
+    found = {}
+    for header in message.headers() or []:
+        key, value = header[0], header[1]
+        found[str(key)] = value.decode() if isinstance(value, bytes) else str(value)
+    return found
+
+
+def topic_bytes(settings: KaptionSettings, logical: str, timeout_s: float = 3.0) -> list[int]:
+    """Sizes (key + value) of every record on the topic now."""
+    records = read(settings, logical, count=10**9, timeout_s=timeout_s)
+    return [len(m.key() or b"") + len(m.value() or b"") for m in records]

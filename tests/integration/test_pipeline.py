@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
-import jiwer
 import pytest
 
+from agents.cues.check import check_cues
+from agents.cues.model import Cue
+from agents.subtitles.render import parse_cues
+from agents.transcribe.agent import BUNDLED_MODEL
 from streams.client import JobClient
 from streams.codec import AvroCodec
-from streams.cues import check_cues
-from streams.jobs import JobState
-from streams.settings import REPO_ROOT
-from streams.subtitles import parse_cues
+from streams.events import CueRecord, JobState, SegmentFailed, SpeechSegment
+from streams.topics import Outgoing
+from tests.examples import EXAMPLES
 from tests.integration.conftest import Cluster
-from tests.integration.helpers import normalise, read
+from tests.integration.helpers import headers_of, read, topic_bytes, value_of
+from tests.paths import MEDIA
+from tests.wer import word_error_rate
 
 pytestmark = pytest.mark.integration
-MEDIA = REPO_ROOT / "tests" / "media"
 REFERENCE = json.loads((MEDIA / "speech.json").read_text())
 # Measured: bare faster-whisper (tiny.en, int8, same VAD) on this espeak-ng voice scores WER
 # 0.107 (speech.mp4) to 0.286 (speech.wav, offset.mkv: "round-fark" for "brown fox"), and kaption
@@ -30,11 +32,7 @@ MAX_WER = 0.35
 SLACK_S = 0.6
 
 
-def word_error_rate(hypothesis: str) -> float:
-    return float(jiwer.wer(normalise(REFERENCE["text"]), normalise(hypothesis)))
-
-
-def assert_inside_speech(cues_: list, offset: float) -> None:
+def assert_inside_speech(cues_: list[CueRecord], offset: float) -> None:
     spans = [(u["start"] + offset, u["end"] + offset) for u in REFERENCE["utterances"]]
     for cue in cues_:
         assert spans[0][0] - SLACK_S <= cue.start < cue.end <= spans[-1][1] + 2.0, cue
@@ -49,22 +47,38 @@ def test_video_becomes_subtitles_that_match_the_speech(
     result = cluster.run(str(MEDIA / name))
     assert result.state == JobState.COMPLETED, result.status
     assert result.subtitles is not None
-    srt, vtt = result.subtitles["srt"], result.subtitles["vtt"]
+    srt, vtt = result.subtitles.srt, result.subtitles.vtt
     assert srt.startswith("1\n") and vtt.startswith("WEBVTT")
     for text, fmt in ((srt, "srt"), (vtt, "vtt")):
         cues = parse_cues(text, fmt)
-        assert len(cues) == result.subtitles["cue_count"] > 0
-        assert check_cues(cues) == []
-        assert word_error_rate(" ".join(c.text for c in cues)) < MAX_WER
+        assert len(cues) == result.subtitles.cue_count > 0
+        assert check_cues([Cue.from_text(c.start, c.end, c.text) for c in cues]) == []
+        assert word_error_rate(REFERENCE["text"], " ".join(c.text for c in cues)) < MAX_WER
         assert_inside_speech(cues, offset)
+
+
+def test_transcripts_name_their_model_and_audio_crosses_kafka_twice(cluster: Cluster) -> None:
+    """No audio through the orchestrator: its inputs are small, audio lives on two topics."""
+    settings = cluster.settings
+    assert cluster.run(str(MEDIA / "speech.flac")).state == JobState.COMPLETED
+    codec = AvroCodec(settings.schemas_dir)
+    results = read(settings, "segments.transcribed", 1)
+    transcribed = codec.decode(value_of(results[0]))
+    assert getattr(transcribed, "model", None) == BUNDLED_MODEL
+    assert str(getattr(transcribed, "model_version", "")).startswith("faster-whisper ")
+    for logical in ("segments.planned", "segments.transcribed", "jobs.requested"):
+        sizes = topic_bytes(settings, logical)
+        assert sizes and max(sizes) < 64 * 1024, (logical, max(sizes))
+    planned = read(settings, "segments.planned", 1)
+    assert b"pcm" not in value_of(planned[0]) and len(value_of(planned[0])) < 2048
 
 
 def test_silence_completes_with_zero_cues(cluster: Cluster) -> None:
     result = cluster.run(str(MEDIA / "silence.mp4"))
     assert result.state == JobState.COMPLETED, result.status
-    assert result.subtitles is not None and result.subtitles["cue_count"] == 0
-    assert result.status["segments_total"] == 0
-    assert parse_cues(result.subtitles["vtt"], "vtt") == []
+    assert result.subtitles is not None and result.subtitles.cue_count == 0
+    assert result.status.segments_total == 0
+    assert parse_cues(result.subtitles.vtt, "vtt") == []
 
 
 @pytest.mark.parametrize(
@@ -81,23 +95,26 @@ def test_bad_input_fails_the_job_with_a_reason_and_the_next_job_runs(
 ) -> None:
     result = cluster.run(str(MEDIA / name))
     assert result.state == JobState.FAILED
-    assert result.status["reason"].startswith(reason), result.status
+    assert result.status.reason is not None and result.status.reason.startswith(reason)
     assert result.subtitles is None
     assert cluster.run(str(MEDIA / "speech.wav")).state == JobState.COMPLETED
+
+
+def dead_letter_headers(cluster: Cluster, logical: str, count: int = 1) -> list[dict[str, str]]:
+    dead = read(cluster.settings, f"{logical}.dlq", count)
+    assert len(dead) >= count
+    return [headers_of(m) for m in dead]
 
 
 def test_undecodable_event_is_dead_lettered_and_the_agent_goes_on(cluster: Cluster) -> None:
     settings = cluster.settings
     topic = f"{settings.topic_prefix}jobs.requested"
-
-    async def publish_garbage() -> None:
-        async with JobClient(settings) as client:
-            await client.producer.send_and_wait(topic, b"not avro at all", key=b"garbage-job")
-
-    asyncio.run(publish_garbage())
-    dead = read(settings, f"{topic}.dlq", 1, 1)
-    assert len(dead) == 1 and dead[0].value == b"not avro at all"
-    headers = {k: v.decode() for k, v in dead[0].headers}
+    with JobClient(settings) as client:
+        client.producer.produce(topic, b"not avro at all", b"garbage-job")
+        client.producer.flush(10)
+    dead = read(settings, "jobs.requested.dlq", 1)
+    assert len(dead) == 1 and dead[0].value() == b"not avro at all"
+    (headers,) = dead_letter_headers(cluster, "jobs.requested")
     assert headers["kaption.error.stage"] == "orchestrator"
     assert headers["kaption.error.class"] == "DecodeError"
     assert headers["kaption.error.topic"] == topic
@@ -105,33 +122,41 @@ def test_undecodable_event_is_dead_lettered_and_the_agent_goes_on(cluster: Clust
     assert cluster.run(str(MEDIA / "speech.flac")).state == JobState.COMPLETED
 
 
+def test_an_event_of_the_wrong_type_is_dead_lettered(cluster: Cluster) -> None:
+    """A valid event on a topic declared for another type (here a JobStatus on the request
+    topic) is not acted on: it goes to the dead letters with the reason."""
+    settings = cluster.settings
+    wrong = EXAMPLES["JobStatus"]
+    with JobClient(settings) as client:
+        value = client.codec.encode(wrong)
+        client.producer.produce(f"{settings.topic_prefix}segments.planned", value, b"j")
+        client.producer.flush(10)
+    headers = dead_letter_headers(cluster, "segments.planned")
+    assert headers[0]["kaption.error.class"] == "DecodeError"
+    assert "a JobStatus on segments.planned, which carries SegmentsPlanned" in (
+        headers[0]["kaption.error.message"]
+    )
+
+
 def test_corrupt_segment_is_retried_then_reported_failed(cluster: Cluster) -> None:
     """A segment whose audio cannot be used fails K times, then becomes a SegmentFailed value
     and a dead letter with its cause; the worker keeps going."""
     settings = cluster.settings
-    segment = {
-        "job_id": "corrupt-job",
-        "segment_id": "corrupt-job:00000",
-        "index": 0,
-        "start": 0.0,
-        "end": 1.0,
-        "sample_rate": 16000,
-        "pcm": b"\x01\x02\x03",  # odd length: not int16 PCM
-    }
-
-    async def publish() -> None:
-        async with JobClient(settings) as client:
-            await client.send("segments", segment["segment_id"], "SpeechSegment", segment)
-
-    asyncio.run(publish())
-    prefix = settings.topic_prefix
-    dead = read(settings, f"{prefix}segments.dlq", 1, 1)
-    assert len(dead) == 1
-    headers = {k: v.decode() for k, v in dead[0].headers}
+    segment = SpeechSegment(
+        job_id="corrupt-job",
+        segment_id="corrupt-job:0000-0000",
+        index=0,
+        start=0.0,
+        end=1.0,
+        sample_rate=16000,
+        pcm=b"\x01\x02\x03",  # odd length: not int16 PCM
+    )
+    with JobClient(settings) as client:
+        client.send(Outgoing("segments", segment))
+    (headers,) = dead_letter_headers(cluster, "segments")
     assert headers["kaption.error.attempt"] == str(settings.transcribe_attempts)
     assert "odd length" in headers["kaption.error.message"]
-    failed = read(settings, f"{prefix}segments.failed", 4, 1)
-    assert len(failed) == 1
-    record = AvroCodec(settings.schemas_dir).decode_as("SegmentFailed", failed[0].value)
-    assert record["segment_id"] == "corrupt-job:00000"
-    assert record["attempts"] == settings.transcribe_attempts
+    failed = read(settings, "segments.failed", 1)
+    record = AvroCodec(settings.schemas_dir).decode_as(SegmentFailed, value_of(failed[0]))
+    assert record.segment_id == "corrupt-job:0000-0000" and record.job_id == "corrupt-job"
+    assert record.attempts == settings.transcribe_attempts

@@ -6,7 +6,6 @@ import json
 import struct
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
 
@@ -14,114 +13,12 @@ import pytest
 from fastavro.schema import to_parsing_canonical_form
 
 from streams.codec import AvroCodec, DecodeError
+from streams.events import DecodeRequested, JobRequested
 from streams.registry import RegistryClient
-from streams.settings import REPO_ROOT
+from streams.resources import SCHEMAS_DIR
+from tests.examples import EXAMPLES
 
-SCHEMAS = REPO_ROOT / "schemas"
-WHEN = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-WORD = {"word": " hello", "start": 1.0, "end": 1.5, "probability": 0.75}
-SEGMENT = {
-    "job_id": "j",
-    "segment_id": "j:00000",
-    "index": 0,
-    "start": 1.0,
-    "end": 2.0,
-    "sample_rate": 16000,
-    "pcm": b"\x01\x00\xff\xff",
-}
-TRANSCRIBED = {
-    "job_id": "j",
-    "segment_id": "j:00000",
-    "index": 0,
-    "start": 1.0,
-    "end": 2.0,
-    "text": "hello",
-    "words": [WORD],
-    "language": "en",
-    "model": "tiny.en",
-    "model_version": "faster-whisper 1.2.1",
-    "attempt": 1,
-    "processing_seconds": 0.5,
-}
-EXAMPLES: dict[str, dict[str, Any]] = {
-    "JobRequested": {
-        "job_id": "j",
-        "source": "/a.mp4",
-        "name": "a",
-        "language": "en",
-        "requested_at": WHEN,
-    },
-    "DecodeRequested": {"job_id": "j", "source": "/a.mp4"},
-    "JobCheck": {"job_id": "j", "checked_at": WHEN},
-    "AudioReady": {
-        "job_id": "j",
-        "window": 0,
-        "last": True,
-        "sample_rate": 16000,
-        "offset": 2.0,
-        "duration": 0.5,
-        "pcm": bytes(range(256)) * 4,
-    },
-    "SpeechSegment": SEGMENT,
-    "SegmentsPlanned": {
-        "job_id": "j",
-        "window": 1,
-        "last": False,
-        "offset": 120.0,
-        "duration": 3.0,
-        "segments": [SEGMENT, SEGMENT],
-    },
-    "SegmentTranscribed": TRANSCRIBED,
-    "SegmentFailed": {
-        "job_id": "j",
-        "segment_id": "j:00000",
-        "index": 0,
-        "start": 1.0,
-        "end": 2.0,
-        "reason": "bad",
-        "error_class": "ValueError",
-        "attempts": 3,
-    },
-    "StageFailed": {
-        "job_id": "j",
-        "stage": "decode",
-        "reason": "file is empty",
-        "error_class": "MediaError",
-    },
-    "TranscriptReady": {
-        "job_id": "j",
-        "name": "a",
-        "language": "en",
-        "duration": 3.0,
-        "segments": [TRANSCRIBED],
-        "gaps": [{"start": 2.0, "end": 3.0}],
-    },
-    "CuesReady": {
-        "job_id": "j",
-        "name": "a",
-        "language": "en",
-        "cues": [{"start": 1.0, "end": 2.0, "text": "hello\nworld"}],
-    },
-    "SubtitlesReady": {
-        "job_id": "j",
-        "name": "a",
-        "language": "en",
-        "cue_count": 1,
-        "srt": "1\n00:00:01,000 --> 00:00:02,000\nhello\n",
-        "vtt": "WEBVTT\n",
-    },
-    "JobStatus": {
-        "job_id": "j",
-        "name": "a",
-        "source": "/a.mp4",
-        "state": "PARTIAL",
-        "segments_total": 2,
-        "segments_done": 1,
-        "segments_failed": 1,
-        "reason": "1 of 2 segments untranscribed",
-        "updated_at": WHEN,
-    },
-}
+SCHEMAS = SCHEMAS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -135,10 +32,10 @@ def test_every_schema_has_an_example() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_single_object_round_trip(codec: AvroCodec, name: str) -> None:
-    data = codec.encode(name, EXAMPLES[name])
+    data = codec.encode(EXAMPLES[name])
     assert data[:2] == b"\xc3\x01"
     assert data[2:10] == codec.schemas[name].fingerprint
-    assert codec.decode(data) == (name, EXAMPLES[name])
+    assert codec.decode(data) == EXAMPLES[name]
 
 
 def test_fingerprint_is_crc64_avro_little_endian(codec: AvroCodec) -> None:
@@ -167,16 +64,16 @@ def test_unreadable_records_are_reported(
 
 
 def test_truncated_body_is_reported(codec: AvroCodec) -> None:
-    data = codec.encode("SegmentTranscribed", EXAMPLES["SegmentTranscribed"])
+    data = codec.encode(EXAMPLES["SegmentTranscribed"])
     with pytest.raises(DecodeError, match="corrupt SegmentTranscribed"):
         codec.decode(data[:-20])
 
 
 def test_decode_as_checks_the_event_type(codec: AvroCodec) -> None:
-    data = codec.encode("DecodeRequested", EXAMPLES["DecodeRequested"])
-    assert codec.decode_as("DecodeRequested", data) == EXAMPLES["DecodeRequested"]
+    data = codec.encode(EXAMPLES["DecodeRequested"])
+    assert codec.decode_as(DecodeRequested, data) == EXAMPLES["DecodeRequested"]
     with pytest.raises(DecodeError, match="expected JobRequested"):
-        codec.decode_as("JobRequested", data)
+        codec.decode_as(JobRequested, data)
 
 
 class _Registry(BaseHTTPRequestHandler):
@@ -216,11 +113,11 @@ def registry_url() -> Iterator[str]:
 
 def test_confluent_wire_format_with_a_registry(registry_url: str) -> None:
     writer = AvroCodec(SCHEMAS, RegistryClient(registry_url))
-    data = writer.encode("StageFailed", EXAMPLES["StageFailed"])
+    data = writer.encode(EXAMPLES["StageFailed"])
     assert data[0] == 0 and struct.unpack(">I", data[1:5])[0] >= 1
     # A fresh reader resolves the id through the registry, not from its own cache.
     reader = AvroCodec(SCHEMAS, RegistryClient(registry_url))
-    assert reader.decode(data) == ("StageFailed", EXAMPLES["StageFailed"])
+    assert reader.decode(data) == EXAMPLES["StageFailed"]
     canonical = reader.registry.canonical_for(struct.unpack(">I", data[1:5])[0])  # type: ignore[union-attr]
     assert canonical == to_parsing_canonical_form(writer.schemas["StageFailed"].parsed)
     with pytest.raises(DecodeError, match="not resolvable"):

@@ -5,16 +5,10 @@ import random
 
 import pytest
 
-from streams.cues import (
-    DEFAULT_RULES,
-    Cue,
-    CueRules,
-    Word,
-    build_cues,
-    check_cues,
-    clean_text,
-    clean_words,
-)
+from agents.cues.build import build_cues
+from agents.cues.check import check_cues
+from agents.cues.cleanup import clean_text, clean_words
+from agents.cues.model import DEFAULT_RULES, Cue, CueRules, Word
 
 R = DEFAULT_RULES
 

@@ -8,18 +8,17 @@ import json
 import numpy as np
 import pytest
 
-from streams.media import (
+from agents.decode.media import (
     MediaError,
     decode_audio,
     decode_windows,
-    pcm_from_bytes,
     quietest_cut,
     windows,
 )
-from streams.settings import REPO_ROOT
+from streams.audio import pcm_from_bytes
+from tests.paths import MEDIA
 from tests.unit.test_media_fixtures import SPEECH_FILES
 
-MEDIA = REPO_ROOT / "tests" / "media"
 DURATION = json.loads((MEDIA / "speech.json").read_text())["duration"]
 
 

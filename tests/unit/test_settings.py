@@ -6,7 +6,7 @@ import faust
 import pytest
 
 from streams.app import broker_credentials
-from streams.kafka import client_kwargs
+from streams.kafka import client_kwargs, librdkafka_config
 from streams.processes import settings_env
 from streams.settings import KaptionSettings
 
@@ -18,7 +18,7 @@ def test_bootstrap_servers_come_from_the_standard_variable(monkeypatch: pytest.M
     assert settings.bootstrap_servers == "kafka-1:9092,kafka-2:9092"
     assert settings.topic_prefix == "prod."
     with pytest.raises(ValueError, match="frozen"):
-        settings.topic_prefix = "other."  # type: ignore[misc]
+        settings.topic_prefix = "other."
 
 
 def test_sasl_settings_reach_aiokafka_and_faust() -> None:
@@ -39,10 +39,34 @@ def test_sasl_settings_reach_aiokafka_and_faust() -> None:
     assert credentials.username == "kaption" and credentials.ssl_context is not None
 
 
+def test_sasl_and_tls_settings_reach_confluent_kafka() -> None:
+    settings = KaptionSettings(
+        bootstrap_servers="broker:9093",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-256",
+        sasl_username="kaption",
+        sasl_password="secret",
+        ssl_cafile="/etc/ca.pem",
+    )
+    config = librdkafka_config(settings, **{"group.id": "g"})
+    assert config["bootstrap.servers"] == "broker:9093"
+    assert config["security.protocol"] == "SASL_SSL"
+    assert (config["sasl.mechanism"], config["sasl.username"]) == ("SCRAM-SHA-256", "kaption")
+    assert config["sasl.password"] == "secret" and config["ssl.ca.location"] == "/etc/ca.pem"
+    assert config["group.id"] == "g"
+    plain = librdkafka_config(KaptionSettings(bootstrap_servers="b:1"))
+    assert "sasl.username" not in plain and "ssl.ca.location" not in plain
+
+
 def test_plaintext_needs_no_credentials() -> None:
     settings = KaptionSettings(bootstrap_servers="broker:9092")
     assert "sasl_mechanism" not in client_kwargs(settings)
     assert broker_credentials(settings) is None
+
+
+def test_state_lives_in_the_users_state_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", "/var/lib/someone")
+    assert str(KaptionSettings().data_dir) == "/var/lib/someone/kaption"
 
 
 def test_child_processes_get_the_same_settings(monkeypatch: pytest.MonkeyPatch) -> None:

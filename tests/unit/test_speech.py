@@ -6,12 +6,27 @@ import json
 
 import pytest
 
-from agents.vad import plan_segments
-from streams.media import decode_audio
-from streams.settings import REPO_ROOT, KaptionSettings
-from streams.speech import Span, merge_spans, split_long
+from agents.decode.media import DecodedAudio, decode_audio
+from agents.vad.agent import vad_options
+from agents.vad.plan import plan, speech_segments
+from agents.vad.speech import Span, merge_spans, split_long
+from streams.events import SpeechSegment
+from streams.settings import KaptionSettings
+from tests.paths import MEDIA
 
-MEDIA = REPO_ROOT / "tests" / "media"
+
+def segments_of(audio: DecodedAudio, offset: float = 0.0) -> list[SpeechSegment]:
+    settings = KaptionSettings()
+    return speech_segments(
+        "job",
+        0,
+        audio.pcm,
+        audio.sample_rate,
+        offset,
+        vad_options(settings),
+        settings.max_segment_s,
+        settings.max_merge_gap_s,
+    )
 
 
 def test_neighbours_merge_up_to_the_length_limit() -> None:
@@ -51,16 +66,19 @@ def test_empty() -> None:
 def test_plan_covers_the_speech_in_absolute_time(name: str, offset: float) -> None:
     reference = json.loads((MEDIA / "speech.json").read_text())
     audio = decode_audio(str(MEDIA / name))
-    segments = plan_segments("job", audio.pcm, audio.sample_rate, audio.offset, KaptionSettings())
+    segments = segments_of(audio, audio.offset)
     assert segments, "speech was not detected"
     for utterance in reference["utterances"]:
         start, end = utterance["start"] + offset, utterance["end"] + offset
-        assert any(s["start"] <= start + 0.1 and end - 0.1 <= s["end"] for s in segments), utterance
+        assert any(s.start <= start + 0.1 and end - 0.1 <= s.end for s in segments), utterance
     for index, s in enumerate(segments):
-        assert s["segment_id"] == f"job:0000-{index:04d}" and s["end"] - s["start"] <= 30.0
-        assert len(s["pcm"]) == pytest.approx((s["end"] - s["start"]) * 16_000 * 2, abs=4)
+        assert s.segment_id == f"job:0000-{index:04d}" and s.end - s.start <= 30.0
+        assert len(s.pcm) == pytest.approx((s.end - s.start) * 16_000 * 2, abs=4)
+    planned = plan("job", 0, True, audio.offset, audio.duration, segments)
+    assert [p.segment_id for p in planned.segments] == [s.segment_id for s in segments]
+    assert [(p.start, p.end) for p in planned.segments] == [(s.start, s.end) for s in segments]
 
 
 def test_silence_plans_no_segments() -> None:
     audio = decode_audio(str(MEDIA / "silence.mp4"))
-    assert plan_segments("job", audio.pcm, audio.sample_rate, 0.0, KaptionSettings()) == []
+    assert segments_of(audio) == []

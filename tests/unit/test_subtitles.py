@@ -5,8 +5,18 @@ import re
 import pysubs2
 import pytest
 
-from streams.cues import Cue, Word, build_cues, check_cues
-from streams.subtitles import parse_cues, to_srt, to_ssafile, to_vtt
+from agents.cues.build import build_cues
+from agents.cues.check import check_cues
+from agents.cues.model import Cue as BuiltCue
+from agents.cues.model import Word
+from agents.subtitles.render import parse_cues, to_srt, to_ssafile, to_vtt
+from streams.events import CueRecord
+
+
+def Cue(start: float, end: float, lines: tuple[str, ...]) -> CueRecord:
+    """A cue as CuesReady carries it: lines joined by newlines."""
+    return CueRecord(start=start, end=end, text="\n".join(lines))
+
 
 CUES = [
     Cue(1.0, 2.5, ("Hello there.",)),
@@ -102,9 +112,10 @@ def test_built_cues_survive_round_trip(fmt: str) -> None:
         Word(f" {t}", 100 + i * 0.31, 100 + i * 0.31 + 0.25) for i, t in enumerate(text.split())
     ]
     cues = build_cues(words, gaps=[(200.0, 230.0)])
-    parsed = parse_cues(RENDER[fmt](cues), fmt)
-    assert [c.lines for c in parsed] == [c.lines for c in cues]
+    records = [CueRecord(start=c.start, end=c.end, text=c.text) for c in cues]
+    parsed = parse_cues(RENDER[fmt](records), fmt)
+    assert [c.text for c in parsed] == [c.text for c in cues]
     for got, want in zip(parsed, cues, strict=True):
         assert got.start == pytest.approx(want.start, abs=5e-4)
         assert got.end == pytest.approx(want.end, abs=5e-4)
-    assert check_cues(parsed) == []
+    assert check_cues([BuiltCue.from_text(c.start, c.end, c.text) for c in parsed]) == []

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from agents.orchestrator import INPUTS
+from agents.cues.agent import INPUTS as CUE_INPUTS
+from agents.orchestrator.agent import INPUTS
 from streams.codec import AvroCodec
-from streams.settings import REPO_ROOT
-from streams.topics import TopicSpec, drift, load_registry, parse_topics
+from streams.events import EVENT_TYPES
+from streams.resources import SCHEMAS_DIR, TOPICS_FILE
+from streams.topics import Outgoing, TopicSpec, WrongTopicError, drift, load_registry, parse_topics
+from tests.examples import EXAMPLES
+
+REGISTRY = load_registry(TOPICS_FILE, "kaption.")
 
 
 def test_topics_yaml_declares_every_event_and_dead_letters() -> None:
-    registry = load_registry(REPO_ROOT / "topics.yaml", "kaption.")
-    schemas = set(AvroCodec(REPO_ROOT / "schemas").schemas)
+    registry = REGISTRY
+    schemas = set(AvroCodec(SCHEMAS_DIR).schemas)
     declared = {s.value_schema for s in registry.specs.values() if s.value_schema}
     # Every event except the embedded record types travels on a topic.
     assert declared == schemas
@@ -24,13 +29,50 @@ def test_topics_yaml_declares_every_event_and_dead_letters() -> None:
     assert registry.specs["jobs.status"].cleanup_policy == "compact"
 
 
-def test_orchestrator_inputs_are_co_partitioned() -> None:
-    registry = load_registry(REPO_ROOT / "topics.yaml", "kaption.")
-    assert len({registry.specs[name].partitions for name in INPUTS}) == 1
+def test_each_stages_inputs_and_changelogs_are_co_partitioned() -> None:
+    orchestrator = [*INPUTS, "orchestrator.jobs", "orchestrator.windows"]
+    cues = [*CUE_INPUTS, "cues.transcripts", "cues.complete"]
+    assert REGISTRY.shared_partitions(orchestrator) == REGISTRY.shared_partitions(cues) == 4
+    with pytest.raises(ValueError, match="share one partition count"):
+        REGISTRY.shared_partitions(["segments", "jobs.requested"])
+
+
+def test_every_event_the_orchestrator_reads_is_small() -> None:
+    for name in INPUTS:
+        assert REGISTRY.specs[name].max_message_bytes <= 64 * 1024, name
+
+
+def test_changelogs_are_declared_and_compacted() -> None:
+    changelogs = {n for n, spec in REGISTRY.specs.items() if spec.changelog}
+    assert changelogs == {
+        "orchestrator.jobs",
+        "orchestrator.windows",
+        "cues.transcripts",
+        "cues.complete",
+    }
+    for name in changelogs:
+        spec = REGISTRY.specs[name]
+        assert spec.cleanup_policy == "compact" and spec.value_schema is None, name
+
+
+def test_every_topic_carries_one_event_type_keyed_by_one_of_its_fields() -> None:
+    for spec in REGISTRY.specs.values():
+        if spec.value_schema is not None:
+            fields = EVENT_TYPES[spec.value_schema].__dataclass_fields__  # type: ignore[attr-defined]
+            assert spec.key in fields, spec.name
+
+
+def test_keys_come_from_the_declared_field_and_a_wrong_event_is_refused() -> None:
+    segment = EXAMPLES["SpeechSegment"]
+    assert REGISTRY.key_for("segments", segment) == b"j:0000-0000"
+    assert REGISTRY.key_for("jobs.requested", EXAMPLES["JobRequested"]) == b"j"
+    with pytest.raises(WrongTopicError, match=r"SpeechSegment published on jobs\.requested"):
+        REGISTRY.key_for("jobs.requested", segment)
+    assert Outgoing("segments", segment).event is segment
 
 
 def test_audio_topics_allow_the_largest_event() -> None:
-    registry = load_registry(REPO_ROOT / "topics.yaml", "kaption.")
+    registry = REGISTRY
     # 30 s of 16 kHz int16 mono plus headroom for the record around it.
     assert registry.specs["segments"].max_message_bytes >= 30 * 16_000 * 2 + 4096
     assert (

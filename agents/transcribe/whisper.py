@@ -9,9 +9,8 @@ import faster_whisper
 import numpy as np
 from faster_whisper import WhisperModel
 
-from streams.cues import Word
-from streams.media import pcm_to_float
-from streams.settings import KaptionSettings
+from streams.audio import SAMPLE_RATE, pcm_to_float
+from streams.events import TranscribedWord
 
 
 def resolve_model(name: str) -> str:
@@ -31,22 +30,13 @@ def load_model(name: str, device: str, compute_type: str, cpu_threads: int) -> W
     )
 
 
-def configured_model(settings: KaptionSettings) -> WhisperModel:
-    return load_model(
-        settings.whisper_model,
-        settings.whisper_device,
-        settings.whisper_compute_type,
-        settings.whisper_cpu_threads,
-    )
-
-
 MODEL_VERSION = f"faster-whisper {faster_whisper.__version__}"
 
 
 @dataclass(frozen=True)
 class Transcript:
     text: str
-    words: list[Word]
+    words: tuple[TranscribedWord, ...]
     language: str
 
 
@@ -59,8 +49,8 @@ def transcribe_pcm(
     beam_size: int,
 ) -> Transcript:
     """Transcribes one segment; word times come back in absolute media seconds."""
-    if sample_rate != 16_000:
-        raise ValueError(f"audio must be 16 kHz, got {sample_rate}")
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"audio must be {SAMPLE_RATE} Hz, got {sample_rate}")
     segments, info = model.transcribe(
         pcm_to_float(pcm),
         language=language or None,
@@ -69,9 +59,13 @@ def transcribe_pcm(
         vad_filter=False,  # speech detection already happened upstream
     )
     texts: list[str] = []
-    words: list[Word] = []
+    words: list[TranscribedWord] = []
     for segment in segments:  # a lazy generator: decoding happens here
         texts.append(segment.text.strip())
         for w in segment.words or []:
-            words.append(Word(w.word, start + w.start, start + w.end, w.probability))
-    return Transcript(" ".join(t for t in texts if t), words, info.language)
+            words.append(
+                TranscribedWord(
+                    word=w.word, start=start + w.start, end=start + w.end, probability=w.probability
+                )
+            )
+    return Transcript(" ".join(t for t in texts if t), tuple(words), info.language)

@@ -1,4 +1,5 @@
-"""Media decoding with PyAV: any container/codec FFmpeg reads, to 16 kHz mono int16 PCM."""
+"""Media decoding with PyAV: any container or codec FFmpeg reads, to 16 kHz mono int16 PCM in
+windows cut at quiet points."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from streams.audio import SAMPLE_RATE
 
 
 class MediaError(ValueError):
@@ -147,13 +148,3 @@ def decode_audio(source: str, sample_rate: int = SAMPLE_RATE) -> DecodedAudio:
     """The whole audio at once (one unbounded window)."""
     window = next(decode_windows(source, math.inf, sample_rate=sample_rate))
     return DecodedAudio(window.pcm.astype(np.int16, copy=False), sample_rate, window.offset)
-
-
-def pcm_to_float(pcm: np.ndarray) -> np.ndarray:
-    return pcm.astype(np.float32) / 32768.0
-
-
-def pcm_from_bytes(data: bytes) -> np.ndarray:
-    if len(data) % 2:
-        raise ValueError(f"PCM payload has an odd length ({len(data)} bytes)")
-    return np.frombuffer(data, dtype="<i2")

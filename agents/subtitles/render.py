@@ -1,4 +1,5 @@
-"""SRT and WebVTT rendering of cues, delegated to pysubs2 rather than written by hand."""
+"""SRT and WebVTT rendering of cues (as CuesReady carries them: newline-joined lines),
+delegated to pysubs2 rather than written by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import pysubs2
 
-from streams.cues import Cue
+from streams.events import CueRecord
 
 # pysubs2 keeps SubStation conventions internally: "\N" is a hard line break in event text.
 _LINE_BREAK = r"\N"
@@ -31,31 +32,31 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-def _ssafile(cues: Sequence[Cue], escape: Callable[[str], str]) -> pysubs2.SSAFile:
+def _ssafile(cues: Sequence[CueRecord], escape: Callable[[str], str]) -> pysubs2.SSAFile:
     subs = pysubs2.SSAFile()
     # Sorted so that SRT numbering follows time, as the WebVTT writer already does.
     for cue in sorted(cues, key=lambda c: c.start):
-        text = _LINE_BREAK.join(escape(line) for line in cue.lines)
+        text = _LINE_BREAK.join(escape(line) for line in cue.text.split("\n"))
         subs.append(pysubs2.SSAEvent(start=_ms(cue.start), end=_ms(cue.end), text=text))
     return subs
 
 
-def to_ssafile(cues: Sequence[Cue]) -> pysubs2.SSAFile:
+def to_ssafile(cues: Sequence[CueRecord]) -> pysubs2.SSAFile:
     """Cues as pysubs2 events (times in whole ms, lines joined with "\\N", text unescaped)."""
     return _ssafile(cues, _plain)
 
 
-def to_srt(cues: Sequence[Cue]) -> str:
+def to_srt(cues: Sequence[CueRecord]) -> str:
     """SubRip text, numbered from 1; no cues gives an empty (valid) file."""
     return to_ssafile(cues).to_string("srt", **_WRITE_OPTIONS)
 
 
-def to_vtt(cues: Sequence[Cue]) -> str:
+def to_vtt(cues: Sequence[CueRecord]) -> str:
     """WebVTT text; always starts with the "WEBVTT" header, even with no cues."""
     return _ssafile(cues, _vtt_escape).to_string("vtt", **_WRITE_OPTIONS)
 
 
-def parse_cues(text: str, format_: str) -> list[Cue]:
+def parse_cues(text: str, format_: str) -> list[CueRecord]:
     """Read "srt" or "vtt" text back into cues, keeping markup-like text literally."""
     fmt = format_.lower().lstrip(".")
     if fmt not in _FORMATS:
@@ -64,10 +65,10 @@ def parse_cues(text: str, format_: str) -> list[Cue]:
     subs = pysubs2.SSAFile.from_string(text, format_=fmt, keep_html_tags=True)
     unescape = html.unescape if fmt == "vtt" else _plain
     return [
-        Cue(
-            event.start / 1000,
-            event.end / 1000,
-            tuple(unescape(line) for line in event.text.split(_LINE_BREAK)),
+        CueRecord(
+            start=event.start / 1000,
+            end=event.end / 1000,
+            text="\n".join(unescape(line) for line in event.text.split(_LINE_BREAK)),
         )
         for event in subs
     ]

@@ -1,0 +1,70 @@
+"""cues: gathers each job's words, then TranscriptComplete -> CuesReady (clean-up, cue rules).
+
+Reads the transcription results (keeping their words, by segment id, in a changelog-backed
+table), the orchestrator's TranscriptComplete (which segments, which gaps) and the job status
+(a finished job's words are forgotten). All three are keyed by job id and co-partitioned, so one
+worker holds everything of a job.
+"""
+
+from __future__ import annotations
+
+from agents.cues.model import CueRules
+from agents.cues.transcript import cues_ready, missing
+from streams.events import Event, JobState, JobStatus, SegmentTranscribed, TranscriptComplete
+from streams.ids import job_prefix
+from streams.stage import Stage
+from streams.topics import Outgoing
+
+INPUTS = ("segments.transcribed", "transcripts.complete", "jobs.status")
+FINISHED = frozenset({JobState.COMPLETED, JobState.PARTIAL, JobState.FAILED})
+
+
+def register(stage: Stage) -> None:
+    rules = CueRules()
+    codec = stage.platform.codec
+    partitions = stage.partitions(INPUTS)
+    transcripts = stage.table("cues.transcripts", partitions, raw=True)  # segment id -> event
+    completes = stage.table("cues.complete", partitions, raw=True)  # job id -> event
+
+    def build(complete: TranscriptComplete) -> list[Outgoing]:
+        if missing(complete, lambda segment_id: segment_id in transcripts):
+            return []  # the last words are still on their way
+        segments = [
+            codec.decode_as(SegmentTranscribed, transcripts[segment_id])
+            for segment_id in complete.segment_ids
+        ]
+        return [Outgoing("cues.ready", cues_ready(complete, segments, rules))]
+
+    def on_result(result: SegmentTranscribed) -> list[Outgoing]:
+        if result.segment_id in transcripts:
+            return []  # a duplicate
+        transcripts[result.segment_id] = codec.encode(result)
+        stored = completes.get(result.job_id)
+        if stored is None:
+            return []
+        complete = codec.decode_as(TranscriptComplete, stored)
+        return build(complete) if result.segment_id in complete.segment_ids else []
+
+    def on_complete(complete: TranscriptComplete) -> list[Outgoing]:
+        completes[complete.job_id] = codec.encode(complete)
+        return build(complete)  # a re-drive sends it again: the cues are built again
+
+    def on_status(status: JobStatus) -> list[Outgoing]:
+        if status.state in FINISHED:
+            prefix = job_prefix(status.job_id)
+            for segment_id in [key for key in transcripts if key.startswith(prefix)]:
+                del transcripts[segment_id]
+            if status.job_id in completes:
+                del completes[status.job_id]
+        return []
+
+    async def handle(event: Event) -> list[Outgoing]:
+        if isinstance(event, SegmentTranscribed):
+            return on_result(event)
+        if isinstance(event, TranscriptComplete):
+            return on_complete(event)
+        if isinstance(event, JobStatus):
+            return on_status(event)
+        return []
+
+    stage.agent(INPUTS, handle)

@@ -1,0 +1,35 @@
+"""A job's transcript, gathered: the words of its transcribed segments in media order, turned
+into cues once the orchestrator says every segment is accounted for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from agents.cues.build import build_cues
+from agents.cues.cleanup import clean_words
+from agents.cues.model import CueRules, Word
+from streams.events import CueRecord, CuesReady, SegmentTranscribed, TranscriptComplete
+
+
+def missing(complete: TranscriptComplete, have: Callable[[str], bool]) -> list[str]:
+    """The segments whose words have not arrived yet (results may lag the orchestrator's word
+    that all are accounted for: the two read the results topic independently)."""
+    return [segment_id for segment_id in complete.segment_ids if not have(segment_id)]
+
+
+def cues_ready(
+    complete: TranscriptComplete, segments: Sequence[SegmentTranscribed], rules: CueRules
+) -> CuesReady:
+    """Cues from the segments' words (given in ``complete.segment_ids`` order), with the gaps
+    of failed segments marked."""
+    words = clean_words(
+        Word(w.word, w.start, w.end, w.probability) for segment in segments for w in segment.words
+    )
+    gaps = [(gap.start, gap.end) for gap in complete.gaps]
+    cues = build_cues(words, rules, gaps)
+    return CuesReady(
+        job_id=complete.job_id,
+        name=complete.name,
+        language=complete.language,
+        cues=tuple(CueRecord(start=c.start, end=c.end, text=c.text) for c in cues),
+    )

@@ -1,0 +1,86 @@
+"""orchestrator: the only writer of job state (changelog-backed Faust tables keyed by job).
+
+Consumes every event that moves a job and applies :func:`decide`; one agent per partition keeps
+each job's events in order. A timer looks for stalled (or long finished) jobs and sends each a
+JobCheck through Kafka, so the re-drive happens in order with the job's other events and the
+tables are written from a stream, as Faust requires.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from agents.orchestrator.decide import Decision, Policy, decide, needs_check
+from agents.orchestrator.state import Job, Window, window_key
+from streams.events import Event, JobCheck
+from streams.stage import Stage
+from streams.topics import Outgoing
+
+INPUTS = (
+    "jobs.requested",
+    "jobs.checks",
+    "segments.planned",
+    "segments.transcribed",
+    "segments.failed",
+    "stage.failed",
+    "subtitles.published",
+)
+
+
+def job_of(event: Event) -> str:
+    """Every orchestrator input names its job."""
+    job_id = getattr(event, "job_id", None)
+    if not isinstance(job_id, str):
+        raise TypeError(f"{event.SCHEMA} names no job")
+    return job_id
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def register(stage: Stage) -> None:
+    settings = stage.settings
+    partitions = stage.partitions(INPUTS)
+    jobs = stage.table("orchestrator.jobs", partitions)
+    windows = stage.table("orchestrator.windows", partitions)
+    policy = Policy(int(settings.job_stall_s * 1000), settings.max_redrives)
+
+    def load_job(job_id: str) -> Job | None:
+        stored = jobs.get(job_id)
+        return Job.from_json(stored) if stored is not None else None
+
+    def store(job_id: str, before: Job | None, decision: Decision) -> None:
+        for index, window in decision.windows.items():
+            key = window_key(job_id, index)
+            if window is not None:
+                windows[key] = window.to_json()
+            elif key in windows:
+                del windows[key]
+        if decision.forget:
+            del jobs[job_id]
+        elif decision.job is not None and decision.job != before:
+            jobs[job_id] = decision.job.to_json()
+
+    async def handle(event: Event) -> list[Outgoing]:
+        job_id = job_of(event)
+        job = load_job(job_id)
+
+        def lookup(index: int) -> Window | None:
+            stored = windows.get(window_key(job_id, index))
+            return Window.from_json(stored) if stored is not None else None
+
+        decision = decide(job, event, now_ms(), policy, lookup)
+        store(job_id, job, decision)
+        return decision.outgoing
+
+    stage.agent(INPUTS, handle)
+
+    @stage.app.timer(interval=min(30.0, settings.job_stall_s / 4))
+    async def check_jobs() -> None:
+        checked_at = now_ms()
+        for job_id, stored in list(jobs.items()):
+            if stored is not None and needs_check(Job.from_json(stored), checked_at, policy):
+                check = JobCheck(job_id=job_id, checked_at=datetime.now(UTC))
+                await stage.platform.publish(Outgoing("jobs.checks", check))

@@ -1,0 +1,282 @@
+"""The orchestrator's whole logic as one pure function: (state, event) -> (state, events).
+
+``decide(job, event, now_ms, policy, windows)`` takes a job's stored record, one incoming event
+and a lookup of the job's stored windows, and returns the new record, the windows it changed
+and the events to publish. It is idempotent: a duplicated, late or foreign event changes
+nothing and publishes nothing. Results may arrive before their plan: they wait in their window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from agents.orchestrator.state import DONE, FAILED, Job, Window, WindowLookup
+from streams.events import (
+    DecodeRequested,
+    Event,
+    Gap,
+    JobCheck,
+    JobRequested,
+    JobState,
+    JobStatus,
+    SegmentFailed,
+    SegmentsPlanned,
+    SegmentTranscribed,
+    StageFailed,
+    SubtitlesPublished,
+    TranscriptComplete,
+)
+from streams.ids import SegmentId
+from streams.topics import Outgoing
+
+ACTIVE = frozenset({JobState.DECODING, JobState.TRANSCRIBING})
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Policy:
+    """When a job counts as stalled, how often it is re-driven before it fails, and how long a
+    finished job's record is kept (duplicates of its events are recognised meanwhile)."""
+
+    stall_ms: int = 600_000
+    max_redrives: int = 3
+    forget_ms: int = 7 * DAY_MS
+
+
+@dataclass
+class Decision:
+    job: Job | None  # the record to store (None: an unknown job, nothing to store)
+    outgoing: list[Outgoing] = field(default_factory=list)
+    windows: dict[int, Window | None] = field(default_factory=dict)  # changed; None deletes
+    forget: bool = False  # delete the job's record: it ended long ago
+
+
+def _no_windows(index: int) -> Window | None:
+    return None
+
+
+def decide(
+    job: Job | None,
+    event: Event,
+    now_ms: int,
+    policy: Policy = Policy(),
+    windows: WindowLookup = _no_windows,
+) -> Decision:
+    decision = _decide(job, event, now_ms, policy, windows)
+    if decision.job is not None and decision.job is not job and not decision.forget:
+        decision.job = decision.job.but(progress_at=now_ms)  # a re-drive counts too
+    return decision
+
+
+def stalled(job: Job, now_ms: int, policy: Policy) -> bool:
+    return not job.terminal and now_ms - job.progress_at > policy.stall_ms
+
+
+def expired(job: Job, now_ms: int, policy: Policy) -> bool:
+    return job.terminal and now_ms - job.progress_at > policy.forget_ms
+
+
+def needs_check(job: Job, now_ms: int, policy: Policy) -> bool:
+    """Whether the stall timer should send the job a JobCheck."""
+    return stalled(job, now_ms, policy) or expired(job, now_ms, policy)
+
+
+def _decide(
+    job: Job | None, event: Event, now_ms: int, policy: Policy, windows: WindowLookup
+) -> Decision:
+    if isinstance(event, JobRequested):
+        return _on_requested(job, event, now_ms)
+    if job is None:
+        return Decision(None)  # events for unknown (or forgotten) jobs are ignored
+    if isinstance(event, JobCheck):
+        return _on_check(job, now_ms, policy, windows)
+    if job.terminal:
+        return Decision(job)
+    if isinstance(event, StageFailed):
+        return _fail(job, f"{event.stage}: {event.reason}", now_ms)
+    if isinstance(event, SegmentsPlanned):
+        return _on_planned(job, event, now_ms, windows)
+    if isinstance(event, SegmentTranscribed):
+        return _on_result(job, event.segment_id, DONE, None, now_ms, windows)
+    if isinstance(event, SegmentFailed):
+        return _on_result(job, event.segment_id, FAILED, event.reason, now_ms, windows)
+    if isinstance(event, SubtitlesPublished):
+        return _on_subtitles(job, now_ms)
+    return Decision(job)
+
+
+def _status(job: Job, now_ms: int) -> Outgoing:
+    status = JobStatus(
+        job_id=job.job_id,
+        name=job.name,
+        source=job.source,
+        state=job.state,
+        segments_total=job.planned,
+        segments_done=job.done,
+        segments_failed=job.failed,
+        reason=job.reason,
+        updated_at=datetime.fromtimestamp(now_ms / 1000, UTC),
+    )
+    return Outgoing("jobs.status", status)
+
+
+def _decode(job: Job, skip: tuple[str, ...] = ()) -> Outgoing:
+    request = DecodeRequested(job_id=job.job_id, source=job.source, skip_segments=skip)
+    return Outgoing("decode.requested", request)
+
+
+def _forget_windows(job: Job) -> dict[int, Window | None]:
+    return dict.fromkeys(range(job.max_window + 1))
+
+
+def _fail(job: Job, reason: str, now_ms: int) -> Decision:
+    job = job.but(state=JobState.FAILED, reason=reason)
+    return Decision(job, [_status(job, now_ms)], _forget_windows(job))
+
+
+def _on_requested(job: Job | None, request: JobRequested, now_ms: int) -> Decision:
+    if job is not None:
+        return Decision(job)  # a resubmitted job id: the first request wins
+    job = Job(
+        job_id=request.job_id,
+        name=request.name,
+        source=request.source,
+        language=request.language,
+        state=JobState.DECODING,
+    )
+    return Decision(job, [_status(job, now_ms), _decode(job)])
+
+
+def _on_planned(job: Job, plan: SegmentsPlanned, now_ms: int, windows: WindowLookup) -> Decision:
+    current = windows(plan.window)
+    if job.state not in ACTIVE or (current is not None and current.planned):
+        return Decision(job)  # a redelivered or re-driven plan: counted already
+    window = Window(
+        planned=True,
+        spans=tuple((s.start, s.end) for s in plan.segments),
+        results=current.results if current is not None else {},
+    )
+    job = job.but(
+        state=JobState.TRANSCRIBING,
+        duration=max(job.duration, plan.offset + plan.duration),
+        windows_planned=job.windows_planned + 1,
+        last_window=plan.window if plan.last else job.last_window,
+        max_window=max(job.max_window, plan.window),
+        planned=job.planned + len(window.spans),
+        done=job.done + window.counted(DONE),  # results that came before their plan
+        failed=job.failed + window.counted(FAILED),
+    )
+    return _progress(job, {plan.window: window}, now_ms, windows)
+
+
+def _on_result(
+    job: Job,
+    segment_id: str,
+    outcome: str,
+    failure: str | None,
+    now_ms: int,
+    windows: WindowLookup,
+) -> Decision:
+    try:
+        segment = SegmentId.parse(segment_id)
+    except ValueError:
+        return Decision(job)
+    if job.state not in ACTIVE or segment.job_id != job.job_id:
+        return Decision(job)
+    current = windows(segment.window) or Window()
+    position = segment.position
+    if position in current.results or (current.planned and position >= len(current.spans)):
+        return Decision(job)  # a duplicate, or a segment the plan does not have
+    window = replace(current, results={**current.results, position: outcome})
+    job = job.but(
+        max_window=max(job.max_window, segment.window),
+        first_failure=job.first_failure or failure,
+    )
+    if current.planned:
+        job = job.but(done=job.done + 1) if outcome == DONE else job.but(failed=job.failed + 1)
+    return _progress(job, {segment.window: window}, now_ms, windows)
+
+
+def _progress(
+    job: Job, changed: Mapping[int, Window], now_ms: int, windows: WindowLookup
+) -> Decision:
+    """After a plan or a result: once every window is planned and every segment accounted
+    for, hand over to cue building (or fail, when no segment could be transcribed)."""
+    if not job.fully_planned or job.accounted < job.planned:
+        return Decision(job, [_status(job, now_ms)], dict(changed))
+    if job.planned and not job.done:
+        return _fail(job, f"all {job.planned} segments failed: {job.first_failure}", now_ms)
+    job = job.but(state=JobState.BUILDING_CUES)
+
+    def lookup(index: int) -> Window | None:
+        return changed[index] if index in changed else windows(index)
+
+    return Decision(job, [_status(job, now_ms), _transcript(job, lookup)], dict(changed))
+
+
+def _transcript(job: Job, windows: WindowLookup) -> Outgoing:
+    """Which segments to gather words from, in media order, and the gaps failures left."""
+    segment_ids: list[str] = []
+    gaps: list[Gap] = []
+    for index in range(job.max_window + 1):
+        window = windows(index)
+        if window is None or not window.planned:
+            continue
+        for position, (start, end) in enumerate(window.spans):
+            outcome = window.results.get(position)
+            if outcome == DONE:
+                segment_ids.append(str(SegmentId(job.job_id, index, position)))
+            elif outcome == FAILED:
+                gaps.append(Gap(start=start, end=end))
+    complete = TranscriptComplete(
+        job_id=job.job_id,
+        name=job.name,
+        language=job.language,
+        duration=job.duration,
+        segment_ids=tuple(segment_ids),
+        gaps=tuple(gaps),
+    )
+    return Outgoing("transcripts.complete", complete)
+
+
+def _accounted_ids(job: Job, windows: WindowLookup) -> tuple[str, ...]:
+    return tuple(
+        str(SegmentId(job.job_id, index, position))
+        for index in range(job.max_window + 1)
+        for position in sorted((windows(index) or Window()).results)
+    )
+
+
+def _on_subtitles(job: Job, now_ms: int) -> Decision:
+    if job.state != JobState.BUILDING_CUES:
+        return Decision(job)
+    if job.failed:
+        reason = f"{job.failed} of {job.planned} segments untranscribed (marked gaps)"
+        job = job.but(state=JobState.PARTIAL, reason=reason)
+    else:
+        job = job.but(state=JobState.COMPLETED)
+    return Decision(job, [_status(job, now_ms)], _forget_windows(job))
+
+
+def _on_check(job: Job, now_ms: int, policy: Policy, windows: WindowLookup) -> Decision:
+    """Re-drives a stalled job from its current stage, so an event lost or skipped anywhere
+    downstream is produced again (duplicates are harmless: fan-in is idempotent); forgets a job
+    that ended long ago."""
+    if expired(job, now_ms, policy):
+        return Decision(job, forget=True)
+    if not stalled(job, now_ms, policy):
+        return Decision(job)
+    if job.redrives >= policy.max_redrives:
+        idle_s = (now_ms - job.progress_at) / 1000
+        reason = (
+            f"stalled in {job.state}: no progress for {idle_s:.0f} s after {job.redrives} re-drives"
+        )
+        return _fail(job, reason, now_ms)
+    job = job.but(redrives=job.redrives + 1)
+    if job.state == JobState.BUILDING_CUES:
+        return Decision(job, [_status(job, now_ms), _transcript(job, windows)])
+    # Decoding again re-plans every window (plans already counted are ignored); speech
+    # detection sends again only the segments that have no result yet.
+    return Decision(job, [_status(job, now_ms), _decode(job, _accounted_ids(job, windows))])

@@ -1,0 +1,53 @@
+"""vad: AudioReady -> a SpeechSegment per speech span, straight to transcription, and
+SegmentsPlanned (ids and times, no audio) to the orchestrator."""
+
+from __future__ import annotations
+
+from faster_whisper.vad import VadOptions
+
+from agents.vad.plan import plan, speech_segments
+from streams.audio import pcm_from_bytes
+from streams.events import AudioReady
+from streams.settings import KaptionSettings
+from streams.stage import Stage
+from streams.topics import Outgoing
+
+
+def vad_options(settings: KaptionSettings) -> VadOptions:
+    return VadOptions(
+        threshold=settings.vad_threshold,
+        min_silence_duration_ms=settings.vad_min_silence_ms,
+        speech_pad_ms=settings.vad_speech_pad_ms,
+        max_speech_duration_s=settings.max_segment_s,
+    )
+
+
+def register(stage: Stage) -> None:
+    settings = stage.settings
+    options = vad_options(settings)
+
+    def outgoing(audio: AudioReady) -> list[Outgoing]:
+        segments = speech_segments(
+            audio.job_id,
+            audio.window,
+            pcm_from_bytes(audio.pcm),
+            audio.sample_rate,
+            audio.offset,
+            options,
+            settings.max_segment_s,
+            settings.max_merge_gap_s,
+        )
+        planned = plan(
+            audio.job_id, audio.window, audio.last, audio.offset, audio.duration, segments
+        )
+        skip = set(audio.skip_segments)  # a re-drive: these are accounted for already
+        # The plan goes first: the orchestrator knows what to expect before results arrive.
+        return [
+            Outgoing("segments.planned", planned),
+            *(Outgoing("segments", s) for s in segments if s.segment_id not in skip),
+        ]
+
+    async def handle(audio: AudioReady) -> list[Outgoing]:
+        return await stage.platform.run_blocking(outgoing, audio)
+
+    stage.agent("audio.ready", handle)

@@ -1,0 +1,686 @@
+"""Typed kaption events: GENERATED from schemas/*.avsc by ``python -m streams.codegen``.
+
+Do not edit by hand: change the schema and run ``make events``. Each class converts to and from
+the plain records fastavro reads and writes (``from_record``/``to_record``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class Event:
+    """A top-level event: one .avsc file, one Kafka message."""
+
+    __slots__ = ()
+    SCHEMA: ClassVar[str]  # the schema's short name, e.g. "JobRequested"
+
+    def to_record(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Event:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioReady(Event):
+    """One window of a job's audio (16 kHz mono int16 PCM), cut at a quiet point."""
+
+    SCHEMA: ClassVar[str] = "AudioReady"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    # 0, 1, 2, ... in media order.
+    window: int
+    # True on the job's final window.
+    last: bool
+    sample_rate: int
+    # Media time (s) of the first sample: the audio stream's start offset.
+    offset: float
+    # Seconds of audio in this window.
+    duration: float
+    # Little-endian int16 mono samples.
+    pcm: bytes
+    # Segments already accounted for (a re-drive): speech detection does not send them again.
+    skip_segments: tuple[str, ...] = ()
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> AudioReady:
+        return cls(
+            job_id=record["job_id"],
+            window=record["window"],
+            last=record["last"],
+            sample_rate=record["sample_rate"],
+            offset=record["offset"],
+            duration=record["duration"],
+            pcm=record["pcm"],
+            skip_segments=tuple(record["skip_segments"]),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "window": self.window,
+            "last": self.last,
+            "sample_rate": self.sample_rate,
+            "offset": self.offset,
+            "duration": self.duration,
+            "pcm": self.pcm,
+            "skip_segments": list(self.skip_segments),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CueRecord:
+    """One subtitle cue."""
+
+    start: float
+    end: float
+    # Lines separated by newline.
+    text: str
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> CueRecord:
+        return cls(
+            start=record["start"],
+            end=record["end"],
+            text=record["text"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CuesReady(Event):
+    """Timed cues built from word timestamps."""
+
+    SCHEMA: ClassVar[str] = "CuesReady"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    name: str
+    language: str
+    cues: tuple[CueRecord, ...]
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> CuesReady:
+        return cls(
+            job_id=record["job_id"],
+            name=record["name"],
+            language=record["language"],
+            cues=tuple(CueRecord.from_record(x) for x in record["cues"]),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "name": self.name,
+            "language": self.language,
+            "cues": [x.to_record() for x in self.cues],
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecodeRequested(Event):
+    """The orchestrator asks the decode stage for a job's audio."""
+
+    SCHEMA: ClassVar[str] = "DecodeRequested"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    source: str
+    # Segments already accounted for (a re-drive): speech detection does not send them again.
+    skip_segments: tuple[str, ...] = ()
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> DecodeRequested:
+        return cls(
+            job_id=record["job_id"],
+            source=record["source"],
+            skip_segments=tuple(record["skip_segments"]),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "source": self.source,
+            "skip_segments": list(self.skip_segments),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobCheck(Event):
+    """The orchestrator's timer asks it to look at a job that has made no progress for a while."""
+
+    SCHEMA: ClassVar[str] = "JobCheck"
+
+    # Job identifier; also the Kafka key.
+    job_id: str
+    checked_at: datetime
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> JobCheck:
+        return cls(
+            job_id=record["job_id"],
+            checked_at=record["checked_at"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "checked_at": self.checked_at,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobRequested(Event):
+    """A user asks for subtitles of one media source."""
+
+    SCHEMA: ClassVar[str] = "JobRequested"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    # Path or URL that FFmpeg (PyAV) can open.
+    source: str
+    # Base name for the subtitle files.
+    name: str
+    # Spoken language (ISO 639-1).
+    language: str
+    requested_at: datetime
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> JobRequested:
+        return cls(
+            job_id=record["job_id"],
+            source=record["source"],
+            name=record["name"],
+            language=record["language"],
+            requested_at=record["requested_at"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "source": self.source,
+            "name": self.name,
+            "language": self.language,
+            "requested_at": self.requested_at,
+        }
+
+
+class JobState(StrEnum):
+    REQUESTED = "REQUESTED"
+    DECODING = "DECODING"
+    TRANSCRIBING = "TRANSCRIBING"
+    BUILDING_CUES = "BUILDING_CUES"
+    COMPLETED = "COMPLETED"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobStatus(Event):
+    """Latest state of a job (compacted topic, key = job id)."""
+
+    SCHEMA: ClassVar[str] = "JobStatus"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    name: str
+    source: str
+    state: JobState
+    segments_total: int
+    segments_done: int
+    segments_failed: int
+    reason: str | None = None
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> JobStatus:
+        return cls(
+            job_id=record["job_id"],
+            name=record["name"],
+            source=record["source"],
+            state=JobState(record["state"]),
+            segments_total=record["segments_total"],
+            segments_done=record["segments_done"],
+            segments_failed=record["segments_failed"],
+            reason=record["reason"],
+            updated_at=record["updated_at"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "name": self.name,
+            "source": self.source,
+            "state": self.state.value,
+            "segments_total": self.segments_total,
+            "segments_done": self.segments_done,
+            "segments_failed": self.segments_failed,
+            "reason": self.reason,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentFailed(Event):
+    """A segment that could not be transcribed after retries."""
+
+    SCHEMA: ClassVar[str] = "SegmentFailed"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    segment_id: str
+    index: int
+    start: float
+    end: float
+    reason: str
+    error_class: str
+    attempts: int
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SegmentFailed:
+        return cls(
+            job_id=record["job_id"],
+            segment_id=record["segment_id"],
+            index=record["index"],
+            start=record["start"],
+            end=record["end"],
+            reason=record["reason"],
+            error_class=record["error_class"],
+            attempts=record["attempts"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "segment_id": self.segment_id,
+            "index": self.index,
+            "start": self.start,
+            "end": self.end,
+            "reason": self.reason,
+            "error_class": self.error_class,
+            "attempts": self.attempts,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscribedWord:
+    """A word with absolute times."""
+
+    word: str
+    start: float
+    end: float
+    probability: float
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> TranscribedWord:
+        return cls(
+            word=record["word"],
+            start=record["start"],
+            end=record["end"],
+            probability=record["probability"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "word": self.word,
+            "start": self.start,
+            "end": self.end,
+            "probability": self.probability,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentTranscribed(Event):
+    """Transcript of one segment with word timestamps."""
+
+    SCHEMA: ClassVar[str] = "SegmentTranscribed"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    segment_id: str
+    index: int
+    start: float
+    end: float
+    text: str
+    words: tuple[TranscribedWord, ...]
+    language: str
+    # Model name or path that produced it.
+    model: str
+    # faster-whisper version.
+    model_version: str
+    attempt: int
+    processing_seconds: float
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SegmentTranscribed:
+        return cls(
+            job_id=record["job_id"],
+            segment_id=record["segment_id"],
+            index=record["index"],
+            start=record["start"],
+            end=record["end"],
+            text=record["text"],
+            words=tuple(TranscribedWord.from_record(x) for x in record["words"]),
+            language=record["language"],
+            model=record["model"],
+            model_version=record["model_version"],
+            attempt=record["attempt"],
+            processing_seconds=record["processing_seconds"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "segment_id": self.segment_id,
+            "index": self.index,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "words": [x.to_record() for x in self.words],
+            "language": self.language,
+            "model": self.model,
+            "model_version": self.model_version,
+            "attempt": self.attempt,
+            "processing_seconds": self.processing_seconds,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedSegment:
+    """One speech segment of the window, without its audio."""
+
+    segment_id: str
+    # Position in the media: window * 10000 + position in the window.
+    index: int
+    # Absolute media time (s).
+    start: float
+    # Absolute media time (s).
+    end: float
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> PlannedSegment:
+        return cls(
+            segment_id=record["segment_id"],
+            index=record["index"],
+            start=record["start"],
+            end=record["end"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "segment_id": self.segment_id,
+            "index": self.index,
+            "start": self.start,
+            "end": self.end,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentsPlanned(Event):
+    """Speech detection result for one audio window: its segments' ids and times (their audio
+    went to transcription).
+    """
+
+    SCHEMA: ClassVar[str] = "SegmentsPlanned"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    window: int
+    # True for the job's final window.
+    last: bool
+    # Media time (s) where the window starts.
+    offset: float
+    # Seconds of audio in the window.
+    duration: float
+    segments: tuple[PlannedSegment, ...]
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SegmentsPlanned:
+        return cls(
+            job_id=record["job_id"],
+            window=record["window"],
+            last=record["last"],
+            offset=record["offset"],
+            duration=record["duration"],
+            segments=tuple(PlannedSegment.from_record(x) for x in record["segments"]),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "window": self.window,
+            "last": self.last,
+            "offset": self.offset,
+            "duration": self.duration,
+            "segments": [x.to_record() for x in self.segments],
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechSegment(Event):
+    """One span of speech (at most 30 s) with its own audio."""
+
+    SCHEMA: ClassVar[str] = "SpeechSegment"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    # Unique and stable: <job_id>:<window>-<position>.
+    segment_id: str
+    # Position in the media: window * 10000 + position in the window.
+    index: int
+    # Absolute media time (s).
+    start: float
+    # Absolute media time (s).
+    end: float
+    sample_rate: int
+    # Little-endian int16 mono samples of [start, end).
+    pcm: bytes
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SpeechSegment:
+        return cls(
+            job_id=record["job_id"],
+            segment_id=record["segment_id"],
+            index=record["index"],
+            start=record["start"],
+            end=record["end"],
+            sample_rate=record["sample_rate"],
+            pcm=record["pcm"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "segment_id": self.segment_id,
+            "index": self.index,
+            "start": self.start,
+            "end": self.end,
+            "sample_rate": self.sample_rate,
+            "pcm": self.pcm,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageFailed(Event):
+    """A stage gave up on a whole job (bad input, undecodable event)."""
+
+    SCHEMA: ClassVar[str] = "StageFailed"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    stage: str
+    reason: str
+    error_class: str
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> StageFailed:
+        return cls(
+            job_id=record["job_id"],
+            stage=record["stage"],
+            reason=record["reason"],
+            error_class=record["error_class"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "stage": self.stage,
+            "reason": self.reason,
+            "error_class": self.error_class,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubtitlesPublished(Event):
+    """The subtitle stage published a job's files (SubtitlesReady); a small event for the
+    orchestrator.
+    """
+
+    SCHEMA: ClassVar[str] = "SubtitlesPublished"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    language: str
+    cue_count: int
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SubtitlesPublished:
+        return cls(
+            job_id=record["job_id"],
+            language=record["language"],
+            cue_count=record["cue_count"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "language": self.language,
+            "cue_count": self.cue_count,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubtitlesReady(Event):
+    """Finished subtitle files for one language."""
+
+    SCHEMA: ClassVar[str] = "SubtitlesReady"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    name: str
+    language: str
+    cue_count: int
+    srt: str
+    vtt: str
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SubtitlesReady:
+        return cls(
+            job_id=record["job_id"],
+            name=record["name"],
+            language=record["language"],
+            cue_count=record["cue_count"],
+            srt=record["srt"],
+            vtt=record["vtt"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "name": self.name,
+            "language": self.language,
+            "cue_count": self.cue_count,
+            "srt": self.srt,
+            "vtt": self.vtt,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gap:
+    """A span left untranscribed (failed segment)."""
+
+    start: float
+    end: float
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Gap:
+        return cls(
+            start=record["start"],
+            end=record["end"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptComplete(Event):
+    """Every planned segment of a job is accounted for: which were transcribed, and the gaps
+    left by failed ones.
+    """
+
+    SCHEMA: ClassVar[str] = "TranscriptComplete"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    name: str
+    language: str
+    duration: float
+    # Transcribed segments, in media order.
+    segment_ids: tuple[str, ...]
+    gaps: tuple[Gap, ...]
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> TranscriptComplete:
+        return cls(
+            job_id=record["job_id"],
+            name=record["name"],
+            language=record["language"],
+            duration=record["duration"],
+            segment_ids=tuple(record["segment_ids"]),
+            gaps=tuple(Gap.from_record(x) for x in record["gaps"]),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "name": self.name,
+            "language": self.language,
+            "duration": self.duration,
+            "segment_ids": list(self.segment_ids),
+            "gaps": [x.to_record() for x in self.gaps],
+        }
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    "AudioReady": AudioReady,
+    "CuesReady": CuesReady,
+    "DecodeRequested": DecodeRequested,
+    "JobCheck": JobCheck,
+    "JobRequested": JobRequested,
+    "JobStatus": JobStatus,
+    "SegmentFailed": SegmentFailed,
+    "SegmentTranscribed": SegmentTranscribed,
+    "SegmentsPlanned": SegmentsPlanned,
+    "SpeechSegment": SpeechSegment,
+    "StageFailed": StageFailed,
+    "SubtitlesPublished": SubtitlesPublished,
+    "SubtitlesReady": SubtitlesReady,
+    "TranscriptComplete": TranscriptComplete,
+}

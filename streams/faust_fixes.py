@@ -1,0 +1,72 @@
+"""Workarounds for Faust (faust-streaming) and aiokafka behaviour, in one place.
+
+Nothing is patched on import: :func:`apply` is called once when a worker process starts. Each
+workaround wraps one private method, says why, and is harmless on Apache Kafka;
+tests/unit/test_faust_fixes.py fails when a Faust or aiokafka release changes what it relies on,
+so the workaround can be re-checked (or dropped) rather than silently doing nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+FETCH_MAX_WAIT_MS = 100
+_MARK = "kaption_workaround"
+
+
+def _mark(fn: Any) -> Any:
+    setattr(fn, _MARK, True)
+    return fn
+
+
+def applied(fn: Any) -> bool:
+    return bool(getattr(fn, _MARK, False))
+
+
+def short_fetch_wait() -> None:
+    """Faust hard-codes a 1.5 s fetch long-poll (``fetch_max_wait_ms=1500`` in
+    ``_create_worker_consumer``). Tansu holds an empty fetch that long even when data arrives
+    meanwhile, which cost ~0.75 s on every hop between agents. 100 ms keeps hops short; on
+    Apache Kafka it only means a few more (cheap) idle fetches a second."""
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    original = thread._create_worker_consumer
+    if applied(original):
+        return
+
+    def create(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts
+        return consumer
+
+    thread._create_worker_consumer = _mark(create)  # type: ignore[method-assign]
+
+
+def rewind_uncommitted_partitions() -> None:
+    """After a rebalance Faust seeks every partition to its committed offset, but aiokafka's
+    ``seek_to_committed`` skips the seek when nothing was committed yet (offset None or 0).
+    Events Faust fetched and then dropped around the rebalance were therefore never read
+    again, and once a later event was acked their offsets were committed unprocessed: lost
+    (seen on Tansu when a worker died mid-job, about one run in three). Rewinding such
+    partitions to their beginning reads them again (fan-in is idempotent); on Apache Kafka it
+    is what ``auto.offset.reset=earliest`` does for an uncommitted partition anyway."""
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    original = thread.seek_to_committed
+    if applied(original):
+        return
+
+    async def seek_to_committed(self: Any) -> Any:
+        committed = await original(self)
+        fresh = [tp for tp, offset in committed.items() if not offset]
+        if fresh:
+            await self.call_thread(self._ensure_consumer().seek_to_beginning, *fresh)
+        return committed
+
+    thread.seek_to_committed = _mark(seek_to_committed)  # type: ignore[method-assign]
+
+
+def apply() -> None:
+    """Every workaround; idempotent."""
+    short_fetch_wait()
+    rewind_uncommitted_partitions()

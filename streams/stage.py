@@ -1,0 +1,229 @@
+"""The stage runner: what every stage's agents share in a process, and the one loop that turns
+Kafka messages into typed events, calls the stage's code and publishes what it returns."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import faust
+from aiokafka import AIOKafkaProducer
+from faust.types import EventT, TableT
+
+from streams.codec import AvroCodec, DecodeError
+from streams.events import Event, StageFailed
+from streams.kafka import event_producer
+from streams.registry import event_codec
+from streams.settings import KaptionSettings
+from streams.topics import Outgoing, TopicRegistry, load_registry
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+E = TypeVar("E", bound=Event)
+Handler = Callable[[E], Awaitable[Sequence[Outgoing]]]
+FailureHandler = Callable[[str, BaseException], Sequence[Outgoing]]
+MAX_REASON_CHARS = 2000
+
+
+class EventTooLargeError(ValueError):
+    """An event bigger than its topic allows (topics.yaml): the broker would refuse it."""
+
+
+@dataclass
+class Platform:
+    """One per process, shared by its stages: settings, topics, codec, the one event producer
+    and the executor for blocking work."""
+
+    settings: KaptionSettings
+    registry: TopicRegistry
+    codec: AvroCodec
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2))
+    producer: AIOKafkaProducer | None = None
+
+    @classmethod
+    def from_settings(cls, settings: KaptionSettings) -> Platform:
+        registry = load_registry(settings.topics_file, settings.topic_prefix)
+        return cls(settings, registry, event_codec(settings))
+
+    async def start(self) -> None:
+        # Our own producer, not Faust's: with Faust's, a second send from one event stayed in
+        # aiokafka's accumulator forever on Tansu. Each send waits for the broker's ack, so an
+        # input offset is committed only after its outputs are stored (at-least-once).
+        producer = event_producer(self.settings)
+        await producer.start()
+        self.producer = producer
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def publish(self, out: Outgoing) -> None:
+        """Encodes and sends one event; WrongTopicError or EventTooLargeError before sending
+        anything that its topic does not allow."""
+        key = self.registry.key_for(out.topic, out.event)
+        value = self.codec.encode(out.event)
+        limit = self.registry.specs[out.topic].max_message_bytes
+        if len(value) > limit:
+            raise EventTooLargeError(
+                f"{out.event.SCHEMA} of {len(value)} bytes exceeds {out.topic}'s {limit}"
+            )
+        await self.send(self.registry.name(out.topic), key, value)
+
+    async def publish_all(self, outgoing: Sequence[Outgoing]) -> None:
+        for out in outgoing:
+            await self.publish(out)
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        if self.producer is None:
+            raise RuntimeError("the platform's producer is not started")
+        await self.producer.send_and_wait(topic, value, key=key, headers=headers)
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Blocking work (decode, VAD, inference) off the event loop so heartbeats go on."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def dead_letter(
+        self, source: str, event: EventT, stage: str, error: BaseException, attempt: int = 1
+    ) -> None:
+        """Original bytes, untouched, to ``<topic>.dlq`` with headers that say why."""
+        message = event.message
+        headers = {
+            "kaption.error.stage": stage,
+            "kaption.error.class": type(error).__name__,
+            "kaption.error.message": str(error)[:MAX_REASON_CHARS],
+            "kaption.error.topic": message.topic,
+            "kaption.error.partition": str(message.partition),
+            "kaption.error.offset": str(message.offset),
+            "kaption.error.attempt": str(attempt),
+        }
+        encoded = [(k, v.encode()) for k, v in headers.items()]
+        await self.send(self.registry.dlq_name(source), message.key, message.value, encoded)
+
+
+def reason(error: BaseException) -> str:
+    return (str(error) or type(error).__name__)[:MAX_REASON_CHARS]
+
+
+def stage_failed(stage: str) -> FailureHandler:
+    """Default failure path: the job (the message key) fails with the error as its reason."""
+
+    def on_failure(job_id: str, error: BaseException) -> list[Outgoing]:
+        failed = StageFailed(
+            job_id=job_id, stage=stage, reason=reason(error), error_class=type(error).__name__
+        )
+        return [Outgoing("stage.failed", failed)]
+
+    return on_failure
+
+
+@dataclass
+class Stage:
+    """What a stage's ``register`` gets: its own Faust app (its consumer group and tables) and
+    the process's platform."""
+
+    name: str
+    app: faust.App
+    platform: Platform
+
+    @property
+    def settings(self) -> KaptionSettings:
+        return self.platform.settings
+
+    def partitions(self, sources: Sequence[str]) -> int:
+        return self.platform.registry.shared_partitions(sources)
+
+    def table(self, changelog: str, partitions: int, raw: bool = False) -> TableT[str, Any]:
+        """A table backed by the compacted changelog topic ``changelog`` (topics.yaml), with
+        str keys and JSON values (``raw``: bytes values)."""
+        registry = self.platform.registry
+        if not registry.specs[changelog].changelog:
+            raise ValueError(f"{changelog} is not declared as a changelog in topics.yaml")
+        # Typed keys (JSON-encoded str) and values: without key_type a table recovered from its
+        # changelog would hold bytes keys where the running one held str.
+        value_type = bytes if raw else None
+        value_serializer = "raw" if raw else "json"
+        topic = self.app.topic(  # as Faust builds a changelog topic, under our declared name
+            registry.name(changelog),
+            key_type=str,
+            value_type=value_type,
+            key_serializer="json",
+            value_serializer=value_serializer,
+            partitions=partitions,
+            compacting=True,
+            deleting=False,
+            acks=False,
+            internal=True,
+            maxsize=131_072,
+            allow_empty=True,
+        )
+        return self.app.Table(
+            changelog,
+            default=None,
+            partitions=partitions,
+            changelog_topic=topic,
+            key_type=str,
+            value_type=value_type,
+        )
+
+    def agent(
+        self,
+        sources: str | Sequence[str],
+        handle: Handler[E],
+        on_failure: FailureHandler | None = None,
+        expected_errors: tuple[type[Exception], ...] = (),
+    ) -> None:
+        """Registers a Faust agent: decode each message, call ``handle``, publish its result.
+
+        Nothing escapes: an undecodable record, an event of the wrong type for its topic, or an
+        unexpected error dead-letters the message and reports the failure as an event (so the
+        job gets a reason), and the agent goes on. ``expected_errors`` (bad input) fail the job
+        without a dead letter: the message itself was fine.
+        """
+        logicals = [sources] if isinstance(sources, str) else list(sources)
+        registry = self.platform.registry
+        by_name = {registry.name(s): s for s in logicals}
+        channel = self.app.topic(*by_name, key_serializer="raw", value_serializer="raw")
+        failed = on_failure or stage_failed(self.name)
+        platform, stage = self.platform, self.name
+
+        async def process(event: EventT) -> None:
+            message = event.message
+            key = (message.key or b"").decode(errors="replace")
+            logical = by_name[message.topic]
+            try:
+                decoded = platform.codec.decode(message.value)
+                carried = registry.specs[logical].value_schema
+                if carried != decoded.SCHEMA:
+                    raise DecodeError(f"a {decoded.SCHEMA} on {logical}, which carries {carried}")
+                await platform.publish_all(await handle(decoded))  # type: ignore[arg-type]
+                return
+            except expected_errors as exc:
+                log.info("%s: job %s: %s", stage, key, exc)
+                error: BaseException = exc
+            except DecodeError as exc:
+                log.warning("%s: undecodable record on %s: %s", stage, logical, exc)
+                await platform.dead_letter(logical, event, stage, exc)
+                error = exc
+            except Exception as exc:
+                log.exception("%s: failed on %s (key %s)", stage, logical, key)
+                await platform.dead_letter(logical, event, stage, exc, getattr(exc, "attempts", 1))
+                error = exc
+            await platform.publish_all(failed(key, error))
+
+        async def agent(stream: Any) -> None:
+            async for event in stream.events():
+                await process(event)
+
+        agent.__name__ = f"{stage}_agent"
+        self.app.agent(channel, name=f"kaption.{stage}")(agent)

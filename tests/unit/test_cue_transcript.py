@@ -1,0 +1,58 @@
+"""Gathering a job's transcript in the cue stage, and the role table."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from agents.cues.model import DEFAULT_RULES
+from agents.cues.transcript import cues_ready, missing
+from agents.roles import STAGES, stages_for
+from streams.events import Gap, SegmentTranscribed, TranscribedWord, TranscriptComplete
+from tests.examples import TRANSCRIBED
+
+
+def segment(position: int, *words: str) -> SegmentTranscribed:
+    start = 10.0 * position
+    return replace(
+        TRANSCRIBED,
+        segment_id=f"j:0000-{position:04d}",
+        index=position,
+        start=start,
+        end=start + 5,
+        words=tuple(
+            TranscribedWord(word=f" {w}", start=start + i, end=start + i + 0.3, probability=1.0)
+            for i, w in enumerate(words)
+        ),
+    )
+
+
+def complete(*ids: str, gaps: tuple[Gap, ...] = ()) -> TranscriptComplete:
+    return TranscriptComplete(
+        job_id="j", name="a", language="en", duration=60.0, segment_ids=ids, gaps=gaps
+    )
+
+
+def test_missing_lists_the_segments_whose_words_have_not_arrived() -> None:
+    have = {"j:0000-0000"}
+    assert missing(complete("j:0000-0000", "j:0000-0001"), have.__contains__) == ["j:0000-0001"]
+    assert missing(complete("j:0000-0000"), have.__contains__) == []
+
+
+def test_cues_follow_the_segments_and_mark_the_gaps() -> None:
+    first, second = segment(0, "Hello", "there."), segment(2, "Goodbye", "now.")
+    gap = Gap(start=10.0, end=15.0)
+    ready = cues_ready(
+        complete("j:0000-0000", "j:0000-0002", gaps=(gap,)), [first, second], DEFAULT_RULES
+    )
+    texts = [c.text for c in ready.cues]
+    assert texts == ["Hello there.", DEFAULT_RULES.gap_text, "Goodbye now."]
+    assert (ready.job_id, ready.name, ready.language) == ("j", "a", "en")
+
+
+def test_roles_name_stages_in_flow_order() -> None:
+    assert stages_for(("all",)) == list(STAGES)
+    assert stages_for(("subtitles", "transcribe", "transcribe")) == ["transcribe", "subtitles"]
+    with pytest.raises(ValueError, match="unknown roles"):
+        stages_for(("bogus",))

@@ -1,0 +1,349 @@
+"""The orchestrator's decision function: transitions, fan-in, idempotency, bounded state."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from agents.orchestrator.decide import Decision, Policy, decide, needs_check
+from agents.orchestrator.state import Job, Window
+from streams.events import (
+    DecodeRequested,
+    Event,
+    JobCheck,
+    JobRequested,
+    JobState,
+    JobStatus,
+    PlannedSegment,
+    SegmentFailed,
+    SegmentsPlanned,
+    SegmentTranscribed,
+    StageFailed,
+    SubtitlesPublished,
+    TranscribedWord,
+    TranscriptComplete,
+)
+from streams.ids import SegmentId
+
+NOW = 1_700_000_000_000
+JOB = "j1"
+
+
+def request(job_id: str = JOB, source: str = "/v.mp4") -> JobRequested:
+    return JobRequested(
+        job_id=job_id,
+        source=source,
+        name="v",
+        language="en",
+        requested_at=datetime.fromtimestamp(NOW / 1000, UTC),
+    )
+
+
+def sid(window: int, position: int, job_id: str = JOB) -> str:
+    return str(SegmentId(job_id, window, position))
+
+
+def plan(window: int, count: int, last: bool = True, job_id: str = JOB) -> SegmentsPlanned:
+    return SegmentsPlanned(
+        job_id=job_id,
+        window=window,
+        last=last,
+        offset=120.0 * window,
+        duration=120.0,
+        segments=tuple(
+            PlannedSegment(
+                segment_id=sid(window, p, job_id),
+                index=SegmentId(job_id, window, p).index,
+                start=120.0 * window + 10 * p,
+                end=120.0 * window + 10 * p + 5,
+            )
+            for p in range(count)
+        ),
+    )
+
+
+def done(window: int, position: int, job_id: str = JOB) -> SegmentTranscribed:
+    start = 120.0 * window + 10 * position
+    return SegmentTranscribed(
+        job_id=job_id,
+        segment_id=sid(window, position, job_id),
+        index=SegmentId(job_id, window, position).index,
+        start=start,
+        end=start + 5,
+        text="hello",
+        words=(TranscribedWord(word=" hello", start=start, end=start + 1, probability=0.9),),
+        language="en",
+        model="tiny.en",
+        model_version="x",
+        attempt=1,
+        processing_seconds=0.1,
+    )
+
+
+def failed(window: int, position: int, reason: str = "boom") -> SegmentFailed:
+    return SegmentFailed(
+        job_id=JOB,
+        segment_id=sid(window, position),
+        index=SegmentId(JOB, window, position).index,
+        start=0.0,
+        end=0.0,
+        reason=reason,
+        error_class="RuntimeError",
+        attempts=3,
+    )
+
+
+def published() -> SubtitlesPublished:
+    return SubtitlesPublished(job_id=JOB, language="en", cue_count=3)
+
+
+@dataclass
+class Store:
+    """The orchestrator's tables in memory, written the way the agent writes them."""
+
+    policy: Policy = field(default_factory=Policy)
+    job: Job | None = None
+    windows: dict[int, Window] = field(default_factory=dict)
+    bytes_written: int = 0
+
+    def apply(self, event: Event, now_ms: int = NOW) -> Decision:
+        decision = decide(self.job, event, now_ms, self.policy, self.windows.get)
+        for index, window in decision.windows.items():
+            if window is None:
+                self.windows.pop(index, None)
+            else:
+                self.windows[index] = window
+                self.bytes_written += len(json.dumps(window.to_json()))
+        if decision.forget:
+            self.job = None
+        elif decision.job is not None and decision.job != self.job:
+            self.job = decision.job
+            self.bytes_written += len(json.dumps(self.job.to_json()))
+        return decision
+
+    @property
+    def state(self) -> JobState:
+        assert self.job is not None
+        return self.job.state
+
+
+def started() -> Store:
+    store = Store()
+    store.apply(request())
+    return store
+
+
+def events(decision: Decision) -> list[str]:
+    return [f"{out.topic}:{out.event.SCHEMA}" for out in decision.outgoing]
+
+
+def statuses(decision: Decision) -> list[JobStatus]:
+    return [o.event for o in decision.outgoing if isinstance(o.event, JobStatus)]
+
+
+def complete_of(decision: Decision) -> TranscriptComplete:
+    found = [o.event for o in decision.outgoing if isinstance(o.event, TranscriptComplete)]
+    assert len(found) == 1, events(decision)
+    return found[0]
+
+
+def test_a_request_creates_the_job_and_asks_for_decoding() -> None:
+    store = Store()
+    decision = store.apply(request())
+    assert store.state == JobState.DECODING
+    assert events(decision) == ["jobs.status:JobStatus", "decode.requested:DecodeRequested"]
+    assert decision.outgoing[1].event == DecodeRequested(job_id=JOB, source="/v.mp4")
+
+
+def test_a_duplicate_request_changes_nothing() -> None:
+    store = started()
+    before = store.job
+    again = store.apply(request(source="/other.mp4"))
+    assert store.job == before and again.outgoing == []
+
+
+def test_the_plan_is_counted_and_no_audio_goes_out() -> None:
+    store = started()
+    decision = store.apply(plan(0, 3))
+    assert store.state == JobState.TRANSCRIBING
+    assert events(decision) == ["jobs.status:JobStatus"]  # segments go out from vad, not here
+    assert statuses(decision)[0].segments_total == 3
+    assert store.windows[0].spans == ((0.0, 5.0), (10.0, 15.0), (20.0, 25.0))
+
+
+def test_silence_goes_straight_to_cue_building_and_completes() -> None:
+    store = started()
+    complete = complete_of(store.apply(plan(0, 0)))
+    assert store.state == JobState.BUILDING_CUES
+    assert complete.segment_ids == () and complete.gaps == ()
+    store.apply(published())
+    assert store.state == JobState.COMPLETED and store.windows == {}
+
+
+def test_fan_in_is_idempotent_and_lists_the_segments_in_media_order() -> None:
+    store = started()
+    store.apply(plan(0, 2))
+    store.apply(done(0, 1))
+    repeat = store.apply(done(0, 1))
+    assert repeat.outgoing == [] and store.job is not None and store.job.done == 1
+    complete = complete_of(store.apply(done(0, 0)))
+    assert complete.segment_ids == (sid(0, 0), sid(0, 1))
+    assert store.state == JobState.BUILDING_CUES
+
+
+def test_results_before_their_plan_wait_in_their_window() -> None:
+    store = started()
+    store.apply(plan(0, 1, last=False))
+    early = store.apply(done(1, 0))
+    assert store.state == JobState.TRANSCRIBING and store.job is not None
+    assert store.job.done == 0 and statuses(early)[0].segments_done == 0  # not counted yet
+    store.apply(done(0, 0))
+    assert store.state == JobState.TRANSCRIBING
+    complete = complete_of(store.apply(plan(1, 1, last=True)))
+    assert complete.segment_ids == (sid(0, 0), sid(1, 0))
+
+
+def test_a_result_the_plan_does_not_have_is_ignored() -> None:
+    store = started()
+    store.apply(plan(0, 1))
+    foreign = store.apply(done(0, 5))
+    assert foreign.outgoing == [] and store.job is not None and store.job.done == 0
+    other_job = store.apply(done(0, 0, job_id="j2"))
+    assert other_job.outgoing == []
+
+
+def test_windows_out_of_order_complete_once_the_last_and_all_before_are_planned() -> None:
+    store = started()
+    store.apply(plan(2, 1, last=True))
+    store.apply(done(2, 0))
+    store.apply(plan(0, 1, last=False))
+    store.apply(done(0, 0))
+    assert store.state == JobState.TRANSCRIBING  # window 1 not planned yet
+    complete = complete_of(store.apply(plan(1, 0, last=False)))
+    assert complete.segment_ids == (sid(0, 0), sid(2, 0))
+
+
+def test_a_redelivered_plan_counts_once() -> None:
+    store = started()
+    store.apply(plan(0, 2, last=False))
+    again = store.apply(plan(0, 2, last=False))
+    assert again.outgoing == [] and store.job is not None and store.job.planned == 2
+
+
+def test_failed_segments_become_gaps_and_the_job_partial() -> None:
+    store = started()
+    store.apply(plan(0, 2))
+    store.apply(failed(0, 0))
+    complete = complete_of(store.apply(done(0, 1)))
+    assert [(g.start, g.end) for g in complete.gaps] == [(0.0, 5.0)]  # times from the plan
+    assert complete.segment_ids == (sid(0, 1),)
+    final = store.apply(published())
+    assert store.state == JobState.PARTIAL
+    assert statuses(final)[0].reason == "1 of 2 segments untranscribed (marked gaps)"
+
+
+def test_every_segment_failing_fails_the_job_with_the_first_cause() -> None:
+    store = started()
+    store.apply(plan(0, 2))
+    store.apply(failed(0, 1, "model missing"))
+    final = store.apply(failed(0, 0, "later"))
+    assert store.state == JobState.FAILED
+    assert statuses(final)[0].reason == "all 2 segments failed: model missing"
+    assert store.windows == {}  # a finished job's windows are forgotten
+
+
+def test_a_stage_failure_fails_the_job_with_its_reason() -> None:
+    store = started()
+    failure = StageFailed(job_id=JOB, stage="decode", reason="file is empty", error_class="X")
+    decision = store.apply(failure)
+    assert store.state == JobState.FAILED
+    assert statuses(decision)[0].reason == "decode: file is empty"
+    assert store.apply(plan(0, 1)).outgoing == []  # nothing moves a finished job
+
+
+def test_events_of_unknown_jobs_are_ignored() -> None:
+    decision = decide(None, done(0, 0), NOW)
+    assert decision.job is None and decision.outgoing == []
+
+
+def check(store: Store, now_ms: int) -> Decision:
+    return store.apply(JobCheck(job_id=JOB, checked_at=datetime.now(UTC)), now_ms)
+
+
+def test_a_stalled_job_is_redriven_without_what_is_accounted_for() -> None:
+    store = Store(Policy(stall_ms=1000, max_redrives=2))
+    store.apply(request())
+    store.apply(plan(0, 3, last=False))
+    store.apply(done(0, 1))
+    assert check(store, NOW + 500).outgoing == []  # not stalled yet
+    redrive = check(store, NOW + 2000)
+    request_again = redrive.outgoing[-1].event
+    assert isinstance(request_again, DecodeRequested)
+    assert request_again.skip_segments == (sid(0, 1),)
+    assert store.job is not None and store.job.redrives == 1
+    assert store.apply(plan(0, 3, last=False)).outgoing == []  # the re-plan is not counted again
+
+
+def test_a_job_stalled_in_cue_building_gets_its_transcript_again() -> None:
+    store = Store(Policy(stall_ms=1000))
+    store.apply(request())
+    store.apply(plan(0, 1))
+    first = complete_of(store.apply(done(0, 0)))
+    assert complete_of(check(store, NOW + 5000)) == first
+
+
+def test_after_the_last_redrive_a_stalled_job_fails_with_the_reason() -> None:
+    store = Store(Policy(stall_ms=1000, max_redrives=1))
+    store.apply(request())
+    check(store, NOW + 2000)
+    final = check(store, NOW + 4000)
+    assert store.state == JobState.FAILED
+    assert statuses(final)[0].reason == "stalled in DECODING: no progress for 2 s after 1 re-drives"
+
+
+def test_a_long_finished_job_is_forgotten() -> None:
+    store = Store(Policy(forget_ms=10_000))
+    store.apply(request())
+    store.apply(plan(0, 0))
+    store.apply(published())
+    assert store.job is not None
+    assert not needs_check(store.job, NOW + 5_000, store.policy)
+    assert needs_check(store.job, NOW + 20_000, store.policy)
+    assert check(store, NOW + 20_000).forget and store.job is None
+
+
+def test_any_order_and_any_duplicates_give_the_same_outcome() -> None:
+    """Plans and results shuffled and repeated: one TranscriptComplete, with every segment."""
+    windows = [(0, 3, False), (1, 2, False), (2, 4, True)]
+    for seed in range(50):
+        rng = random.Random(seed)
+        stream: list[Event] = [plan(w, n, last) for w, n, last in windows]
+        stream += [done(w, p) for w, n, _ in windows for p in range(n)]
+        stream += rng.sample(stream, 5)  # redeliveries
+        rng.shuffle(stream)
+        store = started()
+        completes = [complete_of(d) for e in stream if events(d := store.apply(e))[-1:] == [
+            "transcripts.complete:TranscriptComplete"
+        ]]
+        assert len(completes) == 1, seed
+        expected = tuple(sid(w, p) for w, n, _ in windows for p in range(n))
+        assert completes[0].segment_ids == expected
+
+
+def test_state_grows_with_the_media_not_its_square() -> None:
+    """Bytes written to the orchestrator's tables per segment stay flat as jobs get longer."""
+
+    def bytes_per_segment(windows: int, per_window: int = 8) -> float:
+        store = started()
+        for w in range(windows):
+            store.apply(plan(w, per_window, last=w == windows - 1))
+            for p in range(per_window):
+                store.apply(done(w, p))
+        assert store.state == JobState.BUILDING_CUES
+        return store.bytes_written / (windows * per_window)
+
+    short, long = bytes_per_segment(5), bytes_per_segment(80)
+    assert long < 2048  # the target: under 2 KB of changelog per segment
+    assert long < short * 1.3, (short, long)
