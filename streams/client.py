@@ -82,7 +82,13 @@ class JobClient:
 
     def __enter__(self) -> JobClient:
         try:
+            # Connect the producer now rather than at the first submit (librdkafka still takes
+            # ~0.5 s after start to get its idempotent producer id).
+            self.producer.list_topics(self.registry.name("jobs.requested"), timeout=TIMEOUT_S)
             self._assign_at_end(("jobs.status", "subtitles.ready"))
+        except KafkaException as exc:
+            self.close()
+            raise BrokerUnreachable(str(exc.args[0])) from exc
         except BaseException:
             self.close()
             raise
@@ -106,10 +112,7 @@ class JobClient:
             topic = self.registry.name(logical)
             for partition in range(self.registry.specs[logical].partitions):
                 tp = TopicPartition(topic, partition)
-                try:
-                    _, end = self.consumer.get_watermark_offsets(tp, timeout=TIMEOUT_S)
-                except KafkaException as exc:
-                    raise BrokerUnreachable(str(exc.args[0])) from exc
+                _, end = self.consumer.get_watermark_offsets(tp, timeout=TIMEOUT_S)
                 assigned.append(TopicPartition(topic, partition, end))
         self.consumer.assign(assigned)
 

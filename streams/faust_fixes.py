@@ -12,7 +12,6 @@ from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-FETCH_MAX_WAIT_MS = 100
 _MARK = "kaption_workaround"
 
 
@@ -25,11 +24,12 @@ def applied(fn: Any) -> bool:
     return bool(getattr(fn, _MARK, False))
 
 
-def short_fetch_wait() -> None:
+def short_fetch_wait(wait_ms: int) -> None:
     """Faust hard-codes a 1.5 s fetch long-poll (``fetch_max_wait_ms=1500`` in
     ``_create_worker_consumer``). Tansu holds an empty fetch that long even when data arrives
-    meanwhile, which cost ~0.75 s on every hop between agents. 100 ms keeps hops short; on
-    Apache Kafka it only means a few more (cheap) idle fetches a second."""
+    meanwhile, which cost ~0.75 s on every hop between agents. A short wait keeps hops short at
+    the price of idle fetches (KAPTION_FETCH_MAX_WAIT_MS); Apache Kafka answers a fetch as soon as
+    data arrives, so there a long wait costs no latency and a short one only idle fetches."""
     thread = faust_aiokafka.AIOKafkaConsumerThread
     original = thread._create_worker_consumer
     if applied(original):
@@ -37,7 +37,7 @@ def short_fetch_wait() -> None:
 
     def create(self: Any, transport: Any) -> Any:
         consumer = original(self, transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts
+        consumer._fetch_max_wait_ms = wait_ms  # read when the consumer starts
         return consumer
 
     thread._create_worker_consumer = _mark(create)  # type: ignore[method-assign]
@@ -66,7 +66,7 @@ def rewind_uncommitted_partitions() -> None:
     thread.seek_to_committed = _mark(seek_to_committed)  # type: ignore[method-assign]
 
 
-def apply() -> None:
+def apply(fetch_max_wait_ms: int) -> None:
     """Every workaround; idempotent."""
-    short_fetch_wait()
+    short_fetch_wait(fetch_max_wait_ms)
     rewind_uncommitted_partitions()

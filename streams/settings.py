@@ -44,6 +44,10 @@ class KaptionSettings(BaseSettings):
     # Tansu completes a group join after half the session timeout: keep it short.
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.0
+    # How long an agent's fetch waits for data. Tansu holds an empty fetch this long even when
+    # data arrives, so it is the latency of each hop between agents there; each idle stage
+    # costs the broker fetches at this rate (streams/faust_fixes.py).
+    fetch_max_wait_ms: int = Field(default=100, ge=10, le=1500)
     topic_prefix: str = "kaption."
     topics_file: Path = TOPICS_FILE
     schemas_dir: Path = SCHEMAS_DIR

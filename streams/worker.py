@@ -54,7 +54,7 @@ def run_worker(
 ) -> None:
     """Blocks running the stages' agents until SIGINT/SIGTERM (``register`` gives each
     stage's registration function)."""
-    faust_fixes.apply()
+    faust_fixes.apply(settings.fetch_max_wait_ms)
     service = build_stages(settings, stages, register)
     worker = mode.Worker(service, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()

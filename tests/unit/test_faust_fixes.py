@@ -51,10 +51,10 @@ def test_apply_wraps_each_method_once() -> None:
     thread = module.AIOKafkaConsumerThread
     before = (thread._create_worker_consumer, thread.seek_to_committed)
     try:
-        faust_fixes.apply()
+        faust_fixes.apply(100)
         wrapped = (thread._create_worker_consumer, thread.seek_to_committed)
         assert all(faust_fixes.applied(fn) for fn in wrapped)
-        faust_fixes.apply()
+        faust_fixes.apply(100)
         assert (thread._create_worker_consumer, thread.seek_to_committed) == wrapped
     finally:
         thread._create_worker_consumer, thread.seek_to_committed = before
