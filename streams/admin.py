@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
 
+from streams.kafka import librdkafka_config
 from streams.settings import KaptionSettings
 from streams.topics import ApplyReport, drift, load_registry
 
@@ -20,8 +21,6 @@ class BrokerUnreachable(RuntimeError):
 
 
 def admin_client(settings: KaptionSettings) -> AdminClient:
-    from streams.kafka import librdkafka_config
-
     return AdminClient(librdkafka_config(settings))
 
 

@@ -20,9 +20,9 @@ from streams.events import Event, JobRequested, JobState, JobStatus, SubtitlesRe
 from streams.kafka import librdkafka_config
 from streams.registry import event_codec
 from streams.settings import KaptionSettings
+from streams.states import FINAL_STATES
 from streams.topics import Outgoing, load_registry
 
-TERMINAL = frozenset({JobState.COMPLETED, JobState.PARTIAL, JobState.FAILED})
 POLL_S = 0.2
 TIMEOUT_S = 15.0
 
@@ -174,7 +174,7 @@ class JobClient:
         deadline = time.monotonic() + timeout_s
         while True:
             status = self.statuses.get(job_id)
-            if status is not None and status.state in TERMINAL:
+            if status is not None and status.state in FINAL_STATES:
                 subtitles = self.subtitles.get(job_id)
                 if subtitles is not None or status.state == JobState.FAILED:
                     return JobResult(status, subtitles)

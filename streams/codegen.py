@@ -12,6 +12,7 @@ enum → StrEnum, record → frozen dataclass with ``from_record``/``to_record``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import textwrap
@@ -263,8 +264,6 @@ def class_mismatches(
 ) -> list[str]:
     """How a generated class differs from a record schema: fields added, removed, renamed or of
     another type (empty when they agree)."""
-    import dataclasses
-
     generator = load_generator(schemas_dir)
     for found in _walk(schema, schema.get("namespace", "")):
         generator.named[_full_name(found)] = found  # the schema under test wins

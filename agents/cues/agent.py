@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from agents.cues.model import CueRules
 from agents.cues.transcript import cues_ready, missing
-from streams.events import Event, JobState, JobStatus, SegmentTranscribed, TranscriptComplete
+from streams.events import Event, JobStatus, SegmentTranscribed, TranscriptComplete
 from streams.ids import job_prefix
 from streams.stage import Stage
+from streams.states import FINAL_STATES
 from streams.topics import Outgoing
 
 INPUTS = ("segments.transcribed", "transcripts.complete", "jobs.status")
-FINISHED = frozenset({JobState.COMPLETED, JobState.PARTIAL, JobState.FAILED})
 
 
 def register(stage: Stage) -> None:
@@ -50,7 +50,7 @@ def register(stage: Stage) -> None:
         return build(complete)  # a re-drive sends it again: the cues are built again
 
     def on_status(status: JobStatus) -> list[Outgoing]:
-        if status.state in FINISHED:
+        if status.state in FINAL_STATES:
             prefix = job_prefix(status.job_id)
             for segment_id in [key for key in transcripts if key.startswith(prefix)]:
                 del transcripts[segment_id]

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from streams.events import JobState
+from streams.states import FINAL_STATES
 
-TERMINAL = frozenset({JobState.COMPLETED, JobState.PARTIAL, JobState.FAILED})
 DONE, FAILED = "done", "failed"
 
 
@@ -41,7 +41,7 @@ class Job:
 
     @property
     def terminal(self) -> bool:
-        return self.state in TERMINAL
+        return self.state in FINAL_STATES
 
     @property
     def fully_planned(self) -> bool:

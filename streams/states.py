@@ -1,0 +1,7 @@
+"""Which job states are final: the orchestrator, the cue stage and clients agree on it here."""
+
+from __future__ import annotations
+
+from streams.events import JobState
+
+FINAL_STATES = frozenset({JobState.COMPLETED, JobState.PARTIAL, JobState.FAILED})
