@@ -243,6 +243,12 @@ class JobStatus(Event):
     segments_done: int
     segments_failed: int
     reason: str | None = None
+    # Seconds of speech planned for transcription so far.
+    audio_seconds_total: float = 0.0
+    # Seconds of speech transcribed (or given up on) so far.
+    audio_seconds_done: float = 0.0
+    # When the job was requested (its age, its end-to-end time).
+    requested_at: datetime
     updated_at: datetime
 
     @classmethod
@@ -256,6 +262,9 @@ class JobStatus(Event):
             segments_done=record["segments_done"],
             segments_failed=record["segments_failed"],
             reason=record["reason"],
+            audio_seconds_total=record["audio_seconds_total"],
+            audio_seconds_done=record["audio_seconds_done"],
+            requested_at=record["requested_at"],
             updated_at=record["updated_at"],
         )
 
@@ -269,6 +278,9 @@ class JobStatus(Event):
             "segments_done": self.segments_done,
             "segments_failed": self.segments_failed,
             "reason": self.reason,
+            "audio_seconds_total": self.audio_seconds_total,
+            "audio_seconds_done": self.audio_seconds_done,
+            "requested_at": self.requested_at,
             "updated_at": self.updated_at,
         }
 

@@ -81,3 +81,7 @@ class KaptionSettings(BaseSettings):
     # --- Process ----------------------------------------------------------------------------
     data_dir: Path = Field(default_factory=default_data_dir)
     log_level: Literal["crit", "error", "warn", "info", "debug"] = "warn"
+    # text: human-readable lines; json: one JSON object per line (job_id on every job line).
+    log_format: Literal["text", "json"] = "text"
+    # Metrics and health endpoint (/metrics, /healthz, /readyz): None off, 0 a free port.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)

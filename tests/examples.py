@@ -119,6 +119,9 @@ EXAMPLES: dict[str, Event] = {
             segments_done=1,
             segments_failed=1,
             reason="1 of 2 segments untranscribed",
+            audio_seconds_total=10.0,
+            audio_seconds_done=4.5,
+            requested_at=WHEN,
             updated_at=WHEN,
         ),
     )

@@ -117,6 +117,9 @@ def _status(job: Job, now_ms: int) -> Outgoing:
         segments_done=job.done,
         segments_failed=job.failed,
         reason=job.reason,
+        audio_seconds_total=job.audio_planned,
+        audio_seconds_done=job.audio_done,
+        requested_at=datetime.fromtimestamp(job.requested_at / 1000, UTC),
         updated_at=datetime.fromtimestamp(now_ms / 1000, UTC),
     )
     return Outgoing("jobs.status", status)
@@ -145,6 +148,7 @@ def _on_requested(job: Job | None, request: JobRequested, now_ms: int) -> Decisi
         source=request.source,
         language=request.language,
         state=JobState.DECODING,
+        requested_at=int(request.requested_at.timestamp() * 1000),
     )
     return Decision(job, [_status(job, now_ms), _decode(job)])
 
@@ -167,6 +171,8 @@ def _on_planned(job: Job, plan: SegmentsPlanned, now_ms: int, windows: WindowLoo
         planned=job.planned + len(window.spans),
         done=job.done + window.counted(DONE),  # results that came before their plan
         failed=job.failed + window.counted(FAILED),
+        audio_planned=job.audio_planned + window.seconds(range(len(window.spans))),
+        audio_done=job.audio_done + window.seconds(window.results),
     )
     return _progress(job, {plan.window: window}, now_ms, windows)
 
@@ -196,6 +202,7 @@ def _on_result(
     )
     if current.planned:
         job = job.but(done=job.done + 1) if outcome == DONE else job.but(failed=job.failed + 1)
+        job = job.but(audio_done=job.audio_done + window.seconds([position]))
     return _progress(job, {segment.window: window}, now_ms, windows)
 
 

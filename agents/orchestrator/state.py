@@ -10,7 +10,7 @@ Two tables, both keyed within a job and partitioned with the job's events:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -27,7 +27,10 @@ class Job:
     source: str
     language: str
     state: JobState
+    requested_at: int = 0  # ms, as the request says
     duration: float = 0.0  # seconds of media planned so far
+    audio_planned: float = 0.0  # seconds of speech in the plans so far
+    audio_done: float = 0.0  # seconds of speech with a result (transcribed or failed)
     windows_planned: int = 0  # audio windows whose plan arrived
     last_window: int | None = None  # index of the final window, once its plan arrived
     max_window: int = -1  # highest window index seen in a plan or a result
@@ -74,6 +77,10 @@ class Window:
     def counted(self, outcome: str) -> int:
         """Results for planned positions with this outcome."""
         return sum(1 for p, o in self.results.items() if o == outcome and p < len(self.spans))
+
+    def seconds(self, positions: Iterable[int]) -> float:
+        """Speech seconds of the given planned positions."""
+        return sum(self.spans[p][1] - self.spans[p][0] for p in positions if p < len(self.spans))
 
     def to_json(self) -> dict[str, Any]:
         return {

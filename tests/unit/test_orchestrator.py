@@ -347,3 +347,15 @@ def test_state_grows_with_the_media_not_its_square() -> None:
     short, long = bytes_per_segment(5), bytes_per_segment(80)
     assert long < 2048  # the target: under 2 KB of changelog per segment
     assert long < short * 1.3, (short, long)
+
+
+def test_statuses_carry_the_request_time_and_the_audio_seconds_done() -> None:
+    store = started()
+    store.apply(plan(0, 2, last=False))  # two segments of 5 s
+    early = store.apply(done(1, 0))  # before its plan: not counted yet
+    assert statuses(early)[0].audio_seconds_done == 0.0
+    status = statuses(store.apply(done(0, 0)))[0]
+    assert (status.audio_seconds_total, status.audio_seconds_done) == (10.0, 5.0)
+    status = statuses(store.apply(plan(1, 1, last=True)))[0]
+    assert (status.audio_seconds_total, status.audio_seconds_done) == (15.0, 10.0)
+    assert status.requested_at == request().requested_at
