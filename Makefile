@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The observability tests run a real Prometheus server (Debian's package).
+PROMETHEUS := /usr/bin/prometheus
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test test-unit lint events bench clean
 
@@ -15,10 +18,14 @@ demo: $(BIN)/kaption
 	$(BIN)/kaption run samples/demo.mp4 --out out
 
 lint: $(BIN)/kaption
-	$(BIN)/ruff check streams agents tests bench
+	$(BIN)/ruff check streams agents tests bench grafana
 	$(BIN)/mypy
 
-test: lint
+$(PROMETHEUS):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+
+test: lint $(PROMETHEUS)
 	$(BIN)/pytest -q
 
 test-unit: $(BIN)/kaption

@@ -1,19 +1,27 @@
 """Kafka administration with confluent-kafka's AdminClient: topics from topics.yaml (create
-what is missing, report drift) and consumer-group offsets and lag."""
+what is missing, report drift), consumer-group offsets and lag, and the cluster reads the lag
+exporter (streams/exporter.py) makes on each scrape. A read's timeout (seconds) bounds all of
+it, the broker lookup included."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
 
 from streams.kafka import librdkafka_config
 from streams.settings import KaptionSettings
 from streams.topics import ApplyReport, drift, load_registry
 
+log = logging.getLogger(__name__)
 TIMEOUT_S = 15.0
+Partition = tuple[str, int]  # (topic, partition)
+# Never joined nor committed: a group id librdkafka requires to fetch at all.
+WATERMARK_GROUP = "kaption-watermarks"
 
 
 class BrokerUnreachable(RuntimeError):
@@ -24,13 +32,27 @@ def admin_client(settings: KaptionSettings) -> AdminClient:
     return AdminClient(librdkafka_config(settings))
 
 
-def topic_partitions(admin: AdminClient, timeout_s: float = TIMEOUT_S) -> dict[str, int]:
-    """Every topic on the cluster and its partition count."""
+@dataclass(frozen=True)
+class ClusterMetadata:
+    brokers: int
+    partitions: dict[str, int]  # every topic and its partition count
+
+
+def cluster_metadata(admin: AdminClient, timeout_s: float = TIMEOUT_S) -> ClusterMetadata:
+    """The brokers and topics of the cluster, from one metadata request."""
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise BrokerUnreachable(str(exc.args[0])) from exc
-    return {name: len(topic.partitions) for name, topic in metadata.topics.items()}
+    return ClusterMetadata(
+        len(metadata.brokers),
+        {name: len(topic.partitions) for name, topic in metadata.topics.items()},
+    )
+
+
+def topic_partitions(admin: AdminClient, timeout_s: float = TIMEOUT_S) -> dict[str, int]:
+    """Every topic on the cluster and its partition count."""
+    return cluster_metadata(admin, timeout_s).partitions
 
 
 def apply_topics(settings: KaptionSettings) -> ApplyReport:
@@ -98,7 +120,7 @@ def consumer_lag(
         }
         names = topics if topics is not None else sorted({topic for topic, _ in committed})
         tps = [TopicPartition(t, p) for t in names for p in range(partitions.get(t, 0))]
-        ends = end_offsets(admin, tps)
+        ends = true_end_offsets(settings, end_offsets(admin, tps), timeout_s=5.0)
         for tp in tps:
             offset = committed.get((tp.topic, tp.partition))
             found.append(
@@ -113,10 +135,125 @@ def consumer_lag(
     return found
 
 
-def end_offsets(admin: AdminClient, tps: Sequence[TopicPartition]) -> dict[tuple[str, int], int]:
+def end_offsets(
+    admin: AdminClient, tps: Sequence[TopicPartition], timeout_s: float = TIMEOUT_S
+) -> dict[tuple[str, int], int]:
+    """Each partition's log end offset (ListOffsets latest). On the embedded broker Tansu this is
+    the base offset of the partition's last batch plus one: short when that batch holds several
+    records (streams/exporter.py has the details)."""
+    return _list_offsets(admin, tps, OffsetSpec.latest(), timeout_s)
+
+
+def oldest_offsets(
+    admin: AdminClient, tps: Sequence[TopicPartition], timeout_s: float = TIMEOUT_S
+) -> dict[tuple[str, int], int]:
+    """Each partition's oldest offset still in the log (ListOffsets earliest)."""
+    return _list_offsets(admin, tps, OffsetSpec.earliest(), timeout_s)
+
+
+def _list_offsets(
+    admin: AdminClient, tps: Sequence[TopicPartition], spec: OffsetSpec, timeout_s: float
+) -> dict[tuple[str, int], int]:
     if not tps:
         return {}
-    futures = admin.list_offsets(
-        {tp: OffsetSpec.latest() for tp in tps}, request_timeout=TIMEOUT_S
-    )
+    futures = admin.list_offsets({tp: spec for tp in tps}, request_timeout=timeout_s)
     return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
+
+
+def consumer_groups(admin: AdminClient, timeout_s: float = TIMEOUT_S) -> list[str]:
+    """Every consumer group the cluster knows (ListGroups), those that only committed offsets
+    included. Tansu names only groups that have committed offsets."""
+    listing = admin.list_consumer_groups(request_timeout=timeout_s).result()
+    return sorted(group.group_id for group in listing.valid)
+
+
+def group_members(
+    admin: AdminClient, groups: Sequence[str], timeout_s: float = TIMEOUT_S
+) -> dict[str, int]:
+    """How many members each group has (DescribeGroups). Tansu lists none, even for a Stable
+    group whose consumers are running."""
+    if not groups:
+        return {}
+    futures = admin.describe_consumer_groups(list(groups), request_timeout=timeout_s)
+    return {group: len(future.result().members) for group, future in futures.items()}
+
+
+def committed_offsets(
+    admin: AdminClient, groups: Sequence[str], timeout_s: float = TIMEOUT_S
+) -> dict[str, dict[tuple[str, int], int]]:
+    """The offset each group has committed, per topic and partition (OffsetFetch); partitions
+    where a group has committed nothing are left out. The requests run together."""
+    futures = {
+        group: admin.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group)], request_timeout=timeout_s
+        )[group]
+        for group in groups
+    }
+    return {
+        group: {
+            (tp.topic, tp.partition): tp.offset
+            for tp in future.result().topic_partitions or []
+            if tp.offset >= 0
+        }
+        for group, future in futures.items()
+    }
+
+
+def true_end_offsets(
+    settings: KaptionSettings, ends: Mapping[Partition, int], timeout_s: float
+) -> dict[Partition, int]:
+    """The log end offsets ``ends`` (from ListOffsets), corrected with the high watermark that
+    a fetch response carries.
+
+    Why: the embedded broker Tansu answers ListOffsets(latest) with the base offset of the
+    partition's last batch plus one, short of the end when that batch holds several records.
+    Its fetch responses carry the true high watermark. So a consumer that never joins a group
+    nor commits is assigned every non-empty partition at its reported end and fetches once: on
+    Apache Kafka there is nothing to read at the end and the watermark equals the reported end
+    (no change, one empty fetch per partition); on Tansu the fetch returns the last batch (one
+    batch at most per partition). An empty partition (end 0) is right on both and is
+    not fetched. Best effort within ``timeout_s``: a partition whose watermark has not arrived
+    by then keeps its reported end, and no end ever goes down.
+    """
+    found = dict(ends)
+    pending = {key for key, end in ends.items() if end > 0}
+    if not pending:
+        return found
+    deadline = time.monotonic() + timeout_s
+    consumer = Consumer(
+        librdkafka_config(
+            settings,
+            **{
+                "group.id": WATERMARK_GROUP,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                # The high watermark, as ListOffsets reads it for kafka_exporter.
+                "isolation.level": "read_uncommitted",
+                "fetch.wait.max.ms": 10,  # Tansu holds an empty fetch this long
+                # As little as the broker will send: the first batch only.
+                "max.partition.fetch.bytes": 1,
+                "fetch.max.bytes": 1000,
+                "message.max.bytes": 1000,
+                "queued.min.messages": 1,
+            },
+        )
+    )
+    try:
+        consumer.assign([TopicPartition(topic, p, ends[(topic, p)]) for topic, p in pending])
+        while pending and time.monotonic() < deadline:
+            consumer.poll(0.01)  # records and errors alike are of no interest
+            for topic, partition in list(pending):
+                try:
+                    _, high = consumer.get_watermark_offsets(
+                        TopicPartition(topic, partition), cached=True
+                    )
+                except KafkaException:
+                    continue
+                if high >= 0:
+                    found[(topic, partition)] = max(found[(topic, partition)], high)
+                    pending.discard((topic, partition))
+    finally:
+        consumer.close()
+    if pending:
+        log.debug("no high watermark within %.1f s for %d partitions", timeout_s, len(pending))
+    return found

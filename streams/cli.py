@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,10 @@ from streams.admin import BrokerUnreachable, apply_topics, consumer_lag
 from streams.broker import embedded_broker
 from streams.client import JobClient, JobResult, JobTimeout
 from streams.events import JobState, JobStatus
+from streams.logs import configure_logging
 from streams.processes import worker_process
 from streams.settings import KaptionSettings
+from streams.status import COLUMNS, read_statuses, status_json, status_rows
 
 console = Console(stderr=True)
 
@@ -40,6 +43,16 @@ def kafka_options(fn: Any) -> Any:
     )(fn)
     return click.option(
         "--topic-prefix", default=None, help="Topic name prefix (default kaption.)."
+    )(fn)
+
+
+def metrics_option(fn: Any) -> Any:
+    return click.option(
+        "--metrics-port",
+        "metrics_port",
+        type=click.IntRange(0, 65535),
+        default=None,
+        help="Serve /metrics, /healthz and /readyz on this port (0: a free one, logged).",
     )(fn)
 
 
@@ -103,6 +116,7 @@ def role_choice() -> click.Choice:
     type=role_choice(),
     help="Stage to run (repeat for several), or all. Each stage is its own consumer group.",
 )
+@metrics_option
 @kafka_options
 def worker(roles: tuple[str, ...], **options: Any) -> None:
     """Run stages' agents against a running broker (any mix of processes shares the work)."""
@@ -119,18 +133,30 @@ def require_broker(settings: KaptionSettings) -> KaptionSettings:
     return settings
 
 
+def audio_rate(status: JobStatus, elapsed_s: float) -> str:
+    """Audio seconds done of planned, and how many seconds of audio a second that makes."""
+    done, total = status.audio_seconds_done, status.audio_seconds_total
+    rate = done / elapsed_s if elapsed_s > 0 else 0.0
+    return f"{done:.0f}/{total:.0f} s audio, {rate:.1f} s/s"
+
+
 class ProgressView:
-    """Stage and segments done of N, from JobStatus events."""
+    """Stage, segments done of N and audio seconds per second, from JobStatus events."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
-        self.task = progress.add_task("submitted", total=None)
+        self.task = progress.add_task("submitted", total=None, audio="")
+        self.started = time.monotonic()
 
     def __call__(self, status: JobStatus) -> None:
         total = status.segments_total or None
         done = status.segments_done + status.segments_failed
         self.progress.update(
-            self.task, description=status.state.value.lower(), total=total, completed=done
+            self.task,
+            description=status.state.value.lower(),
+            total=total,
+            completed=done,
+            audio=audio_rate(status, time.monotonic() - self.started),
         )
 
 
@@ -141,6 +167,7 @@ def submit_and_wait(
         TextColumn("{task.description:>14}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[audio]}"),
         TimeElapsedColumn(),
     )
     with JobClient(settings) as client:
@@ -198,6 +225,7 @@ def submit(
     "--model", default=None, help="faster-whisper model name or path (default bundled tiny.en)."
 )
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait.")
+@metrics_option
 @kafka_options
 def run(video: Path, out: Path, model: str | None, timeout: float, **options: Any) -> None:
     """One machine: broker (embedded unless given), topics, all roles, submit, write subtitles."""
@@ -227,6 +255,43 @@ def run(video: Path, out: Path, model: str | None, timeout: float, **options: An
         report(result, out)  # files first, then tear down
     console.print(f"wall time {time.perf_counter() - started:.1f} s")
     sys.exit(exit_code(result))
+
+
+@main.command()
+@click.argument("job", required=False)
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@kafka_options
+def status(job: str | None, as_json: bool, **options: Any) -> None:
+    """Jobs with their state, stage, progress and age (JOB: that one only; exit 1 if unknown)."""
+    settings = require_broker(make_settings(**options))
+    statuses = read_statuses(settings)
+    if job is not None:
+        if job not in statuses:
+            raise click.ClickException(f"no job {job}")
+        statuses = {job: statuses[job]}
+    now = datetime.now(UTC)
+    if as_json:
+        click.echo(status_json(statuses.values(), now))
+        return
+    rows = status_rows(statuses.values(), now)
+    print_rows(COLUMNS, [tuple("" if r[c] is None else str(r[c]) for c in COLUMNS) for r in rows])
+
+
+@main.command()
+@click.option("--port", default=9308, show_default=True, help="Port of /metrics (0: a free one).")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@kafka_options
+def exporter(port: int, host: str, **options: Any) -> None:
+    """Serve consumer lag and offsets under kafka_exporter's metric names until interrupted."""
+    from streams.exporter import serve_exporter
+
+    settings = require_broker(make_settings(**options))
+    configure_logging(settings.log_level, settings.log_format)
+    endpoint = serve_exporter(settings, port, host)
+    click.echo(f"kaption exporter on http://{host}:{endpoint.port}/metrics")
+    with contextlib.suppress(KeyboardInterrupt):
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    endpoint.stop()
 
 
 @main.command()

@@ -8,9 +8,13 @@ so the workaround can be re-checked (or dropped) rather than silently doing noth
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams.admin import true_end_offsets
+from streams.settings import KaptionSettings
 
 _MARK = "kaption_workaround"
 
@@ -66,7 +70,32 @@ def rewind_uncommitted_partitions() -> None:
     thread.seek_to_committed = _mark(seek_to_committed)  # type: ignore[method-assign]
 
 
-def apply(fetch_max_wait_ms: int) -> None:
+def true_changelog_ends(settings: KaptionSettings) -> None:
+    """Faust's table recovery reads each changelog partition up to the end offset that
+    ListOffsets reports (``_highwaters``). Tansu reports the base offset of the last batch plus
+    one, short of the end when Faust's producer batched several changelog records: a restarted
+    orchestrator recovered a window without its last results and never finished the job. The
+    high watermark of a fetch is right (:func:`streams.admin.true_end_offsets`); on Apache Kafka
+    that fetch finds nothing past the end and changes nothing."""
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    original = thread._highwaters
+    if applied(original):
+        return
+
+    async def _highwaters(self: Any, partitions: Any) -> Any:
+        ends = await original(self, partitions)
+        if self.consumer.in_transaction:
+            return ends  # last stable offsets, not ListOffsets
+        reported = {(tp.topic, tp.partition): end for tp, end in ends.items() if end is not None}
+        loop = asyncio.get_running_loop()
+        true = await loop.run_in_executor(None, true_end_offsets, settings, reported, 5.0)
+        return {tp: true.get((tp.topic, tp.partition), end) for tp, end in ends.items()}
+
+    thread._highwaters = _mark(_highwaters)  # type: ignore[method-assign]
+
+
+def apply(settings: KaptionSettings) -> None:
     """Every workaround; idempotent."""
-    short_fetch_wait(fetch_max_wait_ms)
+    short_fetch_wait(settings.fetch_max_wait_ms)
     rewind_uncommitted_partitions()
+    true_changelog_ends(settings)

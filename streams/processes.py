@@ -44,7 +44,7 @@ def settings_env(settings: KaptionSettings) -> dict[str, str]:
     env = {
         f"KAPTION_{name.upper()}": str(value)
         for name, value in settings.model_dump().items()
-        if name != "bootstrap_servers"
+        if name != "bootstrap_servers" and value is not None  # None: the default (unset)
     }
     env["KAFKA_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers
     return env

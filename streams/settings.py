@@ -80,7 +80,8 @@ class KaptionSettings(BaseSettings):
 
     # --- Process ----------------------------------------------------------------------------
     data_dir: Path = Field(default_factory=default_data_dir)
-    log_level: Literal["crit", "error", "warn", "info", "debug"] = "warn"
+    # info: one line per job state change, failure (with its reason) and group join or leave.
+    log_level: Literal["crit", "error", "warn", "info", "debug"] = "info"
     # text: human-readable lines; json: one JSON object per line (job_id on every job line).
     log_format: Literal["text", "json"] = "text"
     # Metrics and health endpoint (/metrics, /healthz, /readyz): None off, 0 a free port.

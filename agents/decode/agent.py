@@ -9,6 +9,7 @@ from __future__ import annotations
 from agents.decode.media import AudioWindow, MediaError, decode_windows
 from streams.audio import SAMPLE_RATE, pcm_to_bytes
 from streams.events import AudioReady, DecodeRequested
+from streams.metrics import METRICS
 from streams.stage import Stage
 from streams.topics import Outgoing
 
@@ -28,11 +29,13 @@ def audio_ready(request: DecodeRequested, window: AudioWindow) -> AudioReady:
 
 def register(stage: Stage) -> None:
     platform, window_s = stage.platform, stage.settings.audio_window_s
+    decoded_seconds = METRICS.audio_seconds.labels("decode")
 
     async def handle(request: DecodeRequested) -> list[Outgoing]:
         windows = decode_windows(request.source, window_s)
         while (window := await platform.run_blocking(next, windows, None)) is not None:
-            await platform.publish(Outgoing("audio.ready", audio_ready(request, window)))
+            await stage.publish(Outgoing("audio.ready", audio_ready(request, window)))
+            decoded_seconds.inc(len(window.pcm) / SAMPLE_RATE)
         return []
 
     stage.agent("decode.requested", handle, expected_errors=(MediaError,))

@@ -8,14 +8,18 @@ tables are written from a stream, as Faust requires.
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 
 from agents.orchestrator.decide import Decision, Policy, decide, needs_check
 from agents.orchestrator.state import Job, Window, window_key
-from streams.events import Event, JobCheck
+from streams.events import Event, JobCheck, JobState
+from streams.metrics import METRICS
 from streams.stage import Stage
 from streams.topics import Outgoing
+
+log = logging.getLogger(__name__)
 
 INPUTS = (
     "jobs.requested",
@@ -38,6 +42,23 @@ def job_of(event: Event) -> str:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def report(before: Job | None, after: Job | None, at_ms: int) -> None:
+    """One log line per state change (with the reason when the job failed), and the metrics of
+    jobs that just finished."""
+    if after is None or (before is not None and before.state == after.state):
+        return
+    extra = {"job_id": after.job_id, "state": after.state.value}
+    if after.state == JobState.FAILED:
+        log.warning("job %s FAILED: %s", after.job_id, after.reason, extra=extra)
+    else:
+        reason = f" ({after.reason})" if after.reason else ""
+        log.info("job %s %s%s", after.job_id, after.state.value, reason, extra=extra)
+    if after.terminal:
+        METRICS.jobs_finished.labels(after.state.value).inc()
+        seconds = max(0.0, (at_ms - after.requested_at) / 1000)
+        METRICS.job_duration_seconds.labels(after.state.value).observe(seconds)
 
 
 def register(stage: Stage) -> None:
@@ -71,11 +92,25 @@ def register(stage: Stage) -> None:
             stored = windows.get(window_key(job_id, index))
             return Window.from_json(stored) if stored is not None else None
 
-        decision = decide(job, event, now_ms(), policy, lookup)
+        at = now_ms()
+        decision = decide(job, event, at, policy, lookup)
         store(job_id, job, decision)
+        report(job, decision.job, at)
         return decision.outgoing
 
     stage.agent(INPUTS, handle)
+
+    for state in JobState:
+        METRICS.jobs.labels(state.value).set(0)
+
+    @stage.app.timer(interval=5.0)
+    async def count_jobs() -> None:
+        counts = dict.fromkeys(JobState, 0)
+        for stored in list(jobs.values()):
+            if stored is not None:
+                counts[JobState(stored["state"])] += 1
+        for state, count in counts.items():
+            METRICS.jobs.labels(state.value).set(count)
 
     @stage.app.timer(interval=min(30.0, settings.job_stall_s / 4))
     async def check_jobs() -> None:
@@ -83,4 +118,4 @@ def register(stage: Stage) -> None:
         for job_id, stored in list(jobs.items()):
             if stored is not None and needs_check(Job.from_json(stored), checked_at, policy):
                 check = JobCheck(job_id=job_id, checked_at=datetime.now(UTC))
-                await stage.platform.publish(Outgoing("jobs.checks", check))
+                await stage.publish(Outgoing("jobs.checks", check))

@@ -15,6 +15,7 @@ from agents.transcribe.whisper import MODEL_VERSION, Transcript, load_model, tra
 from streams.audio import pcm_from_bytes
 from streams.events import SegmentFailed, SegmentTranscribed, SpeechSegment
 from streams.ids import SegmentId
+from streams.metrics import METRICS
 from streams.settings import KaptionSettings
 from streams.stage import Stage, reason
 from streams.topics import Outgoing
@@ -77,11 +78,30 @@ def segment_failed(key: str, error: BaseException) -> list[Outgoing]:
     return [Outgoing("segments.failed", failed)]
 
 
+def preload(settings: KaptionSettings) -> None:
+    started = time.perf_counter()
+    configured_model(settings)
+    METRICS.model_load_seconds.labels("transcribe").set(time.perf_counter() - started)
+
+
 def register(stage: Stage) -> None:
     settings, platform = stage.settings, stage.platform
     # Load the model while the worker joins its group, not when the first segment arrives.
-    platform.executor.submit(configured_model, settings)
+    loading = platform.executor.submit(preload, settings)
+    platform.checks["model loaded"] = lambda: loading.done() and loading.exception() is None
     model_name = settings.whisper_model or BUNDLED_MODEL
+    audio_seconds = METRICS.audio_seconds.labels("transcribe")
+    inference_seconds = METRICS.inference_seconds.labels("transcribe")
+    real_time_factor = METRICS.real_time_factor.labels("transcribe")
+    batch_size = METRICS.batch_size.labels("transcribe")
+
+    def measured(took: float, segment: SpeechSegment) -> None:
+        seconds = segment.end - segment.start
+        audio_seconds.inc(seconds)
+        inference_seconds.observe(took)
+        batch_size.observe(1)  # one segment per call until batching
+        if seconds > 0:
+            real_time_factor.observe(took / seconds)
 
     def transcribe(segment: SpeechSegment) -> Transcript:
         return transcribe_pcm(
@@ -100,10 +120,19 @@ def register(stage: Stage) -> None:
             try:
                 transcript = await platform.run_blocking(partial(transcribe, segment))
             except Exception as exc:  # retried: a flaky device or a bad batch may pass next time
-                log.warning("segment %s attempt %d failed: %s", segment.segment_id, attempt, exc)
+                log.warning(
+                    "segment %s attempt %d failed: %s",
+                    segment.segment_id,
+                    attempt,
+                    exc,
+                    extra={"job_id": segment.job_id},
+                )
+                if attempt < settings.transcribe_attempts:
+                    METRICS.retries.labels("transcribe", type(exc).__name__).inc()
                 last = exc
                 continue
             took = time.perf_counter() - started
+            measured(took, segment)
             result = transcribed(segment, transcript, model_name, attempt, took)
             return [Outgoing("segments.transcribed", result)]
         assert last is not None

@@ -3,11 +3,14 @@ SegmentsPlanned (ids and times, no audio) to the orchestrator."""
 
 from __future__ import annotations
 
+import time
+
 from faster_whisper.vad import VadOptions
 
 from agents.vad.plan import plan, speech_segments
 from streams.audio import pcm_from_bytes
 from streams.events import AudioReady
+from streams.metrics import METRICS
 from streams.settings import KaptionSettings
 from streams.stage import Stage
 from streams.topics import Outgoing
@@ -25,8 +28,12 @@ def vad_options(settings: KaptionSettings) -> VadOptions:
 def register(stage: Stage) -> None:
     settings = stage.settings
     options = vad_options(settings)
+    audio_seconds = METRICS.audio_seconds.labels("vad")
+    inference_seconds = METRICS.inference_seconds.labels("vad")
+    real_time_factor = METRICS.real_time_factor.labels("vad")
 
     def outgoing(audio: AudioReady) -> list[Outgoing]:
+        started = time.perf_counter()
         segments = speech_segments(
             audio.job_id,
             audio.window,
@@ -37,6 +44,11 @@ def register(stage: Stage) -> None:
             settings.max_segment_s,
             settings.max_merge_gap_s,
         )
+        took = time.perf_counter() - started
+        audio_seconds.inc(audio.duration)
+        inference_seconds.observe(took)
+        if audio.duration > 0:
+            real_time_factor.observe(took / audio.duration)
         planned = plan(
             audio.job_id, audio.window, audio.last, audio.offset, audio.duration, segments
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -69,6 +70,28 @@ def test_submit_waits_and_writes_files(cluster: Cluster, tmp_path: Path) -> None
     assert failed.returncode == 1 and "decode: no audio track" in failed.stderr
     job_id = kaption("submit", str(MEDIA / "speech.wav"), "--no-wait", cwd=tmp_path, env=env)
     assert job_id.returncode == 0 and len(job_id.stdout.strip()) == 32
+
+
+def test_status_lists_jobs_as_a_table_or_json(cluster: Cluster, tmp_path: Path) -> None:
+    env = settings_env(cluster.settings)
+    submitted = kaption("submit", str(MEDIA / "speech.mp3"), "--no-wait", cwd=tmp_path, env=env)
+    job_id = submitted.stdout.strip()
+    deadline = time.monotonic() + 120
+    while True:
+        one = kaption("status", job_id, "--json", cwd=tmp_path, env=env, timeout=60)
+        assert one.returncode == 0, one.stderr
+        (row,) = json.loads(one.stdout)
+        if row["state"] == "COMPLETED" or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert row["job"] == job_id and row["name"] == "speech" and row["state"] == "COMPLETED"
+    assert row["progress"] == "1/1" and row["age_s"] >= 0
+    table = kaption("status", cwd=tmp_path, env=env, timeout=60)
+    lines = table.stdout.splitlines()
+    assert lines[0].split("\t")[:3] == ["job", "name", "state"]
+    assert any(line.startswith(job_id + "\t") for line in lines[1:])
+    unknown = kaption("status", "no-such-job", cwd=tmp_path, env=env, timeout=60)
+    assert unknown.returncode == 1 and "no job no-such-job" in unknown.stderr
 
 
 def test_lag_shows_every_stage_group(cluster: Cluster, tmp_path: Path) -> None:

@@ -12,9 +12,11 @@ import subprocess
 import sys
 
 from aiokafka import AIOKafkaConsumer
+from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from streams import faust_fixes
+from streams.settings import KaptionSettings
 
 
 def test_importing_kaption_patches_nothing() -> None:
@@ -23,6 +25,7 @@ def test_importing_kaption_patches_nothing() -> None:
         "from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread as T\n"
         "assert not f.applied(T._create_worker_consumer)\n"
         "assert not f.applied(T.seek_to_committed)\n"
+        "assert not f.applied(T._highwaters)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -46,15 +49,26 @@ def test_aiokafka_still_skips_the_seek_for_uncommitted_partitions() -> None:
     assert callable(AIOKafkaConsumer.seek_to_beginning)
 
 
+def test_faust_recovery_still_reads_changelogs_up_to_listoffsets() -> None:
+    recovery = inspect.getsource(Recovery._build_highwaters)
+    assert "consumer.highwaters(" in recovery
+    source = inspect.getsource(AIOKafkaConsumerThread._highwaters)
+    assert "consumer.end_offsets(partitions)" in source
+    assert "in_transaction" in source
+
+
 def test_apply_wraps_each_method_once() -> None:
     module = importlib.import_module("faust.transport.drivers.aiokafka")
     thread = module.AIOKafkaConsumerThread
-    before = (thread._create_worker_consumer, thread.seek_to_committed)
+    names = ("_create_worker_consumer", "seek_to_committed", "_highwaters")
+    before = [getattr(thread, name) for name in names]
+    settings = KaptionSettings(bootstrap_servers="127.0.0.1:1")
     try:
-        faust_fixes.apply(100)
-        wrapped = (thread._create_worker_consumer, thread.seek_to_committed)
+        faust_fixes.apply(settings)
+        wrapped = [getattr(thread, name) for name in names]
         assert all(faust_fixes.applied(fn) for fn in wrapped)
-        faust_fixes.apply(100)
-        assert (thread._create_worker_consumer, thread.seek_to_committed) == wrapped
+        faust_fixes.apply(settings)
+        assert [getattr(thread, name) for name in names] == wrapped
     finally:
-        thread._create_worker_consumer, thread.seek_to_committed = before
+        for name, fn in zip(names, before, strict=True):
+            setattr(thread, name, fn)
