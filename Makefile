@@ -37,6 +37,7 @@ events: $(BIN)/kaption
 
 bench: $(BIN)/kaption
 	$(BIN)/python bench/pipeline_vs_bare.py
+	$(BIN)/python bench/metrics_cost.py
 
 clean:
 	rm -rf $(VENV) out
