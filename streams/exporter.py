@@ -99,7 +99,6 @@ EndProbe = Callable[[Mapping[Partition, int], float], dict[Partition, int]]
 DEFAULT_PORT = 9308  # kafka_exporter's
 DEFAULT_TIMEOUT_S = 5.0  # all the reads of one scrape together (Prometheus' default timeout: 10 s)
 READY_MAX_AGE_S = 15.0  # /readyz probes the broker when no read is more recent than this
-# The client insists on a group id; this consumer only fetches: it never joins nor commits.
 
 BROKERS = "kafka_brokers"
 TOPIC_PARTITIONS = "kafka_topic_partitions"
