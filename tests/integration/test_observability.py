@@ -33,6 +33,7 @@ from streams.processes import die_with_parent, settings_env, stop, worker_proces
 from streams.settings import KaptionSettings
 from streams.topics import Outgoing
 from tests.integration.conftest import create_topics, fresh_settings, run_job
+from tests.integration.helpers import read
 from tests.paths import MEDIA, REPO
 
 pytestmark = pytest.mark.integration
@@ -173,6 +174,8 @@ def produce_activity(settings: KaptionSettings, alive: Any) -> None:
         client.send(Outgoing("segments", corrupt))
         client.producer.produce(f"{settings.topic_prefix}jobs.requested", b"garbage", b"g")
         client.producer.flush(10)
+    # Both handled (retried, dead-lettered, reported) before the final scrapes.
+    assert read(settings, "segments.failed", 1) and read(settings, "jobs.requested.dlq", 1)
 
 
 def test_every_dashboard_query_returns_data(observed: Observed) -> None:
@@ -205,9 +208,14 @@ def test_metrics_tell_what_happened(observed: Observed) -> None:
     assert value(url, 'max(kaption_model_load_seconds{stage="transcribe"})') > 0
     assert value(url, "max(kaption_ready)") == 1
     assert value(url, "count(kaption_build_info)") == 1
-    # The exporter sees the stages' groups caught up: no lag left on the segments topic.
+    # The exporter sees the transcription group catch up (offsets are committed every few
+    # seconds, and the exporter is scraped every 5 s).
     group = f"{observed.settings.topic_prefix}transcribe"
-    assert value(url, f'sum(kafka_consumergroup_lag_sum{{consumergroup="{group}"}})') == 0
+    lag = f'sum(kafka_consumergroup_lag_sum{{consumergroup="{group}"}})'
+    deadline = time.monotonic() + 30
+    while value(url, lag) != 0:
+        assert time.monotonic() < deadline, f"lag {value(url, lag)}"
+        time.sleep(1)
 
 
 def test_health_endpoints_say_why(observed: Observed) -> None:
