@@ -75,6 +75,24 @@ def kaption_only(expr: str) -> str:
 Query = tuple[str, str]  # PromQL, legend format
 
 
+def _legend(prefix: str, by: str) -> str:
+    labels = " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(",") if label.strip())
+    return f"{prefix} {labels}".strip()
+
+
+def mean_and_p95(histogram: str, by: str) -> list[Query]:
+    return [
+        (mean(histogram, by), _legend("mean", by)),
+        (quantile(0.95, histogram, by), _legend("p95", by)),
+    ]
+
+
+def p50_and_p95(histogram: str, by: str) -> list[Query]:
+    return [
+        (quantile(q, histogram, by), _legend(name, by)) for q, name in ((0.5, "p50"), (0.95, "p95"))
+    ]
+
+
 def _targets(queries: Sequence[Query]) -> list[Builder[variants.Dataquery]]:
     return [
         prometheus.Dataquery()
@@ -286,19 +304,13 @@ def pipeline() -> dict[str, Any]:
             "Queueing time per stage",
             "How long an event waited in Kafka before its stage picked it up: mean and p95.",
             "s",
-            [
-                (mean(QUEUE, "stage"), "mean {{stage}}"),
-                (quantile(0.95, QUEUE, "stage"), "p95 {{stage}}"),
-            ],
+            mean_and_p95(QUEUE, "stage"),
         ),
         graph(
             "Processing time per stage",
             "How long a stage took over one event, publishing included: mean and p95.",
             "s",
-            [
-                (mean(PROCESSING, "stage"), "mean {{stage}}"),
-                (quantile(0.95, PROCESSING, "stage"), "p95 {{stage}}"),
-            ],
+            mean_and_p95(PROCESSING, "stage"),
         ),
     ]
     jobs: list[PanelBuilder] = [
@@ -320,10 +332,7 @@ def pipeline() -> dict[str, Any]:
             "Job latency",
             "From a job's request to its final state, all final states: p50 and p95.",
             "s",
-            [
-                (quantile(0.5, "kaption_job_duration_seconds", ""), "p50"),
-                (quantile(0.95, "kaption_job_duration_seconds", ""), "p95"),
-            ],
+            p50_and_p95("kaption_job_duration_seconds", ""),
             width=8,
         ),
     ]
@@ -333,20 +342,14 @@ def pipeline() -> dict[str, Any]:
             "Compute time over audio time of one model call, by stage: p50 and p95. Below 1 is"
             " faster than real time.",
             "none",
-            [
-                (quantile(0.5, RTF, "stage"), "p50 {{stage}}"),
-                (quantile(0.95, RTF, "stage"), "p95 {{stage}}"),
-            ],
+            p50_and_p95(RTF, "stage"),
         ),
         graph(
             "Live caption latency",
             "From the capture of the audio that ends a word to its first (interim) or final"
             " publication: p50 and p95 by kind. Empty until live streams run.",
             "s",
-            [
-                (quantile(0.5, "kaption_live_caption_latency_seconds", "kind"), "p50 {{kind}}"),
-                (quantile(0.95, "kaption_live_caption_latency_seconds", "kind"), "p95 {{kind}}"),
-            ],
+            p50_and_p95("kaption_live_caption_latency_seconds", "kind"),
         ),
     ]
     errors: list[PanelBuilder] = [
@@ -446,10 +449,7 @@ def worker() -> dict[str, Any]:
             "Processing time by stage",
             "How long a stage took over one event in each process: mean and p95.",
             "s",
-            [
-                (mean(PROCESSING, "instance, stage"), "mean {{instance}} {{stage}}"),
-                (quantile(0.95, PROCESSING, "instance, stage"), "p95 {{instance}} {{stage}}"),
-            ],
+            mean_and_p95(PROCESSING, "instance, stage"),
         ),
     ]
     inference: list[PanelBuilder] = [
@@ -458,10 +458,7 @@ def worker() -> dict[str, Any]:
             "Compute time of one model call (speech detection of a window, transcription of a"
             " segment or batch): mean and p95.",
             "s",
-            [
-                (mean(INFERENCE, "instance, stage"), "mean {{instance}} {{stage}}"),
-                (quantile(0.95, INFERENCE, "instance, stage"), "p95 {{instance}} {{stage}}"),
-            ],
+            mean_and_p95(INFERENCE, "instance, stage"),
         ),
         graph(
             "Inference busy time",
@@ -473,10 +470,7 @@ def worker() -> dict[str, Any]:
             "Batch size",
             "Segments per model call: mean and p95.",
             "none",
-            [
-                (mean(BATCH, "instance, stage"), "mean {{instance}} {{stage}}"),
-                (quantile(0.95, BATCH, "instance, stage"), "p95 {{instance}} {{stage}}"),
-            ],
+            mean_and_p95(BATCH, "instance, stage"),
         ),
         single(
             "Model load time",

@@ -43,6 +43,21 @@ TRANSCRIBED = SegmentTranscribed(
     attempt=1,
     processing_seconds=0.5,
 )
+
+
+def corrupt_segment(job_id: str) -> SpeechSegment:
+    """A segment whose audio is not int16 PCM (odd length): every attempt to transcribe fails."""
+    return SpeechSegment(
+        job_id=job_id,
+        segment_id=f"{job_id}:0000-0000",
+        index=0,
+        start=0.0,
+        end=1.0,
+        sample_rate=16000,
+        pcm=b"\x01\x02\x03",
+    )
+
+
 EXAMPLES: dict[str, Event] = {
     e.SCHEMA: e
     for e in (

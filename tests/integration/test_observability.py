@@ -28,10 +28,11 @@ import yaml
 
 from streams.broker import free_port, wait_for_port
 from streams.client import JobClient
-from streams.events import JobState, SpeechSegment
+from streams.events import JobState
 from streams.processes import die_with_parent, settings_env, stop, worker_process
 from streams.settings import KaptionSettings
 from streams.topics import Outgoing
+from tests.examples import corrupt_segment
 from tests.integration.conftest import create_topics, fresh_settings, run_job
 from tests.integration.helpers import read
 from tests.paths import MEDIA, REPO
@@ -161,17 +162,8 @@ def produce_activity(settings: KaptionSettings, alive: Any) -> None:
     assert run_job(settings, str(MEDIA / "speech.mp4"), alive=alive).state == JobState.COMPLETED
     assert run_job(settings, str(MEDIA / "speech.wav"), alive=alive).state == JobState.COMPLETED
     assert run_job(settings, str(MEDIA / "empty.mp4"), alive=alive).state == JobState.FAILED
-    corrupt = SpeechSegment(
-        job_id="corrupt",
-        segment_id="corrupt:0000-0000",
-        index=0,
-        start=0.0,
-        end=1.0,
-        sample_rate=16000,
-        pcm=b"\x01\x02\x03",
-    )
     with JobClient(settings) as client:
-        client.send(Outgoing("segments", corrupt))
+        client.send(Outgoing("segments", corrupt_segment("corrupt")))
         client.producer.produce(f"{settings.topic_prefix}jobs.requested", b"garbage", b"g")
         client.producer.flush(10)
     # Both handled (retried, dead-lettered, reported) before the final scrapes.

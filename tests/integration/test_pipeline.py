@@ -12,9 +12,9 @@ from agents.subtitles.render import parse_cues
 from agents.transcribe.agent import BUNDLED_MODEL
 from streams.client import JobClient
 from streams.codec import AvroCodec
-from streams.events import CueRecord, JobState, SegmentFailed, SpeechSegment
+from streams.events import CueRecord, JobState, SegmentFailed
 from streams.topics import Outgoing
-from tests.examples import EXAMPLES
+from tests.examples import EXAMPLES, corrupt_segment
 from tests.integration.conftest import Cluster
 from tests.integration.helpers import headers_of, read, topic_bytes, value_of
 from tests.paths import MEDIA
@@ -142,17 +142,8 @@ def test_corrupt_segment_is_retried_then_reported_failed(cluster: Cluster) -> No
     """A segment whose audio cannot be used fails K times, then becomes a SegmentFailed value
     and a dead letter with its cause; the worker keeps going."""
     settings = cluster.settings
-    segment = SpeechSegment(
-        job_id="corrupt-job",
-        segment_id="corrupt-job:0000-0000",
-        index=0,
-        start=0.0,
-        end=1.0,
-        sample_rate=16000,
-        pcm=b"\x01\x02\x03",  # odd length: not int16 PCM
-    )
     with JobClient(settings) as client:
-        client.send(Outgoing("segments", segment))
+        client.send(Outgoing("segments", corrupt_segment("corrupt-job")))
     (headers,) = dead_letter_headers(cluster, "segments")
     assert headers["kaption.error.attempt"] == str(settings.transcribe_attempts)
     assert "odd length" in headers["kaption.error.message"]
