@@ -36,9 +36,10 @@ def register(stage: Stage) -> None:
         return [Outgoing("cues.ready", cues_ready(complete, segments, rules))]
 
     def on_result(result: SegmentTranscribed) -> list[Outgoing]:
-        if result.segment_id in transcripts:
-            return []  # a duplicate
-        transcripts[result.segment_id] = codec.encode(result)
+        if result.segment_id not in transcripts:  # the first result of a segment stays
+            transcripts[result.segment_id] = codec.encode(result)
+        # Even for a result seen before: its first reading may have been stored but its cues
+        # never sent (a crash in between), and this is the one reading that completes the job.
         stored = completes.get(result.job_id)
         if stored is None:
             return []

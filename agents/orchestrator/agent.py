@@ -94,9 +94,13 @@ def register(stage: Stage) -> None:
 
         at = now_ms()
         decision = decide(job, event, at, policy, lookup)
+        # Published before stored: a crash in between leaves the old state, and the event, read
+        # again, publishes again (duplicates are harmless). Stored first, a crash could keep a
+        # new state whose events never went out.
+        await stage.publish_all(decision.outgoing)
         store(job_id, job, decision)
         report(job, decision.job, at)
-        return decision.outgoing
+        return []
 
     stage.agent(INPUTS, handle)
 

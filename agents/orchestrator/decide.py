@@ -3,7 +3,9 @@
 ``decide(job, event, now_ms, policy, windows)`` takes a job's stored record, one incoming event
 and a lookup of the job's stored windows, and returns the new record, the windows it changed
 and the events to publish. It is idempotent: a duplicated, late or foreign event changes
-nothing and publishes nothing. Results may arrive before their plan: they wait in their window.
+nothing and publishes nothing, and an event read again after a crash repairs what its first
+reading left half-stored (counts are derived from the windows, see state.py). Results may arrive
+before their plan: they wait in their window.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from agents.orchestrator.state import DONE, FAILED, Job, Window, WindowLookup
+from agents.orchestrator.state import (
+    DONE,
+    FAILED,
+    Job,
+    Progress,
+    Window,
+    WindowLookup,
+    progress,
+)
 from streams.events import (
     DecodeRequested,
     Event,
@@ -95,7 +105,7 @@ def _decide(
     if job.terminal:
         return Decision(job)
     if isinstance(event, StageFailed):
-        return _fail(job, f"{event.stage}: {event.reason}", now_ms)
+        return _fail(job, f"{event.stage}: {event.reason}", now_ms, windows)
     if isinstance(event, SegmentsPlanned):
         return _on_planned(job, event, now_ms, windows)
     if isinstance(event, SegmentTranscribed):
@@ -103,22 +113,22 @@ def _decide(
     if isinstance(event, SegmentFailed):
         return _on_result(job, event.segment_id, FAILED, event.reason, now_ms, windows)
     if isinstance(event, SubtitlesPublished):
-        return _on_subtitles(job, now_ms)
+        return _on_subtitles(job, now_ms, windows)
     return Decision(job)
 
 
-def _status(job: Job, now_ms: int) -> Outgoing:
+def _status(job: Job, now_ms: int, done: Progress) -> Outgoing:
     status = JobStatus(
         job_id=job.job_id,
         name=job.name,
         source=job.source,
         state=job.state,
-        segments_total=job.planned,
-        segments_done=job.done,
-        segments_failed=job.failed,
+        segments_total=done.planned,
+        segments_done=done.done,
+        segments_failed=done.failed,
         reason=job.reason,
-        audio_seconds_total=job.audio_planned,
-        audio_seconds_done=job.audio_done,
+        audio_seconds_total=done.audio_planned,
+        audio_seconds_done=done.audio_done,
         requested_at=datetime.fromtimestamp(job.requested_at / 1000, UTC),
         updated_at=datetime.fromtimestamp(now_ms / 1000, UTC),
     )
@@ -134,9 +144,10 @@ def _forget_windows(job: Job) -> dict[int, Window | None]:
     return dict.fromkeys(range(job.max_window + 1))
 
 
-def _fail(job: Job, reason: str, now_ms: int) -> Decision:
+def _fail(job: Job, reason: str, now_ms: int, windows: WindowLookup) -> Decision:
+    done = progress(job, windows)
     job = job.but(state=JobState.FAILED, reason=reason)
-    return Decision(job, [_status(job, now_ms)], _forget_windows(job))
+    return Decision(job, [_status(job, now_ms, done)], _forget_windows(job))
 
 
 def _on_requested(job: Job | None, request: JobRequested, now_ms: int) -> Decision:
@@ -150,31 +161,24 @@ def _on_requested(job: Job | None, request: JobRequested, now_ms: int) -> Decisi
         state=JobState.DECODING,
         requested_at=int(request.requested_at.timestamp() * 1000),
     )
-    return Decision(job, [_status(job, now_ms), _decode(job)])
+    return Decision(job, [_status(job, now_ms, Progress()), _decode(job)])
 
 
 def _on_planned(job: Job, plan: SegmentsPlanned, now_ms: int, windows: WindowLookup) -> Decision:
+    if job.state not in ACTIVE:
+        return Decision(job)
     current = windows(plan.window)
-    if job.state not in ACTIVE or (current is not None and current.planned):
-        return Decision(job)  # a redelivered or re-driven plan: counted already
     window = Window(
         planned=True,
+        last=plan.last,
         spans=tuple((s.start, s.end) for s in plan.segments),
-        results=current.results if current is not None else {},
+        results=current.results if current is not None else {},  # may precede the plan
     )
-    job = job.but(
-        state=JobState.TRANSCRIBING,
+    after = job.but(
         duration=max(job.duration, plan.offset + plan.duration),
-        windows_planned=job.windows_planned + 1,
-        last_window=plan.window if plan.last else job.last_window,
         max_window=max(job.max_window, plan.window),
-        planned=job.planned + len(window.spans),
-        done=job.done + window.counted(DONE),  # results that came before their plan
-        failed=job.failed + window.counted(FAILED),
-        audio_planned=job.audio_planned + window.seconds(range(len(window.spans))),
-        audio_done=job.audio_done + window.seconds(window.results),
     )
-    return _progress(job, {plan.window: window}, now_ms, windows)
+    return _advance(job, after, {plan.window: window}, now_ms, windows)
 
 
 def _on_result(
@@ -193,34 +197,43 @@ def _on_result(
         return Decision(job)
     current = windows(segment.window) or Window()
     position = segment.position
-    if position in current.results or (current.planned and position >= len(current.spans)):
-        return Decision(job)  # a duplicate, or a segment the plan does not have
-    window = replace(current, results={**current.results, position: outcome})
-    job = job.but(
+    if current.planned and position >= len(current.spans):
+        return Decision(job)  # a segment the plan does not have
+    # The first outcome stays (a late retry's success does not overwrite a reported failure).
+    results = {position: outcome, **current.results}
+    after = job.but(
         max_window=max(job.max_window, segment.window),
         first_failure=job.first_failure or failure,
     )
-    if current.planned:
-        job = job.but(done=job.done + 1) if outcome == DONE else job.but(failed=job.failed + 1)
-        job = job.but(audio_done=job.audio_done + window.seconds([position]))
-    return _progress(job, {segment.window: window}, now_ms, windows)
+    return _advance(
+        job, after, {segment.window: replace(current, results=results)}, now_ms, windows
+    )
 
 
-def _progress(
-    job: Job, changed: Mapping[int, Window], now_ms: int, windows: WindowLookup
+def _advance(
+    before: Job, job: Job, changed: Mapping[int, Window], now_ms: int, windows: WindowLookup
 ) -> Decision:
-    """After a plan or a result: once every window is planned and every segment accounted
-    for, hand over to cue building (or fail, when no segment could be transcribed)."""
-    if not job.fully_planned or job.accounted < job.planned:
-        return Decision(job, [_status(job, now_ms)], dict(changed))
-    if job.planned and not job.done:
-        return _fail(job, f"all {job.planned} segments failed: {job.first_failure}", now_ms)
-    job = job.but(state=JobState.BUILDING_CUES)
+    """After a plan or a result (even one seen before, whose first reading may have been only
+    partly stored): derive the progress from the windows, move the job on when every window
+    is planned and every segment accounted for, and say nothing when nothing changed."""
 
     def lookup(index: int) -> Window | None:
         return changed[index] if index in changed else windows(index)
 
-    return Decision(job, [_status(job, now_ms), _transcript(job, lookup)], dict(changed))
+    done = progress(job, lookup)
+    if done.any_planned and job.state == JobState.DECODING:
+        job = job.but(state=JobState.TRANSCRIBING)
+    unchanged = job == before and all(windows(i) == w for i, w in changed.items())
+    if done.complete and done.planned and not done.done:
+        return _fail(
+            job, f"all {done.planned} segments failed: {job.first_failure}", now_ms, lookup
+        )
+    if done.complete:
+        job = job.but(state=JobState.BUILDING_CUES)
+        return Decision(job, [_status(job, now_ms, done), _transcript(job, lookup)], dict(changed))
+    if unchanged:
+        return Decision(before)  # a duplicate: nothing new to say
+    return Decision(job, [_status(job, now_ms, done)], dict(changed))
 
 
 def _transcript(job: Job, windows: WindowLookup) -> Outgoing:
@@ -256,15 +269,16 @@ def _accounted_ids(job: Job, windows: WindowLookup) -> tuple[str, ...]:
     )
 
 
-def _on_subtitles(job: Job, now_ms: int) -> Decision:
+def _on_subtitles(job: Job, now_ms: int, windows: WindowLookup) -> Decision:
     if job.state != JobState.BUILDING_CUES:
         return Decision(job)
-    if job.failed:
-        reason = f"{job.failed} of {job.planned} segments untranscribed (marked gaps)"
+    done = progress(job, windows)
+    if done.failed:
+        reason = f"{done.failed} of {done.planned} segments untranscribed (marked gaps)"
         job = job.but(state=JobState.PARTIAL, reason=reason)
     else:
         job = job.but(state=JobState.COMPLETED)
-    return Decision(job, [_status(job, now_ms)], _forget_windows(job))
+    return Decision(job, [_status(job, now_ms, done)], _forget_windows(job))
 
 
 def _on_check(job: Job, now_ms: int, policy: Policy, windows: WindowLookup) -> Decision:
@@ -280,10 +294,11 @@ def _on_check(job: Job, now_ms: int, policy: Policy, windows: WindowLookup) -> D
         reason = (
             f"stalled in {job.state}: no progress for {idle_s:.0f} s after {job.redrives} re-drives"
         )
-        return _fail(job, reason, now_ms)
+        return _fail(job, reason, now_ms, windows)
     job = job.but(redrives=job.redrives + 1)
+    status = _status(job, now_ms, progress(job, windows))
     if job.state == JobState.BUILDING_CUES:
-        return Decision(job, [_status(job, now_ms), _transcript(job, windows)])
-    # Decoding again re-plans every window (plans already counted are ignored); speech
+        return Decision(job, [status, _transcript(job, windows)])
+    # Decoding again re-plans every window (a plan read again changes nothing); speech
     # detection sends again only the segments that have no result yet.
-    return Decision(job, [_status(job, now_ms), _decode(job, _accounted_ids(job, windows))])
+    return Decision(job, [status, _decode(job, _accounted_ids(job, windows))])

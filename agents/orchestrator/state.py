@@ -2,10 +2,16 @@
 
 Two tables, both keyed within a job and partitioned with the job's events:
 
-- ``Job`` (key: job id): state, counts and times, a few hundred bytes whatever the job's length;
+- ``Job`` (key: job id): state and times, a few hundred bytes whatever the job's length;
 - ``Window`` (key: ``<job id>:<window>``): the times of one audio window's segments and which
   have a result. A segment result rewrites only its window, so the changelog grows with the
   media's length, not its square.
+
+The two are written by one event but not atomically: a worker killed between the two changelog
+writes leaves one of them a step behind, and the event is read again after the restart. So
+counts are never stored: they are derived from the windows (:func:`progress`), and every write
+sets a fact (a window's plan, a segment's outcome, the highest window seen) rather than
+incrementing one, so reading an event again repairs whatever was left behind.
 """
 
 from __future__ import annotations
@@ -29,14 +35,7 @@ class Job:
     state: JobState
     requested_at: int = 0  # ms, as the request says
     duration: float = 0.0  # seconds of media planned so far
-    audio_planned: float = 0.0  # seconds of speech in the plans so far
-    audio_done: float = 0.0  # seconds of speech with a result (transcribed or failed)
-    windows_planned: int = 0  # audio windows whose plan arrived
-    last_window: int | None = None  # index of the final window, once its plan arrived
     max_window: int = -1  # highest window index seen in a plan or a result
-    planned: int = 0  # segments in the plans so far
-    done: int = 0  # planned segments transcribed
-    failed: int = 0  # planned segments that failed after their retries
     first_failure: str | None = None  # why the first segment failed
     reason: str | None = None  # why the job failed, or what PARTIAL left out
     progress_at: int = 0  # ms; the last change
@@ -45,14 +44,6 @@ class Job:
     @property
     def terminal(self) -> bool:
         return self.state in FINAL_STATES
-
-    @property
-    def fully_planned(self) -> bool:
-        return self.last_window is not None and self.windows_planned == self.last_window + 1
-
-    @property
-    def accounted(self) -> int:
-        return self.done + self.failed
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"state": self.state.value}
@@ -71,6 +62,7 @@ class Window:
     segments to transcription and the plan to the orchestrator on different topics)."""
 
     planned: bool = False
+    last: bool = False  # the job's final window (from the plan)
     spans: tuple[tuple[float, float], ...] = ()  # (start, end) per position, from the plan
     results: Mapping[int, str] = field(default_factory=dict)  # position -> DONE or FAILED
 
@@ -85,6 +77,7 @@ class Window:
     def to_json(self) -> dict[str, Any]:
         return {
             "planned": self.planned,
+            "last": self.last,
             "spans": [list(span) for span in self.spans],
             "results": {str(position): outcome for position, outcome in self.results.items()},
         }
@@ -93,12 +86,62 @@ class Window:
     def from_json(cls, data: Mapping[str, Any]) -> Window:
         return cls(
             planned=data["planned"],
+            last=data.get("last", False),
             spans=tuple((start, end) for start, end in data["spans"]),
             results={int(position): outcome for position, outcome in data["results"].items()},
         )
 
 
 WindowLookup = Callable[[int], Window | None]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the windows say of a job: counted over planned segments only."""
+
+    planned: int = 0
+    done: int = 0
+    failed: int = 0
+    audio_planned: float = 0.0  # seconds of speech in the plans
+    audio_done: float = 0.0  # seconds of speech with a result (transcribed or failed)
+    any_planned: bool = False
+    fully_planned: bool = False  # the last window and every one before it are planned
+
+    @property
+    def accounted(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def complete(self) -> bool:
+        return self.fully_planned and self.accounted >= self.planned
+
+
+def progress(job: Job, windows: WindowLookup) -> Progress:
+    planned = done = failed = 0
+    audio_planned = audio_done = 0.0
+    any_planned, gap, last = False, False, None
+    for index in range(job.max_window + 1):
+        window = windows(index)
+        if window is None or not window.planned:
+            gap = gap or last is None
+            continue
+        any_planned = True
+        planned += len(window.spans)
+        done += window.counted(DONE)
+        failed += window.counted(FAILED)
+        audio_planned += window.seconds(range(len(window.spans)))
+        audio_done += window.seconds(window.results)
+        if window.last and last is None:
+            last = index
+    return Progress(
+        planned,
+        done,
+        failed,
+        audio_planned,
+        audio_done,
+        any_planned,
+        fully_planned=last is not None and not gap,
+    )
 
 
 def window_key(job_id: str, window: int) -> str:
