@@ -197,8 +197,13 @@ class Stage:
         handle: Handler[E],
         on_failure: FailureHandler | None = None,
         expected_errors: tuple[type[Exception], ...] = (),
+        concurrency: int = 1,
     ) -> None:
         """Registers a Faust agent: decode each message, call ``handle``, publish its result.
+
+        ``concurrency`` actors share the stage's input, so up to that many events are handled
+        at once (and may finish out of order; Faust commits an offset only once every event
+        before it is done). Keep 1 where events of a key must be handled in order.
 
         Nothing escapes: an undecodable record, an event of the wrong type for its topic, or an
         unexpected error dead-letters the message and reports the failure as an event (so the
@@ -254,4 +259,4 @@ class Stage:
                 METRICS.events.labels(stage, outcome).inc()
 
         agent.__name__ = f"{stage}_agent"
-        self.app.agent(channel, name=f"kaption.{stage}")(agent)
+        self.app.agent(channel, name=f"kaption.{stage}", concurrency=concurrency)(agent)
