@@ -74,6 +74,15 @@ class KaptionSettings(BaseSettings):
     # skipped event must not strand it); after max_redrives it fails with the reason.
     job_stall_s: float = Field(default=600.0, gt=0)
     max_redrives: int = Field(default=3, ge=0)
+    # Segments outstanding once their job has made no progress for this grace plus this factor
+    # times their seconds of speech are sent again (at most max_redispatches times): a lost
+    # segment is noticed in about its own transcription time. Raise the factor where segments
+    # routinely queue behind a deep backlog (each re-send transcribes them again).
+    segment_overdue_grace_s: float = Field(default=60.0, gt=0)
+    segment_overdue_factor: float = Field(default=2.0, ge=0)
+    max_redispatches: int = Field(default=3, ge=0)
+    # A job unfinished this long after its request fails with the reason.
+    job_deadline_s: float = Field(default=21_600.0, gt=0)
     # Audio travels in windows of about this many seconds (19 MB of PCM for 600 s); smaller
     # windows let transcription start sooner, each costs one more event.
     audio_window_s: float = Field(default=120.0, ge=10.0)

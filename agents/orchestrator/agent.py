@@ -12,8 +12,9 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from agents.orchestrator.decide import Decision, Policy, decide, needs_check
-from agents.orchestrator.state import Job, Window, window_key
+from agents.orchestrator.decide import Policy, decide, needs_check
+from agents.orchestrator.state import Job
+from agents.orchestrator.tables import JobTables
 from streams.events import Event, JobCheck, JobState
 from streams.metrics import METRICS
 from streams.stage import Stage
@@ -31,6 +32,10 @@ INPUTS = (
     "subtitles.published",
 )
 
+# The orchestrator counts results; the words are the cue stage's business, and skipping them
+# is most of the cost of reading a result.
+UNREAD = {"SegmentTranscribed": {"text": "", "words": []}}
+
 
 def job_of(event: Event) -> str:
     """Every orchestrator input names its job."""
@@ -47,7 +52,22 @@ def now_ms() -> int:
 def report(before: Job | None, after: Job | None, at_ms: int) -> None:
     """One log line per state change (with the reason when the job failed), and the metrics of
     jobs that just finished."""
-    if after is None or (before is not None and before.state == after.state):
+    if after is None:
+        return
+    if before is not None and after.redispatches > before.redispatches:
+        log.warning(
+            "job %s: overdue segments sent again", after.job_id, extra={"job_id": after.job_id}
+        )
+        METRICS.retries.labels("orchestrator", "SegmentsOverdue").inc()
+    if before is not None and after.redrives > before.redrives:
+        log.warning(
+            "job %s: stalled in %s, re-driven",
+            after.job_id,
+            after.state.value,
+            extra={"job_id": after.job_id},
+        )
+        METRICS.retries.labels("orchestrator", "JobStalled").inc()
+    if before is not None and before.state == after.state:
         return
     extra = {"job_id": after.job_id, "state": after.state.value}
     if after.state == JobState.FAILED:
@@ -66,43 +86,31 @@ def register(stage: Stage) -> None:
     partitions = stage.partitions(INPUTS)
     jobs = stage.table("orchestrator.jobs", partitions)
     windows = stage.table("orchestrator.windows", partitions)
-    policy = Policy(int(settings.job_stall_s * 1000), settings.max_redrives)
+    policy = Policy(
+        stall_ms=int(settings.job_stall_s * 1000),
+        max_redrives=settings.max_redrives,
+        overdue_grace_ms=int(settings.segment_overdue_grace_s * 1000),
+        overdue_factor=settings.segment_overdue_factor,
+        max_redispatches=settings.max_redispatches,
+        deadline_ms=int(settings.job_deadline_s * 1000),
+    )
 
-    def load_job(job_id: str) -> Job | None:
-        stored = jobs.get(job_id)
-        return Job.from_json(stored) if stored is not None else None
-
-    def store(job_id: str, before: Job | None, decision: Decision) -> None:
-        for index, window in decision.windows.items():
-            key = window_key(job_id, index)
-            if window is not None:
-                windows[key] = window.to_json()
-            elif key in windows:
-                del windows[key]
-        if decision.forget:
-            del jobs[job_id]
-        elif decision.job is not None and decision.job != before:
-            jobs[job_id] = decision.job.to_json()
+    tables = JobTables(jobs, windows)
 
     async def handle(event: Event) -> list[Outgoing]:
         job_id = job_of(event)
-        job = load_job(job_id)
-
-        def lookup(index: int) -> Window | None:
-            stored = windows.get(window_key(job_id, index))
-            return Window.from_json(stored) if stored is not None else None
-
+        job = tables.job(job_id)
         at = now_ms()
-        decision = decide(job, event, at, policy, lookup)
+        decision = decide(job, event, at, policy, tables.windows_of(job_id))
         # Published before stored: a crash in between leaves the old state, and the event, read
         # again, publishes again (duplicates are harmless). Stored first, a crash could keep a
         # new state whose events never went out.
         await stage.publish_all(decision.outgoing)
-        store(job_id, job, decision)
+        tables.store(job_id, job, decision)
         report(job, decision.job, at)
         return []
 
-    stage.agent(INPUTS, handle)
+    stage.agent(INPUTS, handle, skip=UNREAD)
 
     for state in JobState:
         METRICS.jobs.labels(state.value).set(0)
@@ -116,10 +124,13 @@ def register(stage: Stage) -> None:
         for state, count in counts.items():
             METRICS.jobs.labels(state.value).set(count)
 
-    @stage.app.timer(interval=min(30.0, settings.job_stall_s / 4))
+    interval = min(30.0, settings.job_stall_s / 4, settings.segment_overdue_grace_s / 4)
+
+    @stage.app.timer(interval=interval)
     async def check_jobs() -> None:
         checked_at = now_ms()
-        for job_id, stored in list(jobs.items()):
-            if stored is not None and needs_check(Job.from_json(stored), checked_at, policy):
+        for job_id in list(jobs.keys()):
+            job = tables.job(job_id)
+            if job is not None and needs_check(job, checked_at, policy, tables.windows_of(job_id)):
                 check = JobCheck(job_id=job_id, checked_at=datetime.now(UTC))
                 await stage.publish(Outgoing("jobs.checks", check))

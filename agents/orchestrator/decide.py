@@ -48,11 +48,20 @@ DAY_MS = 86_400_000
 @dataclass(frozen=True)
 class Policy:
     """When a job counts as stalled, how often it is re-driven before it fails, and how long a
-    finished job's record is kept (duplicates of its events are recognised meanwhile)."""
+    finished job's record is kept (duplicates of its events are recognised meanwhile).
+
+    Segments still outstanding once a job has made no progress for ``overdue_grace_ms`` plus
+    ``overdue_factor`` times their seconds of speech are sent again, up to ``max_redispatches``
+    times: a lost segment is noticed in about its own transcription time, not after the whole
+    job's stall time. A job still unfinished ``deadline_ms`` after its request fails."""
 
     stall_ms: int = 600_000
     max_redrives: int = 3
     forget_ms: int = 7 * DAY_MS
+    overdue_grace_ms: int = 60_000
+    overdue_factor: float = 2.0
+    max_redispatches: int = 3
+    deadline_ms: int = 6 * 3_600_000
 
 
 @dataclass
@@ -88,9 +97,31 @@ def expired(job: Job, now_ms: int, policy: Policy) -> bool:
     return job.terminal and now_ms - job.progress_at > policy.forget_ms
 
 
-def needs_check(job: Job, now_ms: int, policy: Policy) -> bool:
-    """Whether the stall timer should send the job a JobCheck."""
-    return stalled(job, now_ms, policy) or expired(job, now_ms, policy)
+def past_deadline(job: Job, now_ms: int, policy: Policy) -> bool:
+    return not job.terminal and now_ms - job.requested_at > policy.deadline_ms
+
+
+def overdue(job: Job, now_ms: int, policy: Policy, windows: WindowLookup) -> bool:
+    """Planned segments without a result, and no progress for longer than their speech
+    should take (a worker that lost them, or a segment event that never went out)."""
+    if job.state != JobState.TRANSCRIBING or job.redispatches >= policy.max_redispatches:
+        return False
+    done = progress(job, windows)
+    outstanding_s = done.audio_planned - done.audio_done
+    if done.accounted >= done.planned or outstanding_s <= 0:
+        return False
+    allowed_ms = policy.overdue_grace_ms + policy.overdue_factor * outstanding_s * 1000
+    return now_ms - job.progress_at > allowed_ms
+
+
+def needs_check(job: Job, now_ms: int, policy: Policy, windows: WindowLookup = _no_windows) -> bool:
+    """Whether the timer should send the job a JobCheck."""
+    return (
+        stalled(job, now_ms, policy)
+        or expired(job, now_ms, policy)
+        or past_deadline(job, now_ms, policy)
+        or overdue(job, now_ms, policy, windows)
+    )
 
 
 def _decide(
@@ -282,11 +313,24 @@ def _on_subtitles(job: Job, now_ms: int, windows: WindowLookup) -> Decision:
 
 
 def _on_check(job: Job, now_ms: int, policy: Policy, windows: WindowLookup) -> Decision:
-    """Re-drives a stalled job from its current stage, so an event lost or skipped anywhere
-    downstream is produced again (duplicates are harmless: fan-in is idempotent); forgets a job
-    that ended long ago."""
+    """Fails a job past its deadline; sends overdue segments again; re-drives a stalled job
+    from its current stage, so an event lost or skipped anywhere downstream is produced again
+    (duplicates are harmless: fan-in is idempotent); forgets a job that ended long ago."""
     if expired(job, now_ms, policy):
         return Decision(job, forget=True)
+    if past_deadline(job, now_ms, policy):
+        done = progress(job, windows)
+        reason = (
+            f"deadline of {policy.deadline_ms / 1000:.0f} s exceeded in {job.state}"
+            f" ({done.accounted} of {done.planned} segments accounted for)"
+        )
+        return _fail(job, reason, now_ms, windows)
+    if overdue(job, now_ms, policy, windows):
+        # Decoding again re-plans every window (a plan read again changes nothing); speech
+        # detection sends again only the segments that have no result yet.
+        job = job.but(redispatches=job.redispatches + 1)
+        status = _status(job, now_ms, progress(job, windows))
+        return Decision(job, [status, _decode(job, _accounted_ids(job, windows))])
     if not stalled(job, now_ms, policy):
         return Decision(job)
     if job.redrives >= policy.max_redrives:
@@ -299,6 +343,4 @@ def _on_check(job: Job, now_ms: int, policy: Policy, windows: WindowLookup) -> D
     status = _status(job, now_ms, progress(job, windows))
     if job.state == JobState.BUILDING_CUES:
         return Decision(job, [status, _transcript(job, windows)])
-    # Decoding again re-plans every window (a plan read again changes nothing); speech
-    # detection sends again only the segments that have no result yet.
     return Decision(job, [status, _decode(job, _accounted_ids(job, windows))])

@@ -16,8 +16,9 @@ incrementing one, so reading an event again repairs whatever was left behind.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from typing import Any
 
 from streams.events import JobState
@@ -39,14 +40,15 @@ class Job:
     first_failure: str | None = None  # why the first segment failed
     reason: str | None = None  # why the job failed, or what PARTIAL left out
     progress_at: int = 0  # ms; the last change
-    redrives: int = 0
+    redrives: int = 0  # whole-job re-drives after a stall
+    redispatches: int = 0  # overdue segments sent again
 
     @property
     def terminal(self) -> bool:
         return self.state in FINAL_STATES
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"state": self.state.value}
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"state": self.state.value}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Job:
@@ -66,13 +68,19 @@ class Window:
     spans: tuple[tuple[float, float], ...] = ()  # (start, end) per position, from the plan
     results: Mapping[int, str] = field(default_factory=dict)  # position -> DONE or FAILED
 
-    def counted(self, outcome: str) -> int:
-        """Results for planned positions with this outcome."""
-        return sum(1 for p, o in self.results.items() if o == outcome and p < len(self.spans))
-
-    def seconds(self, positions: Iterable[int]) -> float:
-        """Speech seconds of the given planned positions."""
-        return sum(self.spans[p][1] - self.spans[p][0] for p in positions if p < len(self.spans))
+    @cached_property
+    def tally(self) -> tuple[int, int, float, float]:
+        """(done, failed, speech seconds planned, speech seconds with a result), computed once
+        per window: a job's progress adds up every window after each result."""
+        done = failed = 0
+        seconds_done = 0.0
+        for position, outcome in self.results.items():
+            if position >= len(self.spans):
+                continue  # a result the plan does not have
+            done += outcome == DONE
+            failed += outcome == FAILED
+            seconds_done += self.spans[position][1] - self.spans[position][0]
+        return done, failed, sum(end - start for start, end in self.spans), seconds_done
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -127,10 +135,11 @@ def progress(job: Job, windows: WindowLookup) -> Progress:
             continue
         any_planned = True
         planned += len(window.spans)
-        done += window.counted(DONE)
-        failed += window.counted(FAILED)
-        audio_planned += window.seconds(range(len(window.spans)))
-        audio_done += window.seconds(window.results)
+        window_done, window_failed, window_planned_s, window_done_s = window.tally
+        done += window_done
+        failed += window_failed
+        audio_planned += window_planned_s
+        audio_done += window_done_s
         if window.last and last is None:
             last = index
     return Progress(

@@ -188,3 +188,55 @@ def test_a_broken_model_fails_the_job_with_the_cause(bootstrap: str, tmp_path: P
     dead = read(settings, "segments.dlq", 1)
     headers = headers_of(dead[0])
     assert headers["kaption.error.attempt"] == "3"
+
+
+def test_a_lost_segment_is_sent_again_when_overdue(bootstrap: str, tmp_path: Path) -> None:
+    """A speech segment is consumed and committed by an impostor in the transcription group,
+    i.e. lost. Long before the job would count as stalled, its outstanding segment is overdue
+    and sent again, and the job completes."""
+    settings = fresh_settings(bootstrap, tmp_path, job_stall_s=3600.0, segment_overdue_grace_s=4.0)
+    create_topics(settings)
+    rest = [stage for stage in STAGES if stage != "transcribe"]
+    with (
+        JobClient(settings) as client,
+        worker_process(settings, rest, tmp_path / "rest.log") as others,
+    ):
+        job_id = client.submit(str(MEDIA / "speech.mp4"))
+        swallow_one(settings, "segments", f"{settings.topic_prefix}transcribe")
+        with worker_process(settings, "transcribe", tmp_path / "transcribe.log") as transcribe:
+            result = client.wait(
+                job_id, 120, alive=lambda: None is others.poll() is transcribe.poll()
+            )
+    assert result.state == JobState.COMPLETED, result.status.reason
+    assert result.subtitles is not None and result.subtitles.cue_count > 0
+    assert len(read(settings, "decode.requested", 2)) >= 2  # the original and the re-send
+    assert len(read(settings, "segments", 2)) >= 2  # the lost segment, and again
+
+
+def test_the_orchestrator_killed_mid_job_resumes_it(bootstrap: str, tmp_path: Path) -> None:
+    """The orchestrator runs alone and is killed (SIGKILL) while results are coming in; its
+    replacement rebuilds the job from the changelogs and the subtitles are identical to an
+    undisturbed run's."""
+    settings = small_segments(bootstrap, tmp_path, job_stall_s=60.0)
+    create_topics(settings)
+    sample = str(SAMPLES / "demo.mp4")
+    statuses: list[JobStatus] = []
+    rest = [stage for stage in STAGES if stage != "orchestrator"]
+    with (
+        JobClient(settings) as client,
+        worker_process(settings, rest, tmp_path / "rest.log") as others,
+    ):
+        orchestrator = tmp_path / "orchestrator.log"
+        with worker_process(settings, "orchestrator", orchestrator, graceful=False) as first:
+            alive = lambda: None is first.poll() is others.poll()  # noqa: E731
+            reference = client.wait(client.submit(sample), 180, alive=alive)
+            assert reference.state == JobState.COMPLETED and reference.status.segments_total >= 4
+            job_id = client.submit(sample)
+            while not any(0 < s.segments_done < s.segments_total for s in statuses):
+                client.wait_for_status(job_id, 120, statuses.append)
+        with worker_process(settings, "orchestrator", tmp_path / "second.log") as second:
+            result = client.wait(job_id, 180, alive=lambda: None is second.poll() is others.poll())
+    assert result.state == JobState.COMPLETED, result.status
+    assert result.subtitles is not None and reference.subtitles is not None
+    assert result.subtitles.srt == reference.subtitles.srt
+    assert result.status.segments_done == reference.status.segments_done

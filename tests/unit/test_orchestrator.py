@@ -6,9 +6,11 @@ import json
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from agents.orchestrator.decide import Decision, Policy, decide, needs_check
 from agents.orchestrator.state import Job, Progress, Window, progress
+from agents.orchestrator.tables import JobTables
 from streams.events import (
     DecodeRequested,
     Event,
@@ -308,6 +310,52 @@ def test_after_the_last_redrive_a_stalled_job_fails_with_the_reason() -> None:
     assert statuses(final)[0].reason == "stalled in DECODING: no progress for 2 s after 1 re-drives"
 
 
+def test_overdue_segments_are_sent_again_long_before_the_job_stalls() -> None:
+    """Three planned segments of 5 s, one done: the two outstanding (10 s of speech) are
+    overdue after the grace plus twice their speech, and only they are sent again."""
+    policy = Policy(overdue_grace_ms=1000, overdue_factor=2.0, max_redispatches=1)
+    store = Store(policy)
+    store.apply(request())
+    store.apply(plan(0, 3))
+    store.apply(done(0, 0))
+    assert store.job is not None
+    assert not needs_check(store.job, NOW + 20_000, policy, store.windows.get)
+    assert needs_check(store.job, NOW + 22_000, policy, store.windows.get)
+    redispatch = check(store, NOW + 22_000)
+    request_again = redispatch.outgoing[-1].event
+    assert isinstance(request_again, DecodeRequested)
+    assert request_again.skip_segments == (sid(0, 0),)
+    assert store.job is not None and (store.job.redispatches, store.job.redrives) == (1, 0)
+    # The one re-send allowed is spent: what is left is the stall re-drive's job.
+    assert not needs_check(store.job, NOW + 60_000, policy, store.windows.get)
+    assert check(store, NOW + 60_000).outgoing == []
+
+
+def test_overdue_needs_outstanding_planned_segments() -> None:
+    policy = Policy(overdue_grace_ms=1000, overdue_factor=0.0)
+    store = Store(policy)
+    store.apply(request())
+    assert store.job is not None
+    assert not needs_check(store.job, NOW + 5_000, policy, store.windows.get)  # not planned
+    store.apply(plan(0, 1, last=False))
+    store.apply(done(0, 0))
+    assert store.job is not None  # all planned ones accounted for; window 1 still to come
+    assert not needs_check(store.job, NOW + 5_000, policy, store.windows.get)
+
+
+def test_a_job_past_its_deadline_fails_with_the_reason() -> None:
+    store = Store(Policy(deadline_ms=5_000))
+    store.apply(request())
+    store.apply(plan(0, 3))
+    store.apply(done(0, 1))
+    assert check(store, NOW + 4_000).outgoing == []
+    final = check(store, NOW + 6_000)
+    assert store.state == JobState.FAILED
+    assert statuses(final)[0].reason == (
+        "deadline of 5 s exceeded in TRANSCRIBING (1 of 3 segments accounted for)"
+    )
+
+
 def test_a_long_finished_job_is_forgotten() -> None:
     store = Store(Policy(forget_ms=10_000))
     store.apply(request())
@@ -395,3 +443,21 @@ def test_events_read_again_after_a_crash_repair_half_stored_state() -> None:
             assert store.state == JobState.BUILDING_CUES, (crash_after, stale)
             assert completes, (crash_after, stale)
             assert {getattr(c, "segment_ids", ()) for c in completes} == {expected}
+
+
+def test_tables_decode_a_stored_record_once_and_notice_a_replaced_one() -> None:
+    jobs: dict[str, Any] = {}
+    windows: dict[str, Any] = {}
+    tables = JobTables(jobs, windows)
+    decision = decide(None, request(), NOW)
+    tables.store(JOB, None, decision)
+    first = tables.job(JOB)
+    assert first == decision.job and tables.job(JOB) is first  # decoded once
+    replaced = Job.from_json(jobs[JOB]).but(state=JobState.FAILED)
+    jobs[JOB] = replaced.to_json()  # written by someone else (a changelog recovery)
+    assert tables.job(JOB) == replaced
+    lookup = tables.windows_of(JOB)
+    tables.store(JOB, replaced, Decision(replaced, windows={0: Window(planned=True)}))
+    assert lookup(0) == Window(planned=True) and windows
+    tables.store(JOB, replaced, Decision(replaced, windows={0: None}, forget=True))
+    assert lookup(0) is None and tables.job(JOB) is None and not jobs and not windows
