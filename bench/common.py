@@ -1,25 +1,30 @@
 """What the benchmarks share: the long speech input with its reference text, progress lines,
-and a running cluster (embedded broker, topics under a fresh prefix, one worker)."""
+a running cluster (embedded broker, topics under a fresh prefix, workers) and timed jobs."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
 import uuid
 import wave
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from agents.cues.model import DEFAULT_RULES
 from agents.decode.media import decode_audio
+from agents.subtitles.render import parse_cues
 from streams.admin import apply_topics
 from streams.audio import SAMPLE_RATE
 from streams.broker import embedded_broker
+from streams.client import JobClient
+from streams.events import JobState, JobStatus
 from streams.processes import worker_process
 from streams.settings import KaptionSettings
 from tests.paths import REPO
@@ -92,14 +97,10 @@ def build_inputs(minutes: float) -> Inputs:
 
 
 @contextlib.contextmanager
-def cluster(
-    base: KaptionSettings, tag: str, roles: str = "all"
-) -> Iterator[tuple[KaptionSettings, subprocess.Popen[bytes]]]:
-    """Embedded broker, topics under a fresh prefix, one `kaption worker --role all`."""
+def broker_with_topics(base: KaptionSettings, tag: str) -> Iterator[KaptionSettings]:
+    """Embedded broker and topics under a fresh prefix; the settings to reach them."""
     broker_log = OUT / f"broker-{tag}.log"
-    worker_log = OUT / f"worker-{tag}.log"
-    for log in (broker_log, worker_log):
-        log.unlink(missing_ok=True)
+    broker_log.unlink(missing_ok=True)
     with embedded_broker(0, broker_log) as address:
         settings = base.model_copy(
             update={"bootstrap_servers": address, "topic_prefix": f"bench{uuid.uuid4().hex[:8]}."}
@@ -107,8 +108,87 @@ def cluster(
         report = apply_topics(settings)
         if report.drifted:
             raise RuntimeError(f"topics drifted: {report.drifted}")
-        with worker_process(settings, roles, worker_log) as process:
-            progress(f"broker {address}, worker pid {process.pid}, log {worker_log}")
-            yield settings, process
-            if process.poll() is not None:
-                raise RuntimeError(f"the worker exited with code {process.returncode}")
+        yield settings
+
+
+@contextlib.contextmanager
+def worker(
+    settings: KaptionSettings, roles: str | Sequence[str], tag: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """One `kaption worker --role ...` process, its log in bench/out/worker-<tag>.log."""
+    log = OUT / f"worker-{tag}.log"
+    log.unlink(missing_ok=True)
+    with worker_process(settings, roles, log) as process:
+        progress(f"worker {tag} ({roles}) pid {process.pid}, log {log}")
+        yield process
+        if process.poll() is not None:
+            raise RuntimeError(f"worker {tag} exited with code {process.returncode}")
+
+
+@contextlib.contextmanager
+def cluster(
+    base: KaptionSettings, tag: str, roles: str = "all"
+) -> Iterator[tuple[KaptionSettings, subprocess.Popen[bytes]]]:
+    """Embedded broker, topics under a fresh prefix, one `kaption worker --role all`."""
+    with broker_with_topics(base, tag) as settings, worker(settings, roles, tag) as process:
+        yield settings, process
+
+
+# --- jobs on a running cluster ----------------------------------------------------------------
+
+
+def srt_text(srt: str) -> tuple[str, int]:
+    """Spoken text of the subtitles, and how many untranscribed-gap markers were left out."""
+    marker = " ".join(DEFAULT_RULES.gap_text.split())
+    words: list[str] = []
+    gaps = 0
+    for cue in parse_cues(srt, "srt"):
+        text = " ".join(cue.text.split())
+        if text == marker:
+            gaps += 1
+        else:
+            words.append(text)
+    return " ".join(words), gaps
+
+
+@dataclass
+class Run:
+    seconds: float
+    text: str
+    wer: float = 0.0
+    gaps: int = 0
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+def kaption_job(
+    settings: KaptionSettings,
+    source: Path,
+    out_dir: Path,
+    alive: Callable[[], bool],
+    timeout_s: float,
+) -> Run:
+    """One job on a running cluster, from submit to the subtitle files written; the reader is
+    positioned before the clock starts."""
+    stages: dict[str, float] = {}
+    with JobClient(settings) as client:
+        started = time.perf_counter()
+
+        def on_status(status: JobStatus) -> None:
+            state = status.state.value
+            if state not in stages:
+                stages[state] = time.perf_counter() - started
+                progress(f"  {state} at {stages[state]:.1f} s")
+
+        job_id = client.submit(str(source.resolve()))
+        result = client.wait(job_id, timeout_s, on_status=on_status, alive=alive)
+        paths = result.write(out_dir)
+        seconds = time.perf_counter() - started
+    if result.state is not JobState.COMPLETED:
+        raise RuntimeError(f"job ended {result.state}: {result.status.reason}")
+    srt = next(p for p in paths if p.suffix == ".srt").read_text(encoding="utf-8")
+    text, gaps = srt_text(srt)
+    return Run(seconds, text, gaps=gaps, stages=stages)
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from common import OUT, cluster, progress
+
 from streams.client import JobClient
 from streams.events import JobState
 from streams.settings import KaptionSettings

@@ -44,6 +44,9 @@ def create_app(settings: KaptionSettings, stage: str) -> faust.App:
         stream_recovery_delay=0.0,
         producer_max_request_size=MAX_EVENT_BYTES,
         producer_acks=-1,  # table changelogs count once every replica has them, like events
+        # Faust's producer retries a changelog batch this long (default 20 min): through any
+        # outage the agents' own publishes wait out (KAPTION_PUBLISH_DEADLINE_S).
+        producer_request_timeout=max(1200.0, settings.publish_deadline_s),
         consumer_max_fetch_size=MAX_EVENT_BYTES,
         stream_buffer_maxsize=64,  # events can carry megabytes of audio
         consumer_auto_offset_reset="earliest",

@@ -36,10 +36,13 @@ def wait_for_port(host: str, port: int, timeout_s: float, process: subprocess.Po
 
 
 @contextlib.contextmanager
-def embedded_broker(port: int = 0, log_path: Path | None = None) -> Iterator[str]:
+def embedded_broker(
+    port: int = 0, log_path: Path | None = None, advertised: str | None = None
+) -> Iterator[str]:
     """Runs Tansu on loopback for the duration of the block; yields its bootstrap address.
 
     port 0 picks a free port. Data lives in memory and vanishes with the process.
+    ``advertised`` (host:port) is the address clients are told to use, e.g. a proxy's.
     """
     port = port or free_port()
     address = f"127.0.0.1:{port}"
@@ -51,7 +54,7 @@ def embedded_broker(port: int = 0, log_path: Path | None = None) -> Iterator[str
             "--listener-url",
             f"tcp://{address}",
             "--advertised-listener-url",
-            f"tcp://{address}",
+            f"tcp://{advertised or address}",
             "--storage-engine",
             "memory://tansu/",
         ],

@@ -26,6 +26,7 @@ from streams.settings import KaptionSettings
 from streams.status import COLUMNS, read_statuses, status_json, status_rows
 
 console = Console(stderr=True)
+RUN_WORKER_START_S = 60.0  # `run`: "no worker has picked up the job" only after this long
 
 
 def make_settings(**overrides: Any) -> KaptionSettings:
@@ -160,8 +161,24 @@ class ProgressView:
         )
 
 
+def say(line: str) -> None:
+    """One line about the broker or the job (unreachable, no worker), above any progress bar."""
+    console.print(line, style="yellow", highlight=False, markup=False, soft_wrap=True)
+
+
+def client_for(settings: KaptionSettings) -> JobClient:
+    if settings.log_level == "debug":  # librdkafka's own lines too (streams.kafka)
+        configure_logging(settings.log_level, settings.log_format)
+    return JobClient(settings, notify=say)
+
+
 def submit_and_wait(
-    settings: KaptionSettings, source: str, name: str | None, timeout_s: float, alive: Any = None
+    settings: KaptionSettings,
+    source: str,
+    name: str | None,
+    timeout_s: float,
+    alive: Any = None,
+    no_worker_after_s: float | None = None,
 ) -> JobResult:
     columns = (
         TextColumn("{task.description:>14}"),
@@ -170,13 +187,15 @@ def submit_and_wait(
         TextColumn("{task.fields[audio]}"),
         TimeElapsedColumn(),
     )
-    with JobClient(settings) as client:
+    with client_for(settings) as client:
         job_id = client.submit(source, name)
         console.print(f"job {job_id}: {source}")
         with Progress(*columns, console=console, transient=False) as progress:
             view = ProgressView(progress)
             try:
-                return client.wait(job_id, timeout_s, view, alive or (lambda: True))
+                return client.wait(
+                    job_id, timeout_s, view, alive or (lambda: True), no_worker_after_s
+                )
             except JobTimeout as exc:
                 raise click.ClickException(str(exc)) from exc
 
@@ -210,7 +229,7 @@ def submit(
     settings = require_broker(make_settings(**options))
     source = source if "://" in source else str(Path(source).resolve())
     if not wait:
-        with JobClient(settings) as client:
+        with client_for(settings) as client:
             click.echo(client.submit(source, name))
         return
     result = submit_and_wait(settings, source, name, timeout)
@@ -247,7 +266,12 @@ def run(video: Path, out: Path, model: str | None, timeout: float, **options: An
         )
         try:
             result = submit_and_wait(
-                settings, str(video.resolve()), None, timeout, lambda: process.poll() is None
+                settings,
+                str(video.resolve()),
+                None,
+                timeout,
+                lambda: process.poll() is None,
+                RUN_WORKER_START_S,  # its own worker is still starting (model, group joins)
             )
         except RuntimeError as exc:
             tail = worker_log.read_text(errors="replace")[-3000:]
@@ -330,6 +354,230 @@ def print_rows(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None
     else:
         for row in (header, *rows):
             click.echo("\t".join(row))
+
+
+# --- autoscale (streams/autoscale.py) ------------------------------------------------------
+def stage_choice() -> click.Choice:
+    from agents.roles import STAGES
+
+    return click.Choice(STAGES)
+
+
+@main.command()
+@click.option(
+    "--role",
+    default="transcribe",
+    show_default=True,
+    type=stage_choice(),
+    help="The stage whose workers are scaled (its consumer group's lag).",
+)
+@click.option(
+    "--min", "min_workers", default=1, show_default=True, type=click.IntRange(0), help="Workers."
+)
+@click.option(
+    "--max", "max_workers", default=4, show_default=True, type=click.IntRange(1), help="Workers."
+)
+@click.option(
+    "--target-drain",
+    "target_drain_s",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds in which the workers should drain the backlog: sets how many are needed.",
+)
+@click.option(
+    "--scale-down-window",
+    "scale_down_window_s",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Scale down only to the most workers needed during this many seconds.",
+)
+@click.option(
+    "--rate-window",
+    "rate_window_s",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds over which the processing rate per worker is measured.",
+)
+@click.option(
+    "--settle",
+    "settle_s",
+    default=15.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds after a change before the rate is measured (model load, group rebalance).",
+)
+@click.option(
+    "--rate-per-worker",
+    "initial_rate",
+    default=None,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Records/s a worker is assumed to process until measured (default: start one).",
+)
+@click.option(
+    "--poll",
+    "poll_s",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between measurements of the lag.",
+)
+@click.option(
+    "--stop-timeout",
+    "stop_timeout_s",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds a stopped worker gets after SIGTERM before SIGKILL.",
+)
+@click.option(
+    "--log-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Workers' logs (default: DATA_DIR/autoscale/ROLE).",
+)
+@kafka_options
+def autoscale(
+    role: str,
+    min_workers: int,
+    max_workers: int,
+    target_drain_s: float,
+    scale_down_window_s: float,
+    rate_window_s: float,
+    settle_s: float,
+    initial_rate: float | None,
+    poll_s: float,
+    stop_timeout_s: float,
+    log_dir: Path | None,
+    **options: Any,
+) -> None:
+    """Start and stop local `kaption worker --role ROLE` processes from the stage's consumer
+    lag and processing rate, one line per change; Ctrl-C stops them all."""
+    from streams.autoscale import StopRequested, WorkerPool, run_autoscaler, worker_command
+    from streams.scaling import Policy
+
+    settings = require_broker(make_settings(**options))
+    if min_workers > max_workers:
+        raise click.UsageError(f"--min {min_workers} is above --max {max_workers}")
+    policy = Policy(
+        min_workers,
+        max_workers,
+        target_drain_s=target_drain_s,
+        scale_down_window_s=scale_down_window_s,
+        rate_window_s=rate_window_s,
+        settle_s=settle_s,
+        initial_rate=initial_rate,
+    )
+    logs = log_dir or settings.data_dir / "autoscale" / role
+    pool = WorkerPool(settings, worker_command(role), logs, stop_timeout_s)
+    stop = StopRequested()
+    stop.install()
+    run_autoscaler(settings, role, policy, poll_s, pool, stop.event)
+
+
+# --- dead letters (kaption dlq): the logic lives in streams/dlq.py ------------------------------
+@main.group()
+def dlq() -> None:
+    """Dead-lettered records: list, show, replay to their source topic."""
+
+
+def _dlq_topic(settings: KaptionSettings, name: str) -> str:
+    from streams.dlq import DeadLetterError, resolve
+    from streams.topics import load_registry
+
+    try:
+        return resolve(load_registry(settings.topics_file, settings.topic_prefix), name)
+    except DeadLetterError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@dlq.command("list")
+@click.argument("topic", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of records.")
+@click.option("--width", default=80, show_default=True, help="Characters of each error message.")
+@kafka_options
+def dlq_list(topic: str | None, as_json: bool, width: int, **options: Any) -> None:
+    """Dead letters of TOPIC (a source or .dlq topic; default all): where, when, from where,
+    which stage, the error. "R" marks those a full replay has already re-published."""
+    from streams.dlq import list_row, read_dead_letters, replay_group, replayed_up_to, to_json
+
+    settings = require_broker(make_settings(**options))
+    letters = read_dead_letters(settings, [_dlq_topic(settings, topic)] if topic else None)
+    done = replayed_up_to(settings, replay_group(settings))
+    rows = [list_row(d, d.offset < done.get((d.topic, d.partition), 0), width) for d in letters]
+    if as_json:
+        click.echo(to_json(rows))
+        return
+    if not rows:
+        click.echo("no dead letters")
+        return
+    fields = ("dlq", "at", "time", "source", "stage", "error")
+    click.echo("\t".join([*(f.upper() for f in fields), "R", "MESSAGE"]))
+    for row in rows:
+        mark = "R" if row["replayed"] else "-"
+        click.echo("\t".join([*(row[f] for f in fields), mark, row["message"]]))
+
+
+@dlq.command("show")
+@click.argument("topic")
+@click.argument("address", metavar="PARTITION:OFFSET")
+@kafka_options
+def dlq_show(topic: str, address: str, **options: Any) -> None:
+    """One dead letter as JSON: headers, key, and its body decoded when it decodes (else its
+    size with hex and base64 previews)."""
+    import json
+
+    from streams.dlq import DeadLetterError, describe, parse_address, read_one
+    from streams.registry import event_codec
+
+    settings = require_broker(make_settings(**options))
+    logical = _dlq_topic(settings, topic)
+    try:
+        letter = read_one(settings, logical, *parse_address(address))
+    except DeadLetterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(describe(letter, event_codec(settings)), indent=2, ensure_ascii=False))
+
+
+@dlq.command("replay")
+@click.argument("topic")
+@click.option(
+    "--offset",
+    "addresses",
+    multiple=True,
+    metavar="PARTITION:OFFSET",
+    help="Replay just this record (repeat); nothing is recorded for the replay group.",
+)
+@click.option(
+    "--group",
+    default=None,
+    help="Consumer group recording how far full replays got (default: PREFIX + dlq-replay).",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be replayed; send nothing.")
+@kafka_options
+def dlq_replay(
+    topic: str, addresses: tuple[str, ...], group: str | None, dry_run: bool, **options: Any
+) -> None:
+    """Re-publish dead letters of TOPIC to its source topic (original key and value, partition
+    they came from, header kaption.replayed-from). Without --offset: every record not replayed
+    before by the replay group, which then moves past them: a second run sends only dead
+    letters that arrived since."""
+    from streams.dlq import DeadLetterError, parse_address, replay
+
+    settings = require_broker(make_settings(**options))
+    logical = _dlq_topic(settings, topic)
+    try:
+        parsed = [parse_address(a) for a in addresses]
+        done = replay(settings, logical, parsed, group=group, dry_run=dry_run)
+    except DeadLetterError as exc:
+        raise click.ClickException(str(exc)) from exc
+    verb = "would replay" if dry_run else "replayed"
+    for r in done:
+        where = f"{r.topic}[{r.partition}]" + ("" if r.offset < 0 else f"@{r.offset}")
+        click.echo(f"{verb} {r.letter.topic} {r.letter.address} -> {where}")
+    click.echo(f"{verb} {len(done)} record(s)")
 
 
 if __name__ == "__main__":

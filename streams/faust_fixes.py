@@ -14,6 +14,7 @@ from typing import Any
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.admin import true_end_offsets
+from streams.kafka import quiet_repeated_client_errors
 from streams.settings import KaptionSettings
 
 _MARK = "kaption_workaround"
@@ -96,6 +97,7 @@ def true_changelog_ends(settings: KaptionSettings) -> None:
 
 def apply(settings: KaptionSettings) -> None:
     """Every workaround; idempotent."""
+    quiet_repeated_client_errors()  # aiokafka logs every failed attempt during an outage
     short_fetch_wait(settings.fetch_max_wait_ms)
     rewind_uncommitted_partitions()
     true_changelog_ends(settings)

@@ -59,7 +59,8 @@ class KaptionSettings(BaseSettings):
     whisper_model: str = ""
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"
-    whisper_cpu_threads: int = 0
+    # 0: the machine's cores shared by its local transcription workers (see Transcription).
+    whisper_cpu_threads: int = Field(default=0, ge=0)
     whisper_beam_size: int = 5
     language: str = "en"
     vad_threshold: float = 0.5
@@ -86,6 +87,40 @@ class KaptionSettings(BaseSettings):
     # Audio travels in windows of about this many seconds (19 MB of PCM for 600 s); smaller
     # windows let transcription start sooner, each costs one more event.
     audio_window_s: float = Field(default=120.0, ge=10.0)
+
+    # --- Broker outages (agents and clients) -------------------------------------------------
+    # An agent retries a publish through a broker outage this long, then logs CRITICAL and
+    # exits non-zero (its input stays uncommitted, so a restarted worker reads it again)
+    # rather than skipping the event.
+    publish_deadline_s: float = Field(default=600.0, gt=0)
+    # `submit --wait` and `run` give up after the broker has been unreachable this long, and
+    # say that no worker has picked a job up when it has no status after this long.
+    client_unreachable_timeout_s: float = Field(default=120.0, gt=0)
+    client_no_worker_warning_s: float = Field(default=5.0, gt=0)
+
+    # --- Transcription ----------------------------------------------------------------------
+    # Segments per model call (one Faust actor each); 0: 8 where batched inference is faster
+    # (a GPU, or a model with several CPU threads), else 1. A batch runs when full or when its
+    # first segment has waited this long.
+    transcribe_batch_size: int = Field(default=0, ge=0, le=64)
+    transcribe_batch_max_wait_ms: int = Field(default=50, ge=0, le=10_000)
+    # Transcription workers sharing this machine's cores: with whisper_cpu_threads 0 each gets
+    # cores // this many threads (two processes with all cores each run slower than one thread
+    # each).
+    transcribe_local_workers: int = Field(default=1, ge=1)
+
+    # --- Decoding sources -------------------------------------------------------------------
+    # Jobs one decode worker reads at once, each on a thread of its own: a slow or hanging
+    # source holds one of these, never the other jobs nor the threads VAD and transcription use.
+    decode_concurrency: int = Field(default=4, ge=1, le=64)
+    # URLs: a host must accept the connection within source_connect_timeout_s, and a read that
+    # brings no data for source_read_timeout_s fails the job ("timed out after N s reading
+    # URL ..."). A source that keeps sending, however slowly, is read to the end.
+    source_connect_timeout_s: float = Field(default=10.0, gt=0)
+    source_read_timeout_s: float = Field(default=30.0, gt=0)
+    # Decoding one source gives up after this long (unset: job_deadline_s, past which its job
+    # has failed anyway), so a source that trickles for hours frees its slot.
+    decode_deadline_s: float | None = Field(default=None, gt=0)
 
     # --- Process ----------------------------------------------------------------------------
     data_dir: Path = Field(default_factory=default_data_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,10 +18,11 @@ from faust.types import EventT, TableT
 
 from streams.codec import AvroCodec, DecodeError, Skip
 from streams.events import Event, StageFailed
-from streams.kafka import event_producer
+from streams.kafka import event_producer, transient
 from streams.metrics import BAD_INPUT, DEAD_LETTER, METRICS, OK, OUTCOMES
 from streams.registry import event_codec
 from streams.settings import KaptionSettings
+from streams.spread import Spread
 from streams.topics import Outgoing, TopicRegistry, load_registry
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,28 @@ FailureHandler = Callable[[str, BaseException], Sequence[Outgoing]]
 MAX_REASON_CHARS = 2000
 
 
+# Retries of a publish during a broker outage: backoff, and how often the outage is logged.
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 5.0
+OUTAGE_LOG_EVERY_S = 30.0
+# EX_TEMPFAIL: the worker gave up on an unreachable broker; a supervisor should restart it.
+EXIT_PUBLISH_DEADLINE = 75
+
+
 class EventTooLargeError(ValueError):
     """An event bigger than its topic allows (topics.yaml): the broker would refuse it."""
+
+
+class PublishDeadlineError(RuntimeError):
+    """A publish kept failing on transient errors past ``publish_deadline_s``."""
+
+
+def exit_process(message: str) -> None:
+    """Ends the worker at once, non-zero, without committing anything. A graceful stop would
+    commit offsets (and wait on the unreachable broker); a crashed Faust agent is restarted
+    past its event. Exiting leaves the event uncommitted, so the next worker reads it again."""
+    log.critical(message)
+    logging.shutdown()
+    os._exit(EXIT_PUBLISH_DEADLINE)
 
 
 @dataclass
@@ -47,6 +69,9 @@ class Platform:
     producer: AIOKafkaProducer | None = None
     # Readiness checks by name (/readyz): stages add theirs (groups joined, model loaded).
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    spread: Spread = field(default_factory=Spread)
+    # Called with a CRITICAL message when a publish passes its deadline (tests replace it).
+    on_publish_deadline: Callable[[str], None] = exit_process
 
     def readiness(self) -> Mapping[str, bool]:
         return {name: check() for name, check in self.checks.items()}
@@ -79,7 +104,11 @@ class Platform:
             raise EventTooLargeError(
                 f"{out.event.SCHEMA} of {len(value)} bytes exceeds {out.topic}'s {limit}"
             )
-        await self.send(self.registry.name(out.topic), key, value)
+        partition = None
+        if out.weight is not None:  # spread by weight (streams/spread.py), not by key hash
+            partitions = self.registry.specs[out.topic].partitions
+            partition = self.spread.partition(out.topic, partitions, out.weight)
+        await self.send(self.registry.name(out.topic), key, value, partition=partition)
 
     async def publish_all(self, outgoing: Sequence[Outgoing]) -> None:
         for out in outgoing:
@@ -91,10 +120,50 @@ class Platform:
         key: bytes | None,
         value: bytes | None,
         headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> None:
+        """Sends one record and waits for its acknowledgement, retrying transient errors (a
+        broker outage, a leader move) until ``publish_deadline_s``; past it the process ends
+        (``on_publish_deadline``) rather than skip the event. Retries may duplicate a record
+        whose acknowledgement was lost: every consumer is idempotent."""
         if self.producer is None:
             raise RuntimeError("the platform's producer is not started")
-        await self.producer.send_and_wait(topic, value, key=key, headers=headers)
+        deadline_s = self.settings.publish_deadline_s
+        started = time.monotonic()
+        logged_at: float | None = None
+        backoff = RETRY_FIRST_S
+        while True:
+            left = deadline_s - (time.monotonic() - started)
+            try:
+                # aiokafka gives up on a send only after its request timeout (40 s): bounded by
+                # what is left, so the deadline holds even when it is shorter.
+                sending = self.producer.send_and_wait(
+                    topic, value, key=key, headers=headers, partition=partition
+                )
+                await asyncio.wait_for(sending, max(left, 0.1))
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                waited = time.monotonic() - started
+                problem = f"publishing to {topic}: {str(exc) or type(exc).__name__}"
+                if waited >= deadline_s:
+                    message = (
+                        f"{problem}; broker unreachable for {waited:.0f} s, past "
+                        f"KAPTION_PUBLISH_DEADLINE_S={deadline_s:g}: exiting without skipping it"
+                    )
+                    self.on_publish_deadline(message)
+                    raise PublishDeadlineError(message) from exc
+                if logged_at is None or time.monotonic() - logged_at >= OUTAGE_LOG_EVERY_S:
+                    log.warning("%s; retrying for up to %.0f s more", problem, deadline_s - waited)
+                    logged_at = time.monotonic()
+                await asyncio.sleep(min(backoff, max(0.0, deadline_s - waited)))
+                backoff = min(backoff * 2, RETRY_MAX_S)
+                continue
+            if logged_at is not None:
+                log.info(
+                    "published to %s after %.1f s of retries", topic, time.monotonic() - started
+                )
+            return
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Blocking work (decode, VAD, inference) off the event loop so heartbeats go on."""

@@ -29,6 +29,9 @@ class Outgoing:
 
     topic: str
     event: Event
+    # Set (e.g. seconds of audio): sent to the partition with the least weight so far instead of
+    # by key hash, so consumers get even work (streams/spread.py).
+    weight: float | None = None
 
 
 class WrongTopicError(TypeError):

@@ -74,7 +74,7 @@ def watch_group(stage: str, app: faust.App, platform: Platform) -> None:
 
 
 def watch_broker(platform: Platform) -> None:
-    """"broker reachable": a metadata request, at most every few seconds (scrapes and probes
+    """ "broker reachable": a metadata request, at most every few seconds (scrapes and probes
     call it from the HTTP thread)."""
     admin = admin_client(platform.settings)
     last: list[float] = [-BROKER_CHECK_EVERY_S, 0.0]  # checked at, reachable

@@ -2,14 +2,25 @@
 
 Windows go out as they are decoded, so speech detection and transcription of the first minutes
 overlap the decoding of the rest, and no event has to hold hours of audio.
+
+Up to ``decode_concurrency`` jobs are decoded at once (Faust actors sharing the input), each on
+a thread of the stage's own pool: a source that hangs or trickles holds one actor and one
+thread until its timeouts, and delays neither the other jobs nor the process's shared executor
+(speech detection, transcription).
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 from agents.decode.media import AudioWindow, MediaError, decode_windows
+from agents.decode.sources import SourceLimits
 from streams.audio import SAMPLE_RATE, pcm_to_bytes
 from streams.events import AudioReady, DecodeRequested
 from streams.metrics import METRICS
+from streams.settings import KaptionSettings
 from streams.stage import Stage
 from streams.topics import Outgoing
 
@@ -27,15 +38,31 @@ def audio_ready(request: DecodeRequested, window: AudioWindow) -> AudioReady:
     )
 
 
+def source_limits(settings: KaptionSettings) -> SourceLimits:
+    return SourceLimits(
+        connect_timeout_s=settings.source_connect_timeout_s,
+        read_timeout_s=settings.source_read_timeout_s,
+        deadline_s=settings.decode_deadline_s or settings.job_deadline_s,
+    )
+
+
 def register(stage: Stage) -> None:
-    platform, window_s = stage.platform, stage.settings.audio_window_s
+    settings = stage.settings
+    window_s, limits = settings.audio_window_s, source_limits(settings)
+    concurrency = settings.decode_concurrency
+    threads = ThreadPoolExecutor(concurrency, thread_name_prefix=f"kaption-{stage.name}")
     decoded_seconds = METRICS.audio_seconds.labels("decode")
 
     async def handle(request: DecodeRequested) -> list[Outgoing]:
-        windows = decode_windows(request.source, window_s)
-        while (window := await platform.run_blocking(next, windows, None)) is not None:
-            await stage.publish(Outgoing("audio.ready", audio_ready(request, window)))
-            decoded_seconds.inc(len(window.pcm) / SAMPLE_RATE)
+        loop = asyncio.get_running_loop()
+        gone = threading.Event()  # set when this handler ends, cancelled (shutdown) included
+        windows = decode_windows(request.source, window_s, limits=limits, should_stop=gone.is_set)
+        try:
+            while (window := await loop.run_in_executor(threads, next, windows, None)) is not None:
+                await stage.publish(Outgoing("audio.ready", audio_ready(request, window)))
+                decoded_seconds.inc(len(window.pcm) / SAMPLE_RATE)
+        finally:
+            gone.set()  # a decode still running on its thread stops at its next chunk
         return []
 
-    stage.agent("decode.requested", handle, expected_errors=(MediaError,))
+    stage.agent("decode.requested", handle, expected_errors=(MediaError,), concurrency=concurrency)

@@ -4,18 +4,32 @@ windows cut at quiet points."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
 import numpy as np
 
+from agents.decode.errors import MediaError as MediaError  # re-exported: the stage's error
+from agents.decode.sources import (
+    SourceLimits,
+    check_connect,
+    ffmpeg_options,
+    is_url,
+    read_timed_out,
+    stalled,
+)
 from streams.audio import SAMPLE_RATE
 
+DEFAULT_LIMITS = SourceLimits()
+# Local files: PyAV's interrupt callback gives up on an open or a packet read after this long.
+LOCAL_TIMEOUT_S = 30.0
 
-class MediaError(ValueError):
-    """Permanent bad input: the job fails with this message as its reason."""
+
+class Abandoned(Exception):
+    """The caller stopped waiting for this decode (``should_stop``): nobody reads the result."""
 
 
 @dataclass(frozen=True)
@@ -30,8 +44,6 @@ class DecodedAudio:
 
 
 def _check_local(source: str) -> None:
-    if "://" in source:
-        return  # a URL: FFmpeg reports problems itself
     path = Path(source)
     if not path.exists():
         raise MediaError(f"file not found: {source}")
@@ -41,12 +53,51 @@ def _check_local(source: str) -> None:
         raise MediaError(f"file is empty: {source}")
 
 
-def _open(source: str) -> av.container.InputContainer:
+@dataclass
+class ReadClock:
+    """When the source last brought something we saw (the open began, a chunk of audio)."""
+
+    last: float = field(default_factory=time.monotonic)
+
+    def tick(self) -> None:
+        self.last = time.monotonic()
+
+    def waited(self) -> float:
+        return time.monotonic() - self.last
+
+
+def not_media(source: str, error: av.error.FFmpegError) -> MediaError:
+    return MediaError(f"not a media file FFmpeg can read: {source} ({error.strerror})")
+
+
+def past_deadline(source: str, limits: SourceLimits) -> MediaError:
+    return MediaError(f"still reading {source} after {limits.deadline_s:g} s: gave up")
+
+
+def _open(source: str, limits: SourceLimits) -> av.container.InputContainer:
+    if is_url(source):
+        return _open_url(source, limits)
     _check_local(source)
     try:
-        return av.open(source, mode="r", timeout=30.0)
+        return av.open(source, mode="r", timeout=LOCAL_TIMEOUT_S)
     except av.error.FFmpegError as exc:
-        raise MediaError(f"not a media file FFmpeg can read: {source} ({exc.strerror})") from exc
+        raise not_media(source, exc) from exc
+
+
+def _open_url(source: str, limits: SourceLimits) -> av.container.InputContainer:
+    check_connect(source, limits)
+    clock = ReadClock()
+    try:
+        # The deadline bounds the opening too (PyAV's interrupt callback, opening only): a
+        # source can trickle for hours before its header is complete.
+        timeout = (limits.deadline_s, None)
+        return av.open(source, mode="r", options=ffmpeg_options(limits), timeout=timeout)
+    except av.error.FFmpegError as exc:
+        if limits.deadline_s is not None and clock.waited() >= limits.deadline_s:
+            raise past_deadline(source, limits) from exc
+        if stalled(exc, clock.waited(), limits):
+            raise read_timed_out(source, limits) from exc
+        raise not_media(source, exc) from exc
 
 
 def audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream:
@@ -128,19 +179,51 @@ def windows(
     yield AudioWindow(index, rest, offset, last=True)
 
 
+def bounded(
+    chunks: Iterable[np.ndarray],
+    source: str,
+    limits: SourceLimits,
+    started: float,
+    should_stop: Callable[[], bool],
+    clock: ReadClock,
+) -> Iterator[np.ndarray]:
+    """``chunks`` until ``limits.deadline_s`` after ``started`` (MediaError) or until
+    ``should_stop`` (Abandoned), checked between chunks: a read in progress is bounded by the
+    read timeout instead. Each chunk ticks ``clock``."""
+    for chunk in chunks:
+        clock.tick()
+        if should_stop():
+            raise Abandoned(source)
+        if limits.deadline_s is not None and time.monotonic() - started > limits.deadline_s:
+            raise past_deadline(source, limits)
+        yield chunk
+
+
 def decode_windows(
-    source: str, window_s: float, search_s: float = 5.0, sample_rate: int = SAMPLE_RATE
+    source: str,
+    window_s: float,
+    search_s: float = 5.0,
+    sample_rate: int = SAMPLE_RATE,
+    limits: SourceLimits = DEFAULT_LIMITS,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[AudioWindow]:
     """Lazily decodes a media file or URL into windows (so long media never sits in one event,
     and speech detection can start before decoding ends). Raises MediaError for input kaption
-    cannot use: before the first window for unreadable input, later for a broken stream."""
-    with _open(source) as container:
+    cannot use: before the first window for unreadable input, later for a broken stream, a URL
+    that stops sending (``limits``) or a decode that passes ``limits.deadline_s``; Abandoned
+    once ``should_stop`` says the caller has gone."""
+    started = time.monotonic()
+    with _open(source, limits) as container:
         offset = start_offset(container)  # also checks for an audio track
+        clock = ReadClock()
+        pcm = bounded(iter_pcm(container, sample_rate), source, limits, started, should_stop, clock)
         try:
-            yield from windows(
-                iter_pcm(container, sample_rate), sample_rate, offset, window_s, search_s
-            )
+            for window in windows(pcm, sample_rate, offset, window_s, search_s):
+                yield window
+                clock.tick()  # however long the caller held the window, the source did not wait
         except av.error.FFmpegError as exc:
+            if is_url(source) and stalled(exc, clock.waited(), limits):
+                raise read_timed_out(source, limits) from exc
             raise MediaError(f"audio of {source} cannot be decoded: {exc.strerror}") from exc
 
 

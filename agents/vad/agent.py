@@ -56,7 +56,12 @@ def register(stage: Stage) -> None:
         # The plan goes first: the orchestrator knows what to expect before results arrive.
         return [
             Outgoing("segments.planned", planned),
-            *(Outgoing("segments", s) for s in segments if s.segment_id not in skip),
+            # Weighted by audio: an even spread over the transcription workers' partitions.
+            *(
+                Outgoing("segments", s, weight=s.end - s.start)
+                for s in segments
+                if s.segment_id not in skip
+            ),
         ]
 
     async def handle(audio: AudioReady) -> list[Outgoing]:

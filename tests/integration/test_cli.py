@@ -157,8 +157,12 @@ def test_topics_apply_is_idempotent_and_reports_drift(bootstrap: str, tmp_path: 
 
 
 def test_an_unreachable_broker_is_one_clear_error(tmp_path: Path) -> None:
-    # Nothing listens on 127.0.0.1:1; the user gets a message, not a traceback.
+    # Nothing listens on 127.0.0.1:1; the user gets a message, not a traceback (submit retries
+    # for KAPTION_CLIENT_UNREACHABLE_TIMEOUT_S first: test_client_messages.py).
+    env = {"KAPTION_CLIENT_UNREACHABLE_TIMEOUT_S": "5"}
     for args in (("submit", str(MEDIA / "speech.wav")), ("topics", "apply"), ("lag",)):
-        done = kaption(*args, "--bootstrap-servers", "127.0.0.1:1", cwd=tmp_path, timeout=60)
+        done = kaption(
+            *args, "--bootstrap-servers", "127.0.0.1:1", cwd=tmp_path, env=env, timeout=60
+        )
         assert done.returncode == 1, (args, done.stderr)
         assert "Error: cannot reach Kafka" in done.stderr and "Traceback" not in done.stderr

@@ -133,8 +133,9 @@ def test_an_event_of_the_wrong_type_is_dead_lettered(cluster: Cluster) -> None:
         client.producer.flush(10)
     headers = dead_letter_headers(cluster, "segments.planned")
     assert headers[0]["kaption.error.class"] == "DecodeError"
-    assert "a JobStatus on segments.planned, which carries SegmentsPlanned" in (
-        headers[0]["kaption.error.message"]
+    assert (
+        "a JobStatus on segments.planned, which carries SegmentsPlanned"
+        in (headers[0]["kaption.error.message"])
     )
 
 
