@@ -2,7 +2,7 @@
 
 Synthetic jobs (``--jobs`` of ``--windows`` windows with ``--segments`` each) are requested and
 planned, then every segment result is fed through what the orchestrator's agent does with one
-record, minus the broker: decode the Avro bytes (words included, as on the topic), load the job
+record, minus the broker: decode the Avro bytes of its SegmentDone, load the job
 and the window lookup from JSON as the tables hold them, ``decide``, write the changed records
 back as JSON (what the changelog receives) and encode the events it publishes. Results arrive
 interleaved across jobs and windows, in a shuffled order. Target: at least 5,000 a second.
@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.orchestrator.agent import UNREAD, job_of
+from agents.orchestrator.agent import job_of
 from agents.orchestrator.decide import Policy, decide
 from agents.orchestrator.tables import JobTables
 from streams.codec import AvroCodec
@@ -27,15 +27,13 @@ from streams.events import (
     Event,
     JobRequested,
     PlannedSegment,
+    SegmentDone,
     SegmentsPlanned,
-    SegmentTranscribed,
-    TranscribedWord,
 )
 from streams.ids import SegmentId
 from streams.resources import SCHEMAS_DIR
 
 TARGET = 5_000
-WORDS_PER_SEGMENT = 50  # about 20 s of speech
 SEGMENT_S = 20.0
 
 
@@ -51,7 +49,7 @@ class Counted(dict[str, Any]):
 
 def handle(codec: AvroCodec, tables: JobTables, value: bytes, policy: Policy, now: int) -> int:
     """One record as the agent handles it; returns the bytes it publishes."""
-    event = codec.decode(value, UNREAD)
+    event = codec.decode(value)
     job_id = job_of(event)
     job = tables.job(job_id)
     decision = decide(job, event, now, policy, tables.windows_of(job_id))
@@ -94,32 +92,12 @@ def synthetic(jobs: int, windows: int, segments: int) -> tuple[list[Event], list
                     ),
                 )
             )
-            results += [transcribed(i, s, e) for i, (s, e) in zip(ids, spans, strict=True)]
+            results += [transcribed(i) for i in ids]
     return setup, results
 
 
-def transcribed(segment: SegmentId, start: float, end: float) -> SegmentTranscribed:
-    step = (end - start) / WORDS_PER_SEGMENT
-    words = tuple(
-        TranscribedWord(
-            word=" word", start=start + k * step, end=start + (k + 1) * step, probability=0.9
-        )
-        for k in range(WORDS_PER_SEGMENT)
-    )
-    return SegmentTranscribed(
-        job_id=segment.job_id,
-        segment_id=str(segment),
-        index=segment.index,
-        start=start,
-        end=end,
-        text=" ".join(w.word.strip() for w in words),
-        words=words,
-        language="en",
-        model="tiny.en",
-        model_version="bench",
-        attempt=1,
-        processing_seconds=1.0,
-    )
+def transcribed(segment: SegmentId) -> SegmentDone:
+    return SegmentDone(job_id=segment.job_id, segment_id=str(segment), attempt=1)
 
 
 def main() -> None:

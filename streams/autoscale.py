@@ -34,7 +34,7 @@ STAGE_INPUTS: dict[str, tuple[str, ...]] = {
         "jobs.requested",
         "jobs.checks",
         "segments.planned",
-        "segments.transcribed",
+        "segments.done",
         "segments.failed",
         "stage.failed",
         "subtitles.published",

@@ -10,10 +10,8 @@ Values are the typed classes of :mod:`streams.events`. Decoding failures raise
 
 from __future__ import annotations
 
-import copy
 import io
 import struct
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -60,19 +58,6 @@ def load_schemas(schemas_dir: Path) -> dict[str, EventSchema]:
     return schemas
 
 
-# Per schema name: fields to skip when decoding, and the values the event gets instead.
-Skip = Mapping[str, Mapping[str, Any]]
-
-
-def reader_without(schema: EventSchema, fields: tuple[str, ...]) -> Any:
-    reader = copy.deepcopy(schema.parsed)
-    unknown = set(fields) - {f["name"] for f in reader["fields"]}
-    if unknown:
-        raise ValueError(f"{schema.name} has no fields {sorted(unknown)}")
-    reader["fields"] = [f for f in reader["fields"] if f["name"] not in fields]
-    return fastavro.parse_schema(reader, _write_hint=False)
-
-
 class SchemaIds(Protocol):
     """Maps schemas to registry ids and back (a Confluent-compatible registry)."""
 
@@ -88,7 +73,6 @@ class AvroCodec:
         self._by_fingerprint = {s.fingerprint: s for s in self.schemas.values()}
         self._by_canonical = {s.canonical: s for s in self.schemas.values()}
         self.registry = registry
-        self._readers: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     def encode(self, event: Event) -> bytes:
         schema = self.schemas[event.SCHEMA]
@@ -99,33 +83,18 @@ class AvroCodec:
             return CONFLUENT_MAGIC + struct.pack(">I", schema_id) + body.getvalue()
         return SINGLE_OBJECT_MAGIC + schema.fingerprint + body.getvalue()
 
-    def decode(self, data: bytes | None, skip: Skip | None = None) -> Event:
-        """The typed event; raises DecodeError on anything unreadable.
-
-        ``skip`` names fields a reader has no use for, per schema, with the values its events
-        get instead: they are skipped over rather than decoded (Avro schema resolution with a
-        reader schema that lacks them), which is most of the work for events with many words.
-        """
+    def decode(self, data: bytes | None) -> Event:
+        """The typed event; raises DecodeError on anything unreadable."""
         if not data:
             raise DecodeError("empty message")
         schema, body = self._resolve(data)
-        skipped = (skip or {}).get(schema.name)
-        reader = self._reader(schema, tuple(sorted(skipped))) if skipped else None
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(body), schema.parsed, reader)
+            record = fastavro.schemaless_reader(io.BytesIO(body), schema.parsed, None)
         except Exception as exc:  # fastavro raises many types for corrupt bodies
             raise DecodeError(f"corrupt {schema.name} body: {exc!r}") from exc
         if not isinstance(record, dict):
             raise DecodeError(f"{schema.name} body is not a record")
-        if skipped:
-            record.update(skipped)
         return EVENT_TYPES[schema.name].from_record(record)
-
-    def _reader(self, schema: EventSchema, fields: tuple[str, ...]) -> Any:
-        key = (schema.name, fields)
-        if key not in self._readers:
-            self._readers[key] = reader_without(schema, fields)
-        return self._readers[key]
 
     def decode_as(self, kind: type[E], data: bytes | None) -> E:
         event = self.decode(data)

@@ -286,6 +286,36 @@ class JobStatus(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentDone(Event):
+    """A segment was transcribed (its words went out as SegmentTranscribed for the cue stage);
+    a small event for the orchestrator, which only counts results.
+    """
+
+    SCHEMA: ClassVar[str] = "SegmentDone"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    segment_id: str
+    # Which transcription attempt succeeded (1 = first).
+    attempt: int
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SegmentDone:
+        return cls(
+            job_id=record["job_id"],
+            segment_id=record["segment_id"],
+            attempt=record["attempt"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "segment_id": self.segment_id,
+            "attempt": self.attempt,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SegmentFailed(Event):
     """A segment that could not be transcribed after retries."""
 
@@ -687,6 +717,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "JobCheck": JobCheck,
     "JobRequested": JobRequested,
     "JobStatus": JobStatus,
+    "SegmentDone": SegmentDone,
     "SegmentFailed": SegmentFailed,
     "SegmentTranscribed": SegmentTranscribed,
     "SegmentsPlanned": SegmentsPlanned,

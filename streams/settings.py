@@ -84,6 +84,8 @@ class KaptionSettings(BaseSettings):
     max_redispatches: int = Field(default=3, ge=0)
     # A job unfinished this long after its request fails with the reason.
     job_deadline_s: float = Field(default=21_600.0, gt=0)
+    # A job's status that only reports new counts goes out at most this often.
+    status_interval_s: float = Field(default=1.0, ge=0)
     # Audio travels in windows of about this many seconds (19 MB of PCM for 600 s); smaller
     # windows let transcription start sooner, each costs one more event.
     audio_window_s: float = Field(default=120.0, ge=10.0)

@@ -16,7 +16,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 from faust.types import EventT, TableT
 
-from streams.codec import AvroCodec, DecodeError, Skip
+from streams.codec import AvroCodec, DecodeError
 from streams.events import Event, StageFailed
 from streams.kafka import event_producer, transient
 from streams.metrics import BAD_INPUT, DEAD_LETTER, METRICS, OK, OUTCOMES
@@ -267,14 +267,12 @@ class Stage:
         on_failure: FailureHandler | None = None,
         expected_errors: tuple[type[Exception], ...] = (),
         concurrency: int = 1,
-        skip: Skip | None = None,
     ) -> None:
         """Registers a Faust agent: decode each message, call ``handle``, publish its result.
 
         ``concurrency`` actors share the stage's input, so up to that many events are handled
         at once (and may finish out of order; Faust commits an offset only once every event
-        before it is done). Keep 1 where events of a key must be handled in order. ``skip``:
-        fields the stage does not read, left undecoded (see AvroCodec.decode).
+        before it is done). Keep 1 where events of a key must be handled in order.
 
         Nothing escapes: an undecodable record, an event of the wrong type for its topic, or an
         unexpected error dead-letters the message and reports the failure as an event (so the
@@ -297,7 +295,7 @@ class Stage:
             key = (message.key or b"").decode(errors="replace")
             logical = by_name[message.topic]
             try:
-                decoded = platform.codec.decode(message.value, skip)
+                decoded = platform.codec.decode(message.value)
                 carried = registry.specs[logical].value_schema
                 if carried != decoded.SCHEMA:
                     raise DecodeError(f"a {decoded.SCHEMA} on {logical}, which carries {carried}")

@@ -16,6 +16,7 @@ from streams.events import (
     JobState,
     JobStatus,
     PlannedSegment,
+    SegmentDone,
     SegmentFailed,
     SegmentsPlanned,
     SegmentTranscribed,
@@ -125,6 +126,7 @@ EXAMPLES: dict[str, Event] = {
             vtt="WEBVTT\n",
         ),
         SubtitlesPublished(job_id="j", language="en", cue_count=1),
+        SegmentDone(job_id="j", segment_id="j:0000-0000", attempt=1),
         JobStatus(
             job_id="j",
             name="a",

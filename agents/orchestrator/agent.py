@@ -26,15 +26,11 @@ INPUTS = (
     "jobs.requested",
     "jobs.checks",
     "segments.planned",
-    "segments.transcribed",
+    "segments.done",
     "segments.failed",
     "stage.failed",
     "subtitles.published",
 )
-
-# The orchestrator counts results; the words are the cue stage's business, and skipping them
-# is most of the cost of reading a result.
-UNREAD = {"SegmentTranscribed": {"text": "", "words": []}}
 
 
 def job_of(event: Event) -> str:
@@ -93,6 +89,7 @@ def register(stage: Stage) -> None:
         overdue_factor=settings.segment_overdue_factor,
         max_redispatches=settings.max_redispatches,
         deadline_ms=int(settings.job_deadline_s * 1000),
+        status_every_ms=int(settings.status_interval_s * 1000),
     )
 
     tables = JobTables(jobs, windows)
@@ -110,7 +107,7 @@ def register(stage: Stage) -> None:
         report(job, decision.job, at)
         return []
 
-    stage.agent(INPUTS, handle, skip=UNREAD)
+    stage.agent(INPUTS, handle)
 
     for state in JobState:
         METRICS.jobs.labels(state.value).set(0)
@@ -124,7 +121,8 @@ def register(stage: Stage) -> None:
         for state, count in counts.items():
             METRICS.jobs.labels(state.value).set(count)
 
-    interval = min(30.0, settings.job_stall_s / 4, settings.segment_overdue_grace_s / 4)
+    # Often enough to send held-back counts soon after a job goes quiet.
+    interval = min(5.0, settings.job_stall_s / 4, settings.segment_overdue_grace_s / 4)
 
     @stage.app.timer(interval=interval)
     async def check_jobs() -> None:

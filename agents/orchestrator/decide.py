@@ -31,9 +31,9 @@ from streams.events import (
     JobRequested,
     JobState,
     JobStatus,
+    SegmentDone,
     SegmentFailed,
     SegmentsPlanned,
-    SegmentTranscribed,
     StageFailed,
     SubtitlesPublished,
     TranscriptComplete,
@@ -53,7 +53,11 @@ class Policy:
     Segments still outstanding once a job has made no progress for ``overdue_grace_ms`` plus
     ``overdue_factor`` times their seconds of speech are sent again, up to ``max_redispatches``
     times: a lost segment is noticed in about its own transcription time, not after the whole
-    job's stall time. A job still unfinished ``deadline_ms`` after its request fails."""
+    job's stall time. A job still unfinished ``deadline_ms`` after its request fails.
+
+    A status that only reports new counts goes out at most every ``status_every_ms`` per job
+    (a job of a thousand segments is not a thousand statuses); the timer's check sends the
+    counts held back once the job goes quiet."""
 
     stall_ms: int = 600_000
     max_redrives: int = 3
@@ -62,6 +66,7 @@ class Policy:
     overdue_factor: float = 2.0
     max_redispatches: int = 3
     deadline_ms: int = 6 * 3_600_000
+    status_every_ms: int = 1000
 
 
 @dataclass
@@ -84,9 +89,30 @@ def decide(
     windows: WindowLookup = _no_windows,
 ) -> Decision:
     decision = _decide(job, event, now_ms, policy, windows)
-    if decision.job is not None and decision.job is not job and not decision.forget:
-        decision.job = decision.job.but(progress_at=now_ms)  # a re-drive counts too
+    after = decision.job
+    if after is None or decision.forget:
+        return decision
+    recent = job is not None and now_ms - job.status_at < policy.status_every_ms
+    if recent and job is not None and _progress_only(job, decision):
+        decision.outgoing = []  # counts only: the next status, or the timer's check, has them
+    changes = {}
+    if after is not job:
+        changes["progress_at"] = now_ms  # a re-drive counts too
+    if any(out.topic == "jobs.status" for out in decision.outgoing):
+        changes["status_at"] = now_ms
+    if changes:
+        decision.job = after.but(**changes)
     return decision
+
+
+def _progress_only(before: Job, decision: Decision) -> bool:
+    """A status that reports new counts and nothing else (no new state, no other event)."""
+    assert decision.job is not None
+    return (
+        bool(decision.outgoing)
+        and decision.job.state == before.state
+        and all(out.topic == "jobs.status" for out in decision.outgoing)
+    )
 
 
 def stalled(job: Job, now_ms: int, policy: Policy) -> bool:
@@ -114,6 +140,15 @@ def overdue(job: Job, now_ms: int, policy: Policy, windows: WindowLookup) -> boo
     return now_ms - job.progress_at > allowed_ms
 
 
+def status_behind(job: Job, now_ms: int, policy: Policy) -> bool:
+    """Counts changed since the last status, which is old enough for another."""
+    return (
+        not job.terminal
+        and job.status_at < job.progress_at
+        and now_ms - job.status_at >= policy.status_every_ms
+    )
+
+
 def needs_check(job: Job, now_ms: int, policy: Policy, windows: WindowLookup = _no_windows) -> bool:
     """Whether the timer should send the job a JobCheck."""
     return (
@@ -121,6 +156,7 @@ def needs_check(job: Job, now_ms: int, policy: Policy, windows: WindowLookup = _
         or expired(job, now_ms, policy)
         or past_deadline(job, now_ms, policy)
         or overdue(job, now_ms, policy, windows)
+        or status_behind(job, now_ms, policy)
     )
 
 
@@ -139,7 +175,7 @@ def _decide(
         return _fail(job, f"{event.stage}: {event.reason}", now_ms, windows)
     if isinstance(event, SegmentsPlanned):
         return _on_planned(job, event, now_ms, windows)
-    if isinstance(event, SegmentTranscribed):
+    if isinstance(event, SegmentDone):
         return _on_result(job, event.segment_id, DONE, None, now_ms, windows)
     if isinstance(event, SegmentFailed):
         return _on_result(job, event.segment_id, FAILED, event.reason, now_ms, windows)
@@ -332,6 +368,8 @@ def _on_check(job: Job, now_ms: int, policy: Policy, windows: WindowLookup) -> D
         status = _status(job, now_ms, progress(job, windows))
         return Decision(job, [status, _decode(job, _accounted_ids(job, windows))])
     if not stalled(job, now_ms, policy):
+        if status_behind(job, now_ms, policy):
+            return Decision(job, [_status(job, now_ms, progress(job, windows))])
         return Decision(job)
     if job.redrives >= policy.max_redrives:
         idle_s = (now_ms - job.progress_at) / 1000

@@ -40,6 +40,7 @@ class Job:
     first_failure: str | None = None  # why the first segment failed
     reason: str | None = None  # why the job failed, or what PARTIAL left out
     progress_at: int = 0  # ms; the last change
+    status_at: int = 0  # ms; the last JobStatus published
     redrives: int = 0  # whole-job re-drives after a stall
     redispatches: int = 0  # overdue segments sent again
 

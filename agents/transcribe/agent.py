@@ -1,4 +1,5 @@
-"""transcribe: SpeechSegment -> SegmentTranscribed, or SegmentFailed after K attempts.
+"""transcribe: SpeechSegment -> SegmentTranscribed (the words, for the cue stage) and SegmentDone
+(for the orchestrator's count), or SegmentFailed after K attempts.
 
 Runs as a consumer group: parallelism is bounded by the partitions of the segments topic.
 Within a worker, up to a batch of segments are in hand at once (one Faust actor each) and go to
@@ -25,7 +26,7 @@ from agents.transcribe.whisper import (
     transcribe_batch,
 )
 from streams.audio import pcm_from_bytes
-from streams.events import SegmentFailed, SegmentTranscribed, SpeechSegment
+from streams.events import SegmentDone, SegmentFailed, SegmentTranscribed, SpeechSegment
 from streams.ids import SegmentId
 from streams.metrics import METRICS
 from streams.settings import KaptionSettings
@@ -196,7 +197,12 @@ def register(stage: Stage) -> None:
                 last = exc
                 continue
             result = transcribed(segment, done.transcript, model_name, attempt, done.took)
-            return [Outgoing("segments.transcribed", result)]
+            # The words first: once the orchestrator has counted every segment, the cue stage
+            # must find them (it waits for any still in flight).
+            counted = SegmentDone(
+                job_id=segment.job_id, segment_id=segment.segment_id, attempt=attempt
+            )
+            return [Outgoing("segments.transcribed", result), Outgoing("segments.done", counted)]
         assert last is not None
         raise RetriesExhaustedError(settings.transcribe_attempts, last)
 

@@ -19,12 +19,11 @@ from streams.events import (
     JobState,
     JobStatus,
     PlannedSegment,
+    SegmentDone,
     SegmentFailed,
     SegmentsPlanned,
-    SegmentTranscribed,
     StageFailed,
     SubtitlesPublished,
-    TranscribedWord,
     TranscriptComplete,
 )
 from streams.ids import SegmentId
@@ -66,22 +65,8 @@ def plan(window: int, count: int, last: bool = True, job_id: str = JOB) -> Segme
     )
 
 
-def done(window: int, position: int, job_id: str = JOB) -> SegmentTranscribed:
-    start = 120.0 * window + 10 * position
-    return SegmentTranscribed(
-        job_id=job_id,
-        segment_id=sid(window, position, job_id),
-        index=SegmentId(job_id, window, position).index,
-        start=start,
-        end=start + 5,
-        text="hello",
-        words=(TranscribedWord(word=" hello", start=start, end=start + 1, probability=0.9),),
-        language="en",
-        model="tiny.en",
-        model_version="x",
-        attempt=1,
-        processing_seconds=0.1,
-    )
+def done(window: int, position: int, job_id: str = JOB) -> SegmentDone:
+    return SegmentDone(job_id=job_id, segment_id=sid(window, position, job_id), attempt=1)
 
 
 def failed(window: int, position: int, reason: str = "boom") -> SegmentFailed:
@@ -105,7 +90,8 @@ def published() -> SubtitlesPublished:
 class Store:
     """The orchestrator's tables in memory, written the way the agent writes them."""
 
-    policy: Policy = field(default_factory=Policy)
+    # A status per change (tests send everything at once); the throttle has its own test.
+    policy: Policy = field(default_factory=lambda: Policy(status_every_ms=0))
     job: Job | None = None
     windows: dict[int, Window] = field(default_factory=dict)
     bytes_written: int = 0
@@ -461,3 +447,19 @@ def test_tables_decode_a_stored_record_once_and_notice_a_replaced_one() -> None:
     assert lookup(0) == Window(planned=True) and windows
     tables.store(JOB, replaced, Decision(replaced, windows={0: None}, forget=True))
     assert lookup(0) is None and tables.job(JOB) is None and not jobs and not windows
+
+
+def test_counts_go_out_at_most_every_interval_and_the_check_sends_what_was_held() -> None:
+    store = Store(Policy(status_every_ms=1000))
+    store.apply(request())
+    assert statuses(store.apply(plan(0, 3), NOW + 100))  # a new state: always said
+    assert statuses(store.apply(done(0, 0), NOW + 1200))  # counts, a second after the last
+    assert store.apply(done(0, 1), NOW + 1500).outgoing == []  # held back
+    assert store.job is not None and store.progress.done == 2
+    assert not needs_check(store.job, NOW + 2000, store.policy, store.windows.get)
+    assert needs_check(store.job, NOW + 2300, store.policy, store.windows.get)
+    refreshed = statuses(check(store, NOW + 2300))
+    assert refreshed[0].segments_done == 2
+    assert not needs_check(store.job, NOW + 9000, store.policy, store.windows.get)
+    final = statuses(store.apply(done(0, 2), NOW + 2400))  # a new state again: said at once
+    assert final[0].state == JobState.BUILDING_CUES
