@@ -96,7 +96,7 @@ def decide(
     if recent and job is not None and _progress_only(job, decision):
         decision.outgoing = []  # counts only: the next status, or the timer's check, has them
     changes = {}
-    if after is not job:
+    if after is not job or decision.windows:
         changes["progress_at"] = now_ms  # a re-drive counts too
     if any(out.topic == "jobs.status" for out in decision.outgoing):
         changes["status_at"] = now_ms
@@ -268,10 +268,12 @@ def _on_result(
         return Decision(job)  # a segment the plan does not have
     # The first outcome stays (a late retry's success does not overwrite a reported failure).
     results = {position: outcome, **current.results}
-    after = job.but(
-        max_window=max(job.max_window, segment.window),
-        first_failure=job.first_failure or failure,
-    )
+    after = job
+    if segment.window > job.max_window or (failure and not job.first_failure):
+        after = job.but(
+            max_window=max(job.max_window, segment.window),
+            first_failure=job.first_failure or failure,
+        )
     return _advance(
         job, after, {segment.window: replace(current, results=results)}, now_ms, windows
     )

@@ -456,6 +456,7 @@ def test_counts_go_out_at_most_every_interval_and_the_check_sends_what_was_held(
     assert statuses(store.apply(done(0, 0), NOW + 1200))  # counts, a second after the last
     assert store.apply(done(0, 1), NOW + 1500).outgoing == []  # held back
     assert store.job is not None and store.progress.done == 2
+    assert store.job.progress_at == NOW + 1500  # progress, though nothing was said
     assert not needs_check(store.job, NOW + 2000, store.policy, store.windows.get)
     assert needs_check(store.job, NOW + 2300, store.policy, store.windows.get)
     refreshed = statuses(check(store, NOW + 2300))
