@@ -192,3 +192,11 @@ def kaption_job(
 
 def load_average() -> float:
     return os.getloadavg()[0]
+
+
+def quiet_enough() -> float:
+    """The 1-minute load average at the start, with a warning when timings will be noisy."""
+    load = load_average()
+    if load > 0.5:
+        progress(f"warning: 1-minute load average is {load:.2f}: timings will be noisy")
+    return load

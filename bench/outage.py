@@ -22,12 +22,12 @@ from common import OUT, progress
 
 from streams.client import JobClient
 from streams.events import JobState
-from tests.integration.helpers import read
 from tests.integration.test_outage import (
     RECOVERY_LIMIT_S,
     job_through_outage,
     outage_settings,
     proxied_cluster,
+    rescue_events,
     rescues_in,
 )
 from tests.paths import SAMPLES
@@ -42,7 +42,7 @@ class Outcome:
     state: str
     recovered_s: float
     identical: bool
-    job_checks: int
+    redrives: int
     rescues: int
     worker_alive: bool
 
@@ -52,7 +52,7 @@ class Outcome:
             self.state == JobState.COMPLETED.value
             and self.recovered_s <= RECOVERY_LIMIT_S
             and self.identical
-            and self.job_checks == 0
+            and self.redrives == 0
             and self.rescues == 0
             and self.worker_alive
         )
@@ -68,7 +68,7 @@ def measure(outage_s: float) -> Outcome:
             reference = client.wait(client.submit(str(SAMPLE)), 300, alive=cluster.alive)
         progress(f"reference run {reference.state.value}; now the job through the outage")
         run = job_through_outage(cluster, str(SAMPLE), outage_s, timeout_s=600)
-        checks = read(cluster.settings, "jobs.checks", count=1, timeout_s=3.0)
+        redrives = rescue_events(cluster.settings, jobs=2)
         alive = cluster.alive()
     progress(f"outage {outage_s:g} s: {run.result.state.value} {run.recovered_s:.1f} s after")
     same = (
@@ -82,7 +82,7 @@ def measure(outage_s: float) -> Outcome:
         state=run.result.state.value,
         recovered_s=run.recovered_s,
         identical=same,
-        job_checks=len(checks),
+        redrives=redrives,
         rescues=len(rescues_in(cluster.worker_log)),
         worker_alive=alive,
     )
@@ -98,12 +98,12 @@ def main() -> int:
     (OUT / "outage.json").write_text(json.dumps([o.__dict__ for o in outcomes], indent=2) + "\n")
     print(
         f"{'outage':>8} {'done at cut':>11} {'state':>10} {'after return':>12} "
-        f"{'identical':>9} {'JobChecks':>9} {'rescues':>7} {'worker':>6}  verdict"
+        f"{'identical':>9} {'re-drives':>9} {'rescues':>7} {'worker':>6}  verdict"
     )
     for o in outcomes:
         print(
             f"{o.outage_s:7.0f}s {o.segments_at_cut:>11} {o.state:>10} {o.recovered_s:11.1f}s "
-            f"{o.identical!s:>9} {o.job_checks:>9} {o.rescues:>7} "
+            f"{o.identical!s:>9} {o.redrives:>9} {o.rescues:>7} "
             f"{'alive' if o.worker_alive else 'DIED':>6}  "
             f"{'PASS' if o.passed else 'FAIL'} (target <= {RECOVERY_LIMIT_S:.0f} s)"
         )

@@ -41,6 +41,7 @@ from common import (
     kaption_job,
     load_average,
     progress,
+    quiet_enough,
 )
 from faster_whisper import BatchedInferencePipeline
 
@@ -58,32 +59,20 @@ TARGET_COLD_S = 10.0
 # --- bare faster-whisper ----------------------------------------------------------------------
 
 
-def bare(settings: KaptionSettings, path: Path) -> Run:
+def bare(settings: KaptionSettings, path: Path, batch_size: int = 0) -> Run:
+    """The library alone: sequential, or ``BatchedInferencePipeline`` with ``batch_size``."""
     model = configured_model(settings)
+    transcriber = BatchedInferencePipeline(model) if batch_size else model
+    batching = {"batch_size": batch_size} if batch_size else {}
     started = time.perf_counter()
-    segments, _info = model.transcribe(
+    segments, _info = transcriber.transcribe(
         str(path),
         language="en",
         beam_size=settings.whisper_beam_size,
         word_timestamps=True,
         vad_filter=True,
         vad_parameters=vad_options(settings),
-    )
-    texts = [segment.text.strip() for segment in segments]
-    return Run(time.perf_counter() - started, " ".join(t for t in texts if t))
-
-
-def bare_batched(settings: KaptionSettings, path: Path, batch_size: int) -> Run:
-    pipeline = BatchedInferencePipeline(configured_model(settings))
-    started = time.perf_counter()
-    segments, _info = pipeline.transcribe(
-        str(path),
-        language="en",
-        beam_size=settings.whisper_beam_size,
-        word_timestamps=True,
-        vad_filter=True,
-        vad_parameters=vad_options(settings),
-        batch_size=batch_size,
+        **batching,
     )
     texts = [segment.text.strip() for segment in segments]
     return Run(time.perf_counter() - started, " ".join(t for t in texts if t))
@@ -150,9 +139,7 @@ def main() -> int:
         parser.error("--repeat must be >= 1 and --minutes > 0")
 
     OUT.mkdir(parents=True, exist_ok=True)
-    load_start = load_average()
-    if load_start > 0.5:
-        progress(f"warning: 1-minute load average is {load_start:.2f}: timings will be noisy")
+    load_start = quiet_enough()
     base = KaptionSettings(data_dir=OUT / "kaption-data")
     base.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only its own subdirectory
     threads, batch_size = configured_threads(base), configured_batch_size(base)
@@ -165,7 +152,7 @@ def main() -> int:
 
     started = time.perf_counter()
     bare(base, WARMUP_FILE)  # model load and first-call costs (VAD model), as the worker warm-up
-    bare_batched(base, WARMUP_FILE, batch_size)
+    bare(base, WARMUP_FILE, batch_size)
     progress(f"bare model loaded and warmed up in {time.perf_counter() - started:.1f} s")
 
     timeout_s = max(900.0, 10 * inputs.long_seconds)
@@ -174,7 +161,7 @@ def main() -> int:
         progress(f"run {rep}/{args.repeat}: bare sequential faster-whisper")
         runs["sequential"].append(bare(base, inputs.long_wav))
         progress(f"run {rep}/{args.repeat}: bare batched faster-whisper (batch {batch_size})")
-        runs["batched"].append(bare_batched(base, inputs.long_wav, batch_size))
+        runs["batched"].append(bare(base, inputs.long_wav, batch_size))
         progress(f"run {rep}/{args.repeat}: kaption with broker and worker running")
         runs["kaption"].append(kaption_warm(base, inputs, f"run{rep}", timeout_s))
         for name, done in runs.items():

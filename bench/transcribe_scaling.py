@@ -39,6 +39,7 @@ from common import (
     kaption_job,
     load_average,
     progress,
+    quiet_enough,
     worker,
 )
 from prometheus_client.parser import text_string_to_metric_families
@@ -171,9 +172,7 @@ def main() -> int:
         parser.error("--repeat must be >= 1 and --minutes > 0")
 
     OUT.mkdir(parents=True, exist_ok=True)
-    load_start = load_average()
-    if load_start > 0.5:
-        progress(f"warning: 1-minute load average is {load_start:.2f}: timings will be noisy")
+    load_start = quiet_enough()
     base = KaptionSettings(
         data_dir=OUT / "kaption-data",
         whisper_cpu_threads=1,

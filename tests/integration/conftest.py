@@ -51,6 +51,17 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield address
 
 
+# A job that is provably mid-way for a while: the 29 s sample cut into several segments (10 s
+# windows, no merging across pauses), transcribed one at a time (no batch takes them all at once)
+# and a status for every result (none held back), so a test can act between two results.
+ONE_SEGMENT_AT_A_TIME: dict[str, Any] = {
+    "audio_window_s": 10.0,
+    "max_merge_gap_s": 0.0,
+    "transcribe_batch_size": 1,
+    "status_interval_s": 0.0,
+}
+
+
 def fresh_settings(bootstrap: str, data_dir: Path, **overrides: Any) -> KaptionSettings:
     """Settings with a topic prefix (so topics and consumer groups) no other test shares."""
     prefix = f"it{uuid.uuid4().hex[:8]}."

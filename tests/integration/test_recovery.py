@@ -20,7 +20,12 @@ from streams.kafka import librdkafka_config
 from streams.processes import worker_process
 from streams.settings import KaptionSettings
 from streams.topics import Outgoing
-from tests.integration.conftest import create_topics, fresh_settings, run_job
+from tests.integration.conftest import (
+    ONE_SEGMENT_AT_A_TIME,
+    create_topics,
+    fresh_settings,
+    run_job,
+)
 from tests.integration.helpers import headers_of, read, value_of
 from tests.paths import MEDIA, SAMPLES
 
@@ -35,10 +40,7 @@ def transcribed_ids(settings: KaptionSettings) -> list[str]:
 
 
 def small_segments(bootstrap: str, data_dir: Path, **overrides: Any) -> KaptionSettings:
-    # 10 s windows and no merging across pauses: the 29 s sample becomes several segments.
-    return fresh_settings(
-        bootstrap, data_dir, audio_window_s=10.0, max_merge_gap_s=0.0, **overrides
-    )
+    return fresh_settings(bootstrap, data_dir, **ONE_SEGMENT_AT_A_TIME, **overrides)
 
 
 def test_a_worker_killed_mid_job_is_replaced_by_per_stage_processes(
