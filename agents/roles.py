@@ -25,6 +25,12 @@ def stages_for(roles: tuple[str, ...]) -> list[str]:
     return [name for name in STAGES if name in roles]
 
 
+def stage_inputs(stage: str) -> tuple[str, ...]:
+    """The topics the stage's agents consume (its module's ``INPUTS``)."""
+    inputs: tuple[str, ...] = import_module(f"agents.{stage}.agent").INPUTS
+    return inputs
+
+
 def register_function(stage: str) -> Register:
     register: Register = import_module(f"agents.{stage}.agent").register
     return register

@@ -20,31 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from agents.roles import stage_inputs
 from streams.admin import consumer_lag
 from streams.processes import die_with_parent, role_args, settings_env
 from streams.scaling import Decision, Policy, Sample, ScalerState, decide
 from streams.settings import KaptionSettings
 
 log = logging.getLogger(__name__)
-
-# The topics each stage's agents consume (checked against the agents by a unit test): its lag
-# and progress are read on these. Changelogs are not listed: recovery commits nothing.
-STAGE_INPUTS: dict[str, tuple[str, ...]] = {
-    "orchestrator": (
-        "jobs.requested",
-        "jobs.checks",
-        "segments.planned",
-        "segments.done",
-        "segments.failed",
-        "stage.failed",
-        "subtitles.published",
-    ),
-    "decode": ("decode.requested",),
-    "vad": ("audio.ready",),
-    "transcribe": ("segments",),
-    "cues": ("segments.transcribed", "transcripts.complete", "jobs.status"),
-    "subtitles": ("cues.ready",),
-}
 
 
 def group_of(settings: KaptionSettings, stage: str) -> str:
@@ -55,7 +37,7 @@ def group_of(settings: KaptionSettings, stage: str) -> str:
 def measure(settings: KaptionSettings, stage: str, workers: int, at: float) -> Sample:
     """Lag and committed offsets of the stage's group on its inputs (true end offsets: see
     streams/admin.py for Tansu's ListOffsets)."""
-    topics = [settings.topic_prefix + logical for logical in STAGE_INPUTS[stage]]
+    topics = [settings.topic_prefix + logical for logical in stage_inputs(stage)]
     partitions = consumer_lag(settings, [group_of(settings, stage)], topics)
     if not partitions:
         raise RuntimeError(f"no topic {', '.join(topics)} (`kaption topics apply` creates them)")

@@ -24,6 +24,8 @@ from streams.settings import KaptionSettings
 from streams.stage import Stage
 from streams.topics import Outgoing
 
+INPUTS = ("decode.requested",)
+
 
 def audio_ready(request: DecodeRequested, window: AudioWindow) -> AudioReady:
     return AudioReady(
@@ -65,4 +67,4 @@ def register(stage: Stage) -> None:
             gone.set()  # a decode still running on its thread stops at its next chunk
         return []
 
-    stage.agent("decode.requested", handle, expected_errors=(MediaError,), concurrency=concurrency)
+    stage.agent(INPUTS, handle, expected_errors=(MediaError,), concurrency=concurrency)

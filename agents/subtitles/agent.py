@@ -8,6 +8,8 @@ from streams.events import CuesReady, SubtitlesPublished, SubtitlesReady
 from streams.stage import Stage
 from streams.topics import Outgoing
 
+INPUTS = ("cues.ready",)
+
 
 def subtitles(cues: CuesReady) -> list[Outgoing]:
     ready = SubtitlesReady(
@@ -29,4 +31,4 @@ def register(stage: Stage) -> None:
     async def handle(cues: CuesReady) -> list[Outgoing]:
         return subtitles(cues)
 
-    stage.agent("cues.ready", handle)
+    stage.agent(INPUTS, handle)

