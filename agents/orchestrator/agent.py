@@ -121,8 +121,9 @@ def register(stage: Stage) -> None:
         for state, count in counts.items():
             METRICS.jobs.labels(state.value).set(count)
 
-    # Often enough to send held-back counts soon after a job goes quiet.
-    interval = min(5.0, settings.job_stall_s / 4, settings.segment_overdue_grace_s / 4)
+    # Every job is looked at on each tick (kept seven days after it ends), so not too often:
+    # a quarter of the shortest deadline; held-back counts go out at the next tick.
+    interval = min(30.0, settings.job_stall_s / 4, settings.segment_overdue_grace_s / 4)
 
     @stage.app.timer(interval=interval)
     async def check_jobs() -> None:
