@@ -9,9 +9,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the worker imports Faust: not needed to list the roles
     from streams.worker import Register
 
-# In the order of the flow. Each stage is its own Faust app and consumer group, and its package
-# agents/<stage>/agent.py has a ``register(stage)``.
-STAGES = ("orchestrator", "decode", "vad", "transcribe", "cues", "subtitles")
+# In the order of the flow. Each stage is its own Faust app and consumer group, and its module
+# (agents/<stage>/agent.py) has a ``register(stage)``. Live streams have a lane of their own:
+# speech detection (agents/live), then "<stage>-live" stages with their own topics and groups,
+# in agents/<stage>/live_agent.py, so a file backlog never delays live captions.
+FILE_STAGES = ("orchestrator", "decode", "vad", "transcribe", "cues", "subtitles")
+LIVE_STAGES = ("live", "transcribe-live", "cues-live", "subtitles-live")
+STAGES = FILE_STAGES + LIVE_STAGES
 ALL = "all"
 
 
@@ -25,12 +29,18 @@ def stages_for(roles: tuple[str, ...]) -> list[str]:
     return [name for name in STAGES if name in roles]
 
 
+def stage_module(stage: str) -> str:
+    if stage.endswith("-live"):
+        return f"agents.{stage.removesuffix('-live')}.live_agent"
+    return f"agents.{stage}.agent"
+
+
 def stage_inputs(stage: str) -> tuple[str, ...]:
     """The topics the stage's agents consume (its module's ``INPUTS``)."""
-    inputs: tuple[str, ...] = import_module(f"agents.{stage}.agent").INPUTS
+    inputs: tuple[str, ...] = import_module(stage_module(stage)).INPUTS
     return inputs
 
 
 def register_function(stage: str) -> Register:
-    register: Register = import_module(f"agents.{stage}.agent").register
+    register: Register = import_module(stage_module(stage)).register
     return register

@@ -1,4 +1,4 @@
-"""The ``kaption`` command line: broker, topics, worker, submit, run, lag."""
+"""The ``kaption`` command line: broker, topics, worker, submit, run, lag, live, ingest."""
 
 from __future__ import annotations
 
@@ -578,6 +578,153 @@ def dlq_replay(
         where = f"{r.topic}[{r.partition}]" + ("" if r.offset < 0 else f"@{r.offset}")
         click.echo(f"{verb} {r.letter.topic} {r.letter.address} -> {where}")
     click.echo(f"{verb} {len(done)} record(s)")
+
+
+# --- live streams -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_ready(port: int, alive: Any, timeout_s: float) -> None:
+    """Until the worker's /readyz says every group joined and the model is loaded: audio sent
+    before would wait in Kafka and count as caption latency."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not alive():
+            raise click.ClickException("the live worker exited while starting")
+        url = f"http://127.0.0.1:{port}/readyz"
+        with (
+            contextlib.suppress(OSError, urllib.error.URLError),
+            urllib.request.urlopen(url, timeout=2) as reply,
+        ):
+            if reply.status == 200:
+                return
+        time.sleep(0.2)
+    raise click.ClickException(f"the live worker was not ready after {timeout_s:.0f} s")
+
+
+def realtime_option(fn: Any) -> Any:
+    return click.option(
+        "--realtime/--as-fast-as-read",
+        default=None,
+        help="Pace the source at playback speed (default: on for files, off for URLs).",
+    )(fn)
+
+
+@main.command()
+@click.argument("source")
+@click.option("--stream-id", required=True, help="The stream's id (the Kafka key of its events).")
+@realtime_option
+@kafka_options
+def ingest(source: str, stream_id: str, realtime: bool | None, **options: Any) -> None:
+    """Publish a live SOURCE's audio to Kafka for live workers elsewhere, until it ends, is
+    silent for KAPTION_LIVE_IDLE_TIMEOUT_S, or Ctrl-C. SOURCE: anything FFmpeg reads live
+    (udp://, rtp://, srt://, rtmp://, rtsp://, http(s):// HLS) or a file."""
+    import threading
+
+    from agents.live.session import StreamClient, ingest, read_source, stop_on_signals
+
+    settings = require_broker(make_settings(**options))
+    stop = threading.Event()
+    stop_on_signals(stop)
+    paced = realtime if realtime is not None else "://" not in source
+    with StreamClient(settings, notify=say) as client:
+        end = ingest(client, stream_id, read_source(source, settings, paced, stop))
+    console.print(f"stream {stream_id} ended after {end.media_time:.1f} s: {end.reason}")
+
+
+@main.command()
+@click.argument("source")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
+@click.option("--name", default=None, help="Output file name (default: derived from SOURCE).")
+@realtime_option
+@click.option(
+    "--model", default=None, help="faster-whisper model name or path (default bundled tiny.en)."
+)
+@kafka_options
+def live(
+    source: str,
+    out: Path,
+    name: str | None,
+    realtime: bool | None,
+    model: str | None,
+    **options: Any,
+) -> None:
+    """One machine, live: broker (embedded unless given), topics, the live workers, and SOURCE
+    ingested until it ends or Ctrl-C. Keeps OUT/NAME.vtt (final captions so far) and
+    OUT/NAME.m3u8 (an HLS WebVTT subtitle playlist) up to date, writes OUT/NAME.srt and
+    OUT/NAME.vtt for the whole stream at the end, and prints the caption latencies."""
+    import threading
+
+    from agents.live.session import (
+        Captions,
+        StreamClient,
+        follow_to_end,
+        ingest,
+        read_source,
+        stop_on_signals,
+        stream_name,
+    )
+    from agents.roles import LIVE_STAGES
+    from agents.subtitles.live import remove_outputs
+
+    started = time.perf_counter()
+    stream_id = name or stream_name(source)
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    remove_outputs(out, stream_id)  # a new stream under this name
+    settings = make_settings(whisper_model=model, live_out_dir=out, **options)
+    port = settings.metrics_port if settings.metrics_port else free_port()
+    embedded = not settings.bootstrap_servers
+    stop = threading.Event()
+    with contextlib.ExitStack() as stack:
+        if embedded:
+            log = settings.data_dir / "broker.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            address = stack.enter_context(embedded_broker(0, log))
+            settings = settings.model_copy(update={"bootstrap_servers": address})
+        apply_topics(settings)
+        worker_log = settings.data_dir / "live-worker.log"
+        worker_settings = settings.model_copy(update={"metrics_port": port})
+        process = stack.enter_context(
+            worker_process(worker_settings, LIVE_STAGES, worker_log, graceful=not embedded)
+        )
+        console.print(f"starting the live workers (log: {worker_log})")
+        wait_ready(port, lambda: process.poll() is None, RUN_WORKER_START_S * 2)
+        stop_on_signals(stop)
+        paced = realtime if realtime is not None else "://" not in source
+        captions = Captions(stream_id, console.print)
+        with StreamClient(settings, notify=say) as client:
+            console.print(f"live: {source} -> {out / stream_id}.vtt, .m3u8 (Ctrl-C ends it)")
+            end = ingest(
+                client,
+                stream_id,
+                read_source(source, settings, paced, stop),
+                lambda: captions.take(client.cues()),
+            )
+            follow_to_end(client, captions, RUN_WORKER_START_S)
+        final = out / f"{stream_id}.srt"
+        deadline = time.monotonic() + 30
+        while not final.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    console.print(f"stream ended after {end.media_time:.1f} s: {end.reason}")
+    for line in captions.summary():
+        click.echo(line)
+    if captions.ended is None or not final.exists():
+        raise click.ClickException("the captions did not reach the end of the stream")
+    for suffix in (".srt", ".vtt", ".m3u8"):
+        click.echo(f"wrote {out / stream_id}{suffix}")
+    console.print(f"wall time {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":

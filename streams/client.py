@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
@@ -149,6 +149,8 @@ class JobClient:
     result is missed, and it joins no consumer group (no rebalance wait).
     """
 
+    READS: tuple[str, ...] = ("jobs.status", "subtitles.ready")  # what the reader follows
+
     def __init__(
         self, settings: KaptionSettings, notify: Callable[[str], Any] | None = None
     ) -> None:
@@ -195,7 +197,7 @@ class JobClient:
         self.statuses: dict[str, JobStatus] = {}
         self.subtitles: dict[str, SubtitlesReady] = {}
 
-    def __enter__(self) -> JobClient:
+    def __enter__(self) -> Self:
         try:
             self._connect()
         except BaseException:
@@ -210,7 +212,7 @@ class JobClient:
         while True:
             try:
                 self.producer.list_topics(self.registry.name("jobs.requested"), timeout=PROBE_S)
-                self._assign_at_end(("jobs.status", "subtitles.ready"))
+                self._assign_at_end(self.READS)
             except KafkaException as exc:
                 self.watch.down(str(exc.args[0].str()))
                 self.watch.check()

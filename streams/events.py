@@ -28,6 +28,73 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AudioChunk(Event):
+    """A slice of a live stream's audio (16 kHz mono int16 PCM), in order; the last one ends
+    the stream.
+    """
+
+    SCHEMA: ClassVar[str] = "AudioChunk"
+
+    # Stream identifier; also the Kafka key, so a stream's events stay in order.
+    stream_id: str
+    # 0, 1, 2, ... per stream, in media order.
+    seq: int
+    # Seconds from the stream's start to the chunk's first sample (a source gap advances it).
+    media_time: float
+    # Seconds of audio in pcm.
+    duration: float
+    # Wall clock (Unix seconds) when the chunk's last sample was read from the source.
+    capture_time: float
+    sample_rate: int
+    # Little-endian int16 mono samples.
+    pcm: bytes
+    # Add to media time to get the source's own presentation time (seconds), for X-TIMESTAMP-
+    # MAP; changes after a reconnect.
+    source_offset: float
+    # Seconds of the source lost just before this chunk (a drop and reconnect); 0 normally.
+    gap_before: float
+    # Why the source was lost before this chunk, when gap_before > 0.
+    gap_reason: str
+    # True on the stream's final chunk (pcm may be empty).
+    last: bool
+    # On the last chunk: why the stream ended.
+    end_reason: str
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> AudioChunk:
+        return cls(
+            stream_id=record["stream_id"],
+            seq=record["seq"],
+            media_time=record["media_time"],
+            duration=record["duration"],
+            capture_time=record["capture_time"],
+            sample_rate=record["sample_rate"],
+            pcm=record["pcm"],
+            source_offset=record["source_offset"],
+            gap_before=record["gap_before"],
+            gap_reason=record["gap_reason"],
+            last=record["last"],
+            end_reason=record["end_reason"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "stream_id": self.stream_id,
+            "seq": self.seq,
+            "media_time": self.media_time,
+            "duration": self.duration,
+            "capture_time": self.capture_time,
+            "sample_rate": self.sample_rate,
+            "pcm": self.pcm,
+            "source_offset": self.source_offset,
+            "gap_before": self.gap_before,
+            "gap_reason": self.gap_reason,
+            "last": self.last,
+            "end_reason": self.end_reason,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AudioReady(Event):
     """One window of a job's audio (16 kHz mono int16 PCM), cut at a quiet point."""
 
@@ -285,6 +352,300 @@ class JobStatus(Event):
         }
 
 
+class LiveKind(StrEnum):
+    """What a live item is: speech (interim or final), a stretch of silence, a gap in the
+    source, or the stream's end.
+    """
+
+    INTERIM = "INTERIM"
+    FINAL = "FINAL"
+    SILENCE = "SILENCE"
+    GAP = "GAP"
+    END = "END"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveCueLine:
+    """One subtitle cue of a final phrase, laid out by the cue rules."""
+
+    start: float
+    end: float
+    # Lines separated by newline.
+    text: str
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> LiveCueLine:
+        return cls(
+            start=record["start"],
+            end=record["end"],
+            text=record["text"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveWord:
+    """A final word with its latencies: capture of the audio that ends it to its first
+    publication (interim or final) and to its final publication.
+    """
+
+    word: str
+    start: float
+    end: float
+    first_latency_s: float
+    final_latency_s: float
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> LiveWord:
+        return cls(
+            word=record["word"],
+            start=record["start"],
+            end=record["end"],
+            first_latency_s=record["first_latency_s"],
+            final_latency_s=record["final_latency_s"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "word": self.word,
+            "start": self.start,
+            "end": self.end,
+            "first_latency_s": self.first_latency_s,
+            "final_latency_s": self.final_latency_s,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveCue(Event):
+    """A live caption in media order per stream: an interim hypothesis (stable and still-
+    changing text) or a final phrase laid out as cues, a silence, a gap or the end, with
+    per-word latency figures.
+    """
+
+    SCHEMA: ClassVar[str] = "LiveCue"
+
+    # Stream identifier; also the Kafka key, so a stream's events stay in order.
+    stream_id: str
+    # The item's place in the stream; cues come out in this order.
+    seq: int
+    revision: int
+    kind: LiveKind
+    start: float
+    end: float
+    # Interims: text that will not change any more (the stabilising policy).
+    stable: str
+    # Interims: the newest hypothesis after the stable text, which may still change.
+    unstable: str
+    cues: tuple[LiveCueLine, ...]
+    words: tuple[LiveWord, ...]
+    # Media time up to which the stream's captions are final.
+    watermark: float
+    source_offset: float
+    # Gap marks: seconds of source lost.
+    gap_s: float
+    # Gap and end marks: why.
+    reason: str
+    # Wall clock (Unix seconds) of publication.
+    published_at: float
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> LiveCue:
+        return cls(
+            stream_id=record["stream_id"],
+            seq=record["seq"],
+            revision=record["revision"],
+            kind=LiveKind(record["kind"]),
+            start=record["start"],
+            end=record["end"],
+            stable=record["stable"],
+            unstable=record["unstable"],
+            cues=tuple(LiveCueLine.from_record(x) for x in record["cues"]),
+            words=tuple(LiveWord.from_record(x) for x in record["words"]),
+            watermark=record["watermark"],
+            source_offset=record["source_offset"],
+            gap_s=record["gap_s"],
+            reason=record["reason"],
+            published_at=record["published_at"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "stream_id": self.stream_id,
+            "seq": self.seq,
+            "revision": self.revision,
+            "kind": self.kind.value,
+            "start": self.start,
+            "end": self.end,
+            "stable": self.stable,
+            "unstable": self.unstable,
+            "cues": [x.to_record() for x in self.cues],
+            "words": [x.to_record() for x in self.words],
+            "watermark": self.watermark,
+            "source_offset": self.source_offset,
+            "gap_s": self.gap_s,
+            "reason": self.reason,
+            "published_at": self.published_at,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveSegment(Event):
+    """A live phrase's audio to transcribe: an interim revision (still being spoken) or its
+    final audio.
+    """
+
+    SCHEMA: ClassVar[str] = "LiveSegment"
+
+    # Stream identifier; also the Kafka key, so a stream's events stay in order.
+    stream_id: str
+    # The phrase's place in the stream's sequence of items (phrases, silences, gaps, end).
+    seq: int
+    # 0, 1, 2, ... interims of this phrase; the final has the next one.
+    revision: int
+    # True once the phrase is closed: its transcript replaces the interims.
+    final: bool
+    # Media time (s) of the first sample.
+    start: float
+    # Media time (s) after the last sample.
+    end: float
+    # Wall clock (Unix seconds) when the audio at end was captured.
+    capture_end: float
+    source_offset: float
+    sample_rate: int
+    # Little-endian int16 mono samples.
+    pcm: bytes
+    # Wall clock (Unix seconds) when speech detection sent it: a stale interim is skipped.
+    sent_at: float
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> LiveSegment:
+        return cls(
+            stream_id=record["stream_id"],
+            seq=record["seq"],
+            revision=record["revision"],
+            final=record["final"],
+            start=record["start"],
+            end=record["end"],
+            capture_end=record["capture_end"],
+            source_offset=record["source_offset"],
+            sample_rate=record["sample_rate"],
+            pcm=record["pcm"],
+            sent_at=record["sent_at"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "stream_id": self.stream_id,
+            "seq": self.seq,
+            "revision": self.revision,
+            "final": self.final,
+            "start": self.start,
+            "end": self.end,
+            "capture_end": self.capture_end,
+            "source_offset": self.source_offset,
+            "sample_rate": self.sample_rate,
+            "pcm": self.pcm,
+            "sent_at": self.sent_at,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscribedWord:
+    """A word with absolute times."""
+
+    word: str
+    start: float
+    end: float
+    probability: float
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> TranscribedWord:
+        return cls(
+            word=record["word"],
+            start=record["start"],
+            end=record["end"],
+            probability=record["probability"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "word": self.word,
+            "start": self.start,
+            "end": self.end,
+            "probability": self.probability,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveTranscript(Event):
+    """One item of a live stream's sequence: a phrase's transcript (interim or final) from
+    transcription, or a silence, gap or end mark from speech detection.
+    """
+
+    SCHEMA: ClassVar[str] = "LiveTranscript"
+
+    # Stream identifier; also the Kafka key, so a stream's events stay in order.
+    stream_id: str
+    seq: int
+    revision: int
+    kind: LiveKind
+    start: float
+    end: float
+    # Wall clock (Unix seconds) when the audio at end was captured.
+    capture_end: float
+    source_offset: float
+    text: str
+    words: tuple[TranscribedWord, ...]
+    model: str
+    model_version: str
+    processing_seconds: float
+    # Gap and end marks: why.
+    reason: str
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> LiveTranscript:
+        return cls(
+            stream_id=record["stream_id"],
+            seq=record["seq"],
+            revision=record["revision"],
+            kind=LiveKind(record["kind"]),
+            start=record["start"],
+            end=record["end"],
+            capture_end=record["capture_end"],
+            source_offset=record["source_offset"],
+            text=record["text"],
+            words=tuple(TranscribedWord.from_record(x) for x in record["words"]),
+            model=record["model"],
+            model_version=record["model_version"],
+            processing_seconds=record["processing_seconds"],
+            reason=record["reason"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "stream_id": self.stream_id,
+            "seq": self.seq,
+            "revision": self.revision,
+            "kind": self.kind.value,
+            "start": self.start,
+            "end": self.end,
+            "capture_end": self.capture_end,
+            "source_offset": self.source_offset,
+            "text": self.text,
+            "words": [x.to_record() for x in self.words],
+            "model": self.model,
+            "model_version": self.model_version,
+            "processing_seconds": self.processing_seconds,
+            "reason": self.reason,
+        }
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SegmentDone(Event):
     """A segment was transcribed (its words went out as SegmentTranscribed for the cue stage);
@@ -354,33 +715,6 @@ class SegmentFailed(Event):
             "reason": self.reason,
             "error_class": self.error_class,
             "attempts": self.attempts,
-        }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TranscribedWord:
-    """A word with absolute times."""
-
-    word: str
-    start: float
-    end: float
-    probability: float
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> TranscribedWord:
-        return cls(
-            word=record["word"],
-            start=record["start"],
-            end=record["end"],
-            probability=record["probability"],
-        )
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "word": self.word,
-            "start": self.start,
-            "end": self.end,
-            "probability": self.probability,
         }
 
 
@@ -711,12 +1045,16 @@ class TranscriptComplete(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
+    "AudioChunk": AudioChunk,
     "AudioReady": AudioReady,
     "CuesReady": CuesReady,
     "DecodeRequested": DecodeRequested,
     "JobCheck": JobCheck,
     "JobRequested": JobRequested,
     "JobStatus": JobStatus,
+    "LiveCue": LiveCue,
+    "LiveSegment": LiveSegment,
+    "LiveTranscript": LiveTranscript,
     "SegmentDone": SegmentDone,
     "SegmentFailed": SegmentFailed,
     "SegmentTranscribed": SegmentTranscribed,

@@ -112,6 +112,9 @@ class KaptionSettings(BaseSettings):
     # cores // this many threads (two processes with all cores each run slower than one thread
     # each).
     transcribe_local_workers: int = Field(default=1, ge=1)
+    # File transcription runs at this nice value (Linux; 0 = unchanged): batch work that yields
+    # the cores to live captions on the same machine.
+    file_transcription_nice: int = Field(default=10, ge=0, le=19)
 
     # --- Decoding sources -------------------------------------------------------------------
     # Jobs one decode worker reads at once, each on a thread of its own: a slow or hanging
@@ -125,6 +128,36 @@ class KaptionSettings(BaseSettings):
     # Decoding one source gives up after this long (unset: job_deadline_s, past which its job
     # has failed anyway), so a source that trickles for hours frees its slot.
     decode_deadline_s: float | None = Field(default=None, gt=0)
+
+    # --- Live streams -----------------------------------------------------------------------
+    # Ingest sends audio in chunks of this many seconds: each is one event and one step of live
+    # speech detection, so it bounds how soon speech is noticed.
+    live_chunk_s: float = Field(default=0.5, gt=0, le=5.0)
+    # A phrase ends at a pause this long, at a pause of live_short_pause_s once it is
+    # live_soft_max_s long, and at live_max_phrase_s in any case: a word's final caption waits
+    # for its phrase to end.
+    live_min_silence_s: float = Field(default=0.4, gt=0)
+    live_short_pause_s: float = Field(default=0.1, ge=0)
+    live_soft_max_s: float = Field(default=3.0, gt=0)
+    live_max_phrase_s: float = Field(default=6.0, gt=0, le=30.0)
+    # The open phrase is transcribed again for an interim caption after this much new audio.
+    live_interim_interval_s: float = Field(default=1.0, gt=0)
+    # Transcription skips an interim that waited longer than this (a newer one is coming).
+    live_interim_max_age_s: float = Field(default=1.0, gt=0)
+    # While nobody speaks, a silence mark this often moves the captions' watermark (HLS
+    # segments are written up to it).
+    live_silence_mark_s: float = Field(default=2.0, gt=0)
+    # A phrase whose transcript never comes (dead-lettered) is skipped as a gap after this long.
+    live_order_timeout_s: float = Field(default=10.0, gt=0)
+    # Where the live subtitle writer keeps each stream's NAME.vtt, NAME.m3u8 and segments
+    # (unset: the subtitles-live role writes nothing); HLS segment length and playlist window
+    # (0: an EVENT playlist that keeps every segment).
+    live_out_dir: Path | None = None
+    live_hls_segment_s: float = Field(default=6.0, gt=0)
+    live_playlist_window: int = Field(default=0, ge=0)
+    # Ingest: a source silent this long (reconnects included) ends the stream.
+    live_idle_timeout_s: float = Field(default=30.0, gt=0)
+    live_read_timeout_s: float = Field(default=10.0, gt=0)
 
     # --- Process ----------------------------------------------------------------------------
     data_dir: Path = Field(default_factory=default_data_dir)

@@ -70,6 +70,8 @@ class Platform:
     # Readiness checks by name (/readyz): stages add theirs (groups joined, model loaded).
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     spread: Spread = field(default_factory=Spread)
+    # One thread per named lane (run_in_lane): live work never queues behind file work.
+    lanes: dict[str, ThreadPoolExecutor] = field(default_factory=dict)
     # Called with a CRITICAL message when a publish passes its deadline (tests replace it).
     on_publish_deadline: Callable[[str], None] = exit_process
 
@@ -93,6 +95,8 @@ class Platform:
         if self.producer is not None:
             await self.producer.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        for lane in self.lanes.values():
+            lane.shutdown(wait=False, cancel_futures=True)
 
     async def publish(self, out: Outgoing) -> None:
         """Encodes and sends one event; WrongTopicError or EventTooLargeError before sending
@@ -168,6 +172,13 @@ class Platform:
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Blocking work (decode, VAD, inference) off the event loop so heartbeats go on."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def run_in_lane(self, lane: str, fn: Callable[..., T], *args: Any) -> T:
+        """Blocking work on the lane's own thread: a live caption does not wait for a file
+        job's transcription batch to leave the shared executor."""
+        if lane not in self.lanes:
+            self.lanes[lane] = ThreadPoolExecutor(1, thread_name_prefix=lane)
+        return await asyncio.get_running_loop().run_in_executor(self.lanes[lane], fn, *args)
 
     async def dead_letter(
         self, source: str, event: EventT, stage: str, error: BaseException, attempt: int = 1

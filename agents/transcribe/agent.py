@@ -61,12 +61,15 @@ def configured_batch_size(settings: KaptionSettings) -> int:
     return 1
 
 
-def configured_model(settings: KaptionSettings) -> WhisperModel:
+def configured_model(settings: KaptionSettings, lane: str = "") -> WhisperModel:
+    """The file lane's model (threads at ``file_transcription_nice``), or the live lane's."""
     return load_model(
         settings.whisper_model,
         settings.whisper_device,
         settings.whisper_compute_type,
         configured_threads(settings),
+        lane,
+        0 if lane else settings.file_transcription_nice,
     )
 
 
@@ -115,16 +118,21 @@ def segment_failed(key: str, error: BaseException) -> list[Outgoing]:
     return [Outgoing("segments.failed", failed)]
 
 
-def preload(settings: KaptionSettings) -> None:
+def preload(settings: KaptionSettings, lane: str = "") -> None:
     started = time.perf_counter()
-    configured_model(settings)
+    configured_model(settings, lane)
     took = time.perf_counter() - started
+    if lane:
+        METRICS.model_load_seconds.labels(f"transcribe-{lane}").set(took)
+        log.info("%s transcription model loaded in %.1f s", lane, took)
+        return
     METRICS.model_load_seconds.labels("transcribe").set(took)
     log.info(
-        "transcription model loaded in %.1f s: %d CPU threads, batches of up to %d segments "
-        "(wait %d ms)",
+        "transcription model loaded in %.1f s: %d CPU threads (nice %d), batches of up to %d "
+        "segments (wait %d ms)",
         took,
         configured_threads(settings),
+        settings.file_transcription_nice,
         configured_batch_size(settings),
         settings.transcribe_batch_max_wait_ms,
     )

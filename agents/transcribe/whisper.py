@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -45,11 +46,39 @@ def cpu_threads(configured: int, workers: int, cores: int | None = None) -> int:
 
 
 @cache
-def load_model(name: str, device: str, compute_type: str, cpu_threads: int) -> WhisperModel:
-    """One model per process and configuration: loading costs seconds, inference reuses it."""
-    return WhisperModel(
-        resolve_model(name), device=device, compute_type=compute_type, cpu_threads=cpu_threads
-    )
+def load_model(
+    name: str, device: str, compute_type: str, cpu_threads: int, lane: str = "", nice: int = 0
+) -> WhisperModel:
+    """One model per process, configuration and lane: loading costs seconds, inference reuses
+    it. Each lane has its own instance because CTranslate2 runs one call at a time per
+    instance: a live phrase would wait for a whole file batch. ``nice`` (Linux) lowers the
+    priority of the instance's threads, so a file batch yields the cores to live captions."""
+
+    def create() -> WhisperModel:
+        return WhisperModel(
+            resolve_model(name), device=device, compute_type=compute_type, cpu_threads=cpu_threads
+        )
+
+    if nice == 0 or not hasattr(os, "setpriority"):
+        return create()
+    # CTranslate2 starts its threads when the model is created (and they start theirs), and a
+    # Linux thread inherits its creator's nice value: create it from a thread of that priority.
+    created: list[WhisperModel] = []
+    failed: list[BaseException] = []
+
+    def create_niced() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+            created.append(create())
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=create_niced, name=f"load {lane or 'model'}")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return created[0]
 
 
 MODEL_VERSION = f"faster-whisper {faster_whisper.__version__}"

@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
+from agents.roles import FILE_STAGES
+from agents.roles import STAGES as ALL_STAGES
 from streams.broker import free_port, wait_for_port
 from streams.client import JobClient
 from streams.events import JobState
@@ -38,7 +40,7 @@ from tests.integration.helpers import read
 from tests.paths import MEDIA, REPO
 
 pytestmark = pytest.mark.integration
-STAGES = ("orchestrator", "decode", "vad", "transcribe", "cues", "subtitles")
+STAGES = FILE_STAGES  # what the file jobs here go through
 RATE_INTERVAL = "1m"  # what Grafana would put for $__rate_interval; 60 scrapes at 1 s
 
 
@@ -229,4 +231,4 @@ def test_logs_are_json_lines_with_the_job_on_every_job_line(observed: Observed) 
     assert "decode: file is empty" in failed[0]["message"]
     assert all(line["job_id"] in line["message"] for line in completed + failed)
     joined = [line for line in lines if "joined its group" in line["message"]]
-    assert {line["message"].split()[1] for line in joined} == set(STAGES)
+    assert {line["message"].split()[1] for line in joined} == set(ALL_STAGES)  # live lane too

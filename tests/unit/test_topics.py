@@ -48,6 +48,9 @@ def test_changelogs_are_declared_and_compacted() -> None:
         "orchestrator.jobs",
         "orchestrator.windows",
         "cues.transcripts",
+        "live.phrases",
+        "live.phrase-audio",
+        "cues.live",
         "cues.complete",
     }
     for name in changelogs:

@@ -1,0 +1,52 @@
+"""cues-live: a stream's LiveTranscripts (from transcription and speech detection) -> LiveCues
+in media order, interims stabilised, finals laid out by the cue rules with per-word latency.
+
+Pure work in agents/cues/live_order.py; each stream's state (its place in the sequence, items
+waiting for a late phrase, the phrase being spoken) is a small JSON value in a changelog-backed
+table, written after every event, so a restarted worker goes on where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from agents.cues.live_order import LiveOrderState, receive_step
+from agents.cues.model import CueRules
+from streams.events import LiveTranscript
+from streams.stage import Stage
+from streams.topics import Outgoing
+
+INPUTS = ("live.transcripts",)
+
+log = logging.getLogger(__name__)
+
+
+def register(stage: Stage) -> None:
+    rules = CueRules()
+    timeout_s = stage.settings.live_order_timeout_s
+    states = stage.table("cues.live", stage.partitions(INPUTS))  # stream id -> state dict
+
+    async def handle(transcript: LiveTranscript) -> list[Outgoing]:
+        stored = states.get(transcript.stream_id)
+        state = (
+            LiveOrderState(stream_id=transcript.stream_id)
+            if stored is None
+            else LiveOrderState.from_dict(stored)
+        )
+        step = receive_step(state, transcript, time.time(), rules, order_timeout_s=timeout_s)
+        if step.state.next_seq == 0 and step.state.head is None and not step.state.held:
+            states.pop(transcript.stream_id, None)  # ended (or nothing yet): nothing to keep
+        else:
+            states[transcript.stream_id] = step.state.to_dict()
+        for phrase in step.phrases:
+            log.debug(
+                "stream %s phrase %d: %d interims, %d words flickered",
+                transcript.stream_id,
+                phrase.seq,
+                phrase.interims,
+                phrase.flickered,
+            )
+        return [Outgoing("live.cues", cue) for cue in step.cues]
+
+    stage.agent(INPUTS, handle, on_failure=lambda key, error: [])

@@ -1,0 +1,579 @@
+"""Live cues for one stream: ordering, stabilising and per-word latency, as pure functions.
+
+Transcription workers finish a stream's items (phrases, silence and gap marks, the end; one
+``seq`` sequence) out of order and repeat them after restarts. `receive` releases them strictly
+in ``seq`` order as LiveCues and publishes the head phrase's interims at once, stabilised by
+LocalAgreement-2: a word becomes stable once two consecutive hypotheses agree on it (normalised,
+as a common prefix after the stable words) and stable text never shrinks or changes within a
+phrase. A FINAL is laid out by the file pipeline's cue rules and carries per-word latencies.
+A head item that never comes (dead-lettered) is skipped after ``order_timeout_s`` with a GAP cue.
+
+The state is small and JSON-serialisable (the agent keeps it in a table after every event): only
+the head phrase's shown words, the items waiting for the head, and a few numbers. Functions never
+modify the state they are given.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from difflib import SequenceMatcher
+from typing import Any
+
+import numpy as np
+
+from agents.cues.build import build_cues
+from agents.cues.cleanup import clean_words
+from agents.cues.model import DEFAULT_RULES, CueRules, Word
+from streams.events import LiveCue, LiveCueLine, LiveKind, LiveTranscript, LiveWord
+
+ORDER_TIMEOUT_S = 10.0
+# Items waiting for a missing head, at most; beyond this the head is given up at once, so a
+# stream whose head is lost cannot grow the state while the timeout runs.
+MAX_HELD = 64
+# A re-hypothesis that disagrees with the stable words is cut after them by time; word
+# timestamps of two transcriptions of the same audio differ by this much.
+_TIME_TOLERANCE_S = 0.1
+# ... and a repeat of the last stable words at the start of what is left is dropped.
+_MAX_OVERLAP_WORDS = 5
+
+
+# --- state -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ShownWord:
+    """A word of the head phrase as published in an interim."""
+
+    text: str
+    start: float
+    end: float
+    # First publication of this word anywhere in an interim (carried over re-hypotheses by
+    # alignment), and the capture wall time of its end per the interim that first showed it.
+    shown_at: float
+    shown_capture: float
+    # First publication as stable text, and the capture time per the interim that made it so.
+    stable_at: float | None = None
+    stable_capture: float | None = None
+
+
+@dataclass(slots=True)
+class HeadPhrase:
+    """The interim progress of the phrase at the head of the stream (seq == next_seq)."""
+
+    seq: int
+    revision: int = -1  # newest interim revision applied
+    start: float = 0.0  # media span and offset of the newest interim
+    end: float = 0.0
+    source_offset: float = 0.0
+    stable: list[ShownWord] = field(default_factory=list)
+    # The newest hypothesis after the stable words: shown as unstable, and LocalAgreement's
+    # previous hypothesis for the next interim.
+    unstable: list[ShownWord] = field(default_factory=list)
+    interims: int = 0  # interims published
+    flickered: int = 0  # unstable words published that a later interim changed or dropped
+
+
+@dataclass(slots=True)
+class LiveOrderState:
+    """One stream's ordering state; a phrase is forgotten once its final is released."""
+
+    stream_id: str = ""
+    next_seq: int = 0  # the item to release next
+    watermark: float = 0.0  # media end of the last released FINAL/SILENCE/GAP/END
+    head: HeadPhrase | None = None
+    held: dict[int, LiveTranscript] = field(default_factory=dict)  # finals and marks ahead
+    held_interims: dict[int, LiveTranscript] = field(default_factory=dict)  # newest per seq
+    waiting_since: float | None = None  # when items began waiting for the current head
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stream_id": self.stream_id,
+            "next_seq": self.next_seq,
+            "watermark": self.watermark,
+            "head": None if self.head is None else asdict(self.head),
+            "held": [t.to_record() for _, t in sorted(self.held.items())],
+            "held_interims": [t.to_record() for _, t in sorted(self.held_interims.items())],
+            "waiting_since": self.waiting_since,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LiveOrderState:
+        head = data["head"]
+        held = [LiveTranscript.from_record(r) for r in data["held"]]
+        interims = [LiveTranscript.from_record(r) for r in data["held_interims"]]
+        return cls(
+            stream_id=data["stream_id"],
+            next_seq=data["next_seq"],
+            watermark=data["watermark"],
+            head=None if head is None else _head_from_dict(head),
+            held={t.seq: t for t in held},
+            held_interims={t.seq: t for t in interims},
+            waiting_since=data["waiting_since"],
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> LiveOrderState:
+        return cls.from_dict(json.loads(text))
+
+
+def _head_from_dict(data: Mapping[str, Any]) -> HeadPhrase:
+    fields = {k: v for k, v in data.items() if k not in ("stable", "unstable")}
+    return HeadPhrase(
+        **fields,
+        stable=[ShownWord(**w) for w in data["stable"]],
+        unstable=[ShownWord(**w) for w in data["unstable"]],
+    )
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WordLatency:
+    """A final word's latencies under both interim policies (the LiveWord carries `stable`)."""
+
+    word: str
+    start: float
+    end: float
+    stable_first_latency_s: float  # publishing only stable text (LocalAgreement-2)
+    any_first_latency_s: float  # publishing the whole newest hypothesis
+    final_latency_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseLatency:
+    """What a released final says about its phrase, for benchmarks and metrics."""
+
+    seq: int
+    words: tuple[WordLatency, ...]
+    interims: int  # interims published for the phrase
+    flickered: int  # words published as unstable that later changed or disappeared
+    stable_revised: int  # stable words the final did not keep
+
+
+@dataclass(slots=True)
+class Step:
+    """The outcome of one call: the new state, the cues to publish in order, and a
+    `PhraseLatency` for each final released."""
+
+    state: LiveOrderState
+    cues: list[LiveCue] = field(default_factory=list)
+    phrases: list[PhraseLatency] = field(default_factory=list)
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+
+def receive(
+    state: LiveOrderState,
+    transcript: LiveTranscript,
+    now: float,
+    rules: CueRules = DEFAULT_RULES,
+    *,
+    order_timeout_s: float = ORDER_TIMEOUT_S,
+    max_held: int = MAX_HELD,
+) -> tuple[LiveOrderState, list[LiveCue]]:
+    """Take one transcript or mark of the stream; returns the new state and the cues to publish."""
+    step = receive_step(
+        state, transcript, now, rules, order_timeout_s=order_timeout_s, max_held=max_held
+    )
+    return step.state, step.cues
+
+
+def tick(
+    state: LiveOrderState,
+    now: float,
+    rules: CueRules = DEFAULT_RULES,
+    *,
+    order_timeout_s: float = ORDER_TIMEOUT_S,
+    max_held: int = MAX_HELD,
+) -> tuple[LiveOrderState, list[LiveCue]]:
+    """Give up a head item that has kept later items waiting too long (call it periodically)."""
+    step = tick_step(state, now, rules, order_timeout_s=order_timeout_s, max_held=max_held)
+    return step.state, step.cues
+
+
+def receive_step(
+    state: LiveOrderState,
+    transcript: LiveTranscript,
+    now: float,
+    rules: CueRules = DEFAULT_RULES,
+    *,
+    order_timeout_s: float = ORDER_TIMEOUT_S,
+    max_held: int = MAX_HELD,
+) -> Step:
+    """`receive`, also returning each released final's `PhraseLatency`."""
+    if state.stream_id and transcript.stream_id != state.stream_id:
+        raise ValueError(
+            f"transcript of stream {transcript.stream_id!r} given the state of {state.stream_id!r}"
+        )
+    if transcript.seq < 0 or transcript.revision < 0:
+        raise ValueError(f"negative seq or revision in {transcript.stream_id!r}: {transcript.seq}")
+    step = Step(_copy(state))
+    step.state.stream_id = transcript.stream_id
+    before = step.state.next_seq
+    _accept(step, transcript, now, rules)
+    _settle(step, now, rules, order_timeout_s, max_held, advanced=step.state.next_seq != before)
+    return step
+
+
+def tick_step(
+    state: LiveOrderState,
+    now: float,
+    rules: CueRules = DEFAULT_RULES,
+    *,
+    order_timeout_s: float = ORDER_TIMEOUT_S,
+    max_held: int = MAX_HELD,
+) -> Step:
+    """`tick`, also returning each released final's `PhraseLatency`."""
+    step = Step(_copy(state))
+    _settle(step, now, rules, order_timeout_s, max_held, advanced=False)
+    return step
+
+
+def latency_summary(values: Sequence[float]) -> dict[str, float]:
+    """count, p50, p95 and max of latencies in seconds (NaN figures when there are none)."""
+    data = np.asarray(values, dtype=float)
+    if data.size == 0:
+        return {"count": 0, "p50": math.nan, "p95": math.nan, "max": math.nan}
+    return {
+        "count": int(data.size),
+        "p50": float(np.percentile(data, 50)),
+        "p95": float(np.percentile(data, 95)),
+        "max": float(data.max()),
+    }
+
+
+def normalise(text: str) -> str:
+    """A word as hypotheses are compared: lowercase, punctuation stripped."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _copy(state: LiveOrderState) -> LiveOrderState:
+    # Transcripts are immutable: only the head's words need a deep copy.
+    return replace(
+        state,
+        head=copy.deepcopy(state.head),
+        held=dict(state.held),
+        held_interims=dict(state.held_interims),
+    )
+
+
+# --- ordering --------------------------------------------------------------------------------
+
+
+def _accept(step: Step, t: LiveTranscript, now: float, rules: CueRules) -> None:
+    state = step.state
+    if t.seq < state.next_seq:
+        return  # released already: a duplicate or an interim after its final
+    if t.kind is LiveKind.INTERIM:
+        if t.seq == state.next_seq:
+            _apply_interim(step, t, now)
+        elif t.seq not in state.held:  # else its final is already waiting
+            newest = state.held_interims.get(t.seq)
+            if newest is None or t.revision > newest.revision:
+                state.held_interims[t.seq] = t
+        return
+    if t.seq in state.held:
+        return  # a duplicate
+    state.held[t.seq] = t
+    state.held_interims.pop(t.seq, None)
+    _drain(step, now, rules)
+
+
+def _drain(step: Step, now: float, rules: CueRules) -> None:
+    """Release the held items that are next in line, then show the new head's newest interim."""
+    while True:
+        state = step.state
+        item = state.held.pop(state.next_seq, None)
+        if item is None:
+            break
+        _release(step, item, now, rules)
+    interim = step.state.held_interims.pop(step.state.next_seq, None)
+    if interim is not None:
+        _apply_interim(step, interim, now)
+
+
+def _settle(
+    step: Step, now: float, rules: CueRules, timeout: float, max_held: int, advanced: bool
+) -> None:
+    """Start, restart or stop the head's wait clock, and give the head up when it is over."""
+    while True:
+        state = step.state
+        if not state.held and not state.held_interims:
+            state.waiting_since = None
+            return
+        if advanced or state.waiting_since is None:
+            state.waiting_since = now
+        waiting = len(state.held) + len(state.held_interims)
+        if waiting <= max_held and now - state.waiting_since <= timeout:
+            return
+        _skip_lost(step, now)
+        _drain(step, now, rules)
+        advanced = True
+
+
+def _skip_lost(step: Step, now: float) -> None:
+    """A GAP cue for each missing item before the first waiting one, which becomes the head."""
+    state = step.state
+    first = min([*state.held, *state.held_interims])
+    following = state.held.get(first) or state.held_interims[first]
+    for seq in range(state.next_seq, first):
+        head = state.head if state.head is not None and state.head.seq == seq else None
+        if head is not None:
+            # Its interims tell where the phrase began; it ends where the next item starts.
+            start, offset = head.start, head.source_offset
+            end = max(head.end, following.start) if seq + 1 == first else head.end
+        else:
+            start, offset = state.watermark, following.source_offset
+            end = max(start, following.start)
+        state.watermark = max(state.watermark, end)
+        state.next_seq, state.head = seq + 1, None
+        step.cues.append(
+            _cue(
+                state,
+                seq=seq,
+                revision=0,
+                kind=LiveKind.GAP,
+                span=(start, end),
+                source_offset=offset,
+                now=now,
+                gap_s=end - start,
+                reason=f"phrase {seq} lost",
+            )
+        )
+
+
+def _release(step: Step, t: LiveTranscript, now: float, rules: CueRules) -> None:
+    state = step.state
+    state.watermark = max(state.watermark, t.end)
+    cues: tuple[LiveCueLine, ...] = ()
+    words: tuple[LiveWord, ...] = ()
+    if t.kind is LiveKind.FINAL:
+        head = state.head if state.head is not None and state.head.seq == t.seq else None
+        cues, phrase = _final(t, head, now, rules)
+        words = tuple(
+            LiveWord(
+                word=w.word,
+                start=w.start,
+                end=w.end,
+                first_latency_s=w.stable_first_latency_s,
+                final_latency_s=w.final_latency_s,
+            )
+            for w in phrase.words
+        )
+        step.phrases.append(phrase)
+    state.next_seq, state.head = t.seq + 1, None
+    step.cues.append(
+        _cue(
+            state,
+            seq=t.seq,
+            revision=t.revision,
+            kind=t.kind,
+            span=(t.start, t.end),
+            source_offset=t.source_offset,
+            now=now,
+            cues=cues,
+            words=words,
+            gap_s=t.end - t.start if t.kind is LiveKind.GAP else 0.0,
+            reason=t.reason if t.kind in (LiveKind.GAP, LiveKind.END) else "",
+        )
+    )
+    if t.kind is LiveKind.END:
+        step.state = LiveOrderState(stream_id=state.stream_id)  # the id may start a new stream
+
+
+def _cue(
+    state: LiveOrderState,
+    *,
+    seq: int,
+    revision: int,
+    kind: LiveKind,
+    span: tuple[float, float],
+    source_offset: float,
+    now: float,
+    stable: str = "",
+    unstable: str = "",
+    cues: tuple[LiveCueLine, ...] = (),
+    words: tuple[LiveWord, ...] = (),
+    gap_s: float = 0.0,
+    reason: str = "",
+) -> LiveCue:
+    return LiveCue(
+        stream_id=state.stream_id,
+        seq=seq,
+        revision=revision,
+        kind=kind,
+        start=span[0],
+        end=span[1],
+        stable=stable,
+        unstable=unstable,
+        cues=cues,
+        words=words,
+        watermark=state.watermark,
+        source_offset=source_offset,
+        gap_s=gap_s,
+        reason=reason,
+        published_at=now,
+    )
+
+
+# --- interims: LocalAgreement-2 --------------------------------------------------------------
+
+
+def _apply_interim(step: Step, t: LiveTranscript, now: float) -> None:
+    state = step.state
+    if state.head is None or state.head.seq != t.seq:
+        state.head = HeadPhrase(seq=t.seq)
+    head = state.head
+    if t.revision <= head.revision:
+        return  # stale or repeated
+    head.revision, head.start, head.end, head.source_offset = (
+        t.revision,
+        t.start,
+        t.end,
+        t.source_offset,
+    )
+    captured = _capture_clock(t)
+    tail = _after_stable(_clean(t), head.stable)
+    shown, vanished = _carry_over(head.unstable, tail, now, captured)
+    agreed = _common_prefix(_norms(head.unstable), _norms(tail))
+    for word in shown[:agreed]:
+        word.stable_at, word.stable_capture = now, captured(word.end)
+    if agreed == 0 and _texts(shown) == _texts(head.unstable):
+        return  # nothing new to show
+    head.stable.extend(shown[:agreed])
+    head.unstable = shown[agreed:]
+    head.interims += 1
+    head.flickered += vanished
+    step.cues.append(
+        _cue(
+            state,
+            seq=t.seq,
+            revision=t.revision,
+            kind=LiveKind.INTERIM,
+            span=(t.start, t.end),
+            source_offset=t.source_offset,
+            now=now,
+            stable=_texts(head.stable),
+            unstable=_texts(head.unstable),
+        )
+    )
+
+
+def _after_stable(words: list[Word], stable: Sequence[ShownWord]) -> list[Word]:
+    """The part of a new hypothesis after the phrase's stable words."""
+    if not stable:
+        return words
+    stable_norms = _norms(stable)
+    if _norms(words[: len(stable)]) == stable_norms:
+        return words[len(stable) :]
+    # The new hypothesis re-words the stable part: keep what starts after it, less a repeat of
+    # its last words (whisper_streaming's HypothesisBuffer does the same).
+    tail = [w for w in words if w.start > stable[-1].end - _TIME_TOLERANCE_S]
+    for n in range(min(_MAX_OVERLAP_WORDS, len(stable), len(tail)), 0, -1):
+        if _norms(tail[:n]) == stable_norms[-n:]:
+            return tail[n:]
+    return tail
+
+
+def _carry_over(
+    old: Sequence[ShownWord], new: Sequence[Word], now: float, captured: Callable[[float], float]
+) -> tuple[list[ShownWord], int]:
+    """The new words as shown words (a word already shown keeps when it was first shown), and
+    how many old words vanished."""
+    matched = _alignment(_norms(old), _norms(new))
+    shown = []
+    for j, word in enumerate(new):
+        before = old[matched[j]] if j in matched else None
+        shown.append(
+            ShownWord(
+                text=word.text,
+                start=word.start,
+                end=word.end,
+                shown_at=before.shown_at if before else now,
+                shown_capture=before.shown_capture if before else captured(word.end),
+            )
+        )
+    return shown, len(old) - len(matched)
+
+
+# --- finals ----------------------------------------------------------------------------------
+
+
+def _final(
+    t: LiveTranscript, head: HeadPhrase | None, now: float, rules: CueRules
+) -> tuple[tuple[LiveCueLine, ...], PhraseLatency]:
+    words = _clean(t)
+    cues = tuple(
+        LiveCueLine(start=c.start, end=c.end, text=c.text) for c in build_cues(words, rules)
+    )
+    stable = head.stable if head else []
+    shown = [*stable, *head.unstable] if head else []
+    norms = _norms(words)
+    stable_match = _alignment(_norms(stable), norms)
+    shown_match = _alignment(_norms(shown), norms)
+    captured = _capture_clock(t)
+    latencies = []
+    for j, word in enumerate(words):
+        final = now - captured(word.end)
+        first_stable = first_any = final
+        if j in stable_match:
+            w = stable[stable_match[j]]
+            assert w.stable_at is not None and w.stable_capture is not None
+            first_stable = min(final, w.stable_at - w.stable_capture)
+        if j in shown_match:
+            w = shown[shown_match[j]]
+            first_any = min(final, w.shown_at - w.shown_capture)
+        latencies.append(
+            WordLatency(word.text, word.start, word.end, first_stable, first_any, final)
+        )
+    kept = set(shown_match.values())
+    return cues, PhraseLatency(
+        seq=t.seq,
+        words=tuple(latencies),
+        interims=head.interims if head else 0,
+        flickered=(head.flickered if head else 0)
+        + sum(1 for i in range(len(stable), len(shown)) if i not in kept),
+        stable_revised=len(stable) - len(stable_match),
+    )
+
+
+# --- words -----------------------------------------------------------------------------------
+
+
+def _clean(t: LiveTranscript) -> list[Word]:
+    return clean_words(Word(w.word, w.start, w.end, w.probability) for w in t.words)
+
+
+def _capture_clock(t: LiveTranscript) -> Callable[[float], float]:
+    """Wall time at which the audio at media time x was captured, per this transcript."""
+    return lambda x: t.capture_end - (t.end - x)
+
+
+def _norms(words: Iterable[Word | ShownWord]) -> list[str]:
+    return [normalise(w.text) for w in words]
+
+
+def _texts(words: Iterable[ShownWord]) -> str:
+    return " ".join(w.text for w in words)
+
+
+def _common_prefix(a: Sequence[str], b: Sequence[str]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _alignment(a: Sequence[str], b: Sequence[str]) -> dict[int, int]:
+    """Index in `b` -> index in `a` of the words that difflib aligns."""
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    return {j + k: i + k for i, j, size in matcher.get_matching_blocks() for k in range(size)}

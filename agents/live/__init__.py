@@ -1,0 +1,1 @@
+"""live: ingest of live streams and per-stream speech detection."""

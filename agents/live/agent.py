@@ -1,0 +1,96 @@
+"""live: a stream's AudioChunks -> LiveSegments (interim and final phrase audio, to the live
+transcription group) and silence, gap and end marks (LiveTranscript, straight to ordering).
+
+Detection state survives a restart or rebalance: after every chunk the stream's state goes to
+one table and each new piece of the open phrase's audio to another, so a worker that takes the
+partition over rebuilds the detector and goes on from the next chunk.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from agents.live.phrases import Detector, Out, PhraseRules, StreamState
+from streams.events import AudioChunk, LiveSegment
+from streams.settings import KaptionSettings
+from streams.stage import Stage
+from streams.topics import Outgoing
+
+INPUTS = ("live.audio",)
+LANE = "live-detect"
+
+
+def phrase_rules(settings: KaptionSettings) -> PhraseRules:
+    return PhraseRules(
+        threshold=settings.vad_threshold,
+        min_silence_s=settings.live_min_silence_s,
+        soft_max_s=settings.live_soft_max_s,
+        short_pause_s=settings.live_short_pause_s,
+        max_phrase_s=settings.live_max_phrase_s,
+        interim_interval_s=settings.live_interim_interval_s,
+        silence_mark_s=settings.live_silence_mark_s,
+    )
+
+
+def outgoing(item: Out) -> Outgoing:
+    if isinstance(item, LiveSegment):
+        return Outgoing("live.segments", item)
+    return Outgoing("live.transcripts", item)
+
+
+def piece_key(stream_id: str, index: int) -> str:
+    return f"{stream_id}/{index}"
+
+
+def register(stage: Stage) -> None:
+    rules = phrase_rules(stage.settings)
+    partitions = stage.partitions(INPUTS)
+    states = stage.table("live.phrases", partitions)  # stream id -> StreamState.to_dict()
+    audio = stage.table("live.phrase-audio", partitions, raw=True)  # piece_key -> PCM
+    # Detectors of the streams this worker has seen, checked against the table before use (the
+    # partition may have been elsewhere meanwhile).
+    detectors: dict[str, Detector] = {}
+
+    def detector(stream_id: str) -> Detector:
+        stored: dict[str, Any] | None = states.get(stream_id)
+        cached = detectors.get(stream_id)
+        last = -1 if stored is None else stored["last_chunk"]
+        if cached is not None and cached.state.last_chunk == last:
+            return cached
+        if stored is None:
+            state = StreamState()
+        else:
+            phrase = stored["phrase"]
+            count = 0 if phrase is None else phrase["pieces"]
+            pieces = [audio[piece_key(stream_id, i)] for i in range(count)]
+            state = StreamState.from_dict(stored, pieces)
+        detectors[stream_id] = found = Detector(stream_id, rules, state)
+        return found
+
+    def save(stream_id: str, found: Detector, before: tuple[int, int]) -> None:
+        """The pieces this chunk added or replaced, the state last (what a restart reads)."""
+        phrase = found.state.phrase
+        seq, count = (-1, 0) if phrase is None else (phrase.seq, len(phrase.pieces))
+        first = before[1] - 1 if seq == before[0] else 0  # the last stored piece may have grown
+        for i in range(max(first, 0), count):
+            audio[piece_key(stream_id, i)] = phrase.pieces[i] if phrase else b""
+        for i in range(count, before[1] if seq != before[0] else count):
+            audio.pop(piece_key(stream_id, i), None)
+        states[stream_id] = found.state.to_dict()
+
+    async def handle(chunk: AudioChunk) -> list[Outgoing]:
+        found = detector(chunk.stream_id)
+        phrase = found.state.phrase
+        before = (-1, 0) if phrase is None else (phrase.seq, len(phrase.pieces))
+        items = await stage.platform.run_in_lane(LANE, found.feed, chunk, time.time())
+        if chunk.last:  # the stream is over: forget it (a new stream may reuse the id)
+            for i in range(before[1]):
+                audio.pop(piece_key(chunk.stream_id, i), None)
+            states.pop(chunk.stream_id, None)
+            detectors.pop(chunk.stream_id, None)
+        else:
+            save(chunk.stream_id, found, before)
+        return [outgoing(item) for item in items]
+
+    stage.agent(INPUTS, handle, on_failure=lambda key, error: [])

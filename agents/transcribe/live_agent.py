@@ -1,0 +1,106 @@
+"""transcribe-live: LiveSegment -> LiveTranscript (interim or final), the live lane.
+
+The same model and code as file transcription, in a consumer group of its own on its own topic
+(a file backlog never delays a live caption) and on a thread of its own (a live phrase never
+waits for a file batch to leave the shared executor). Segments go one at a time, in order: a
+stream's phrases are short and each model call costs about the same whatever its length. An
+interim that waited longer than ``live_interim_max_age_s`` is skipped: a newer one is on its
+way. A final that cannot be transcribed becomes a gap with the reason, so the stream's captions
+go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from agents.transcribe.agent import BUNDLED_MODEL, configured_model, preload
+from agents.transcribe.whisper import MODEL_VERSION, Clip, Transcript, transcribe_batch
+from streams.audio import pcm_from_bytes
+from streams.events import LiveKind, LiveSegment, LiveTranscript
+from streams.metrics import METRICS
+from streams.settings import KaptionSettings
+from streams.stage import Stage, reason
+from streams.topics import Outgoing
+
+INPUTS = ("live.segments",)
+LANE = "live"
+
+log = logging.getLogger(__name__)
+
+
+def transcribe_live(settings: KaptionSettings, segment: LiveSegment) -> tuple[Transcript, float]:
+    started = time.perf_counter()
+    [transcript] = transcribe_batch(
+        configured_model(settings, LANE),
+        [Clip(pcm_from_bytes(segment.pcm), segment.start)],
+        segment.sample_rate,
+        settings.language,
+        settings.whisper_beam_size,
+    )
+    return transcript, time.perf_counter() - started
+
+
+def live_transcript(
+    segment: LiveSegment,
+    kind: LiveKind,
+    transcript: Transcript | None,
+    model: str,
+    took: float,
+    why: str = "",
+) -> LiveTranscript:
+    return LiveTranscript(
+        stream_id=segment.stream_id,
+        seq=segment.seq,
+        revision=segment.revision,
+        kind=kind,
+        start=segment.start,
+        end=segment.end,
+        capture_end=segment.capture_end,
+        source_offset=segment.source_offset,
+        text=transcript.text if transcript else "",
+        words=transcript.words if transcript else (),
+        model=model,
+        model_version=MODEL_VERSION,
+        processing_seconds=took,
+        reason=why,
+    )
+
+
+def register(stage: Stage) -> None:
+    settings, platform = stage.settings, stage.platform
+    loading = platform.executor.submit(preload, settings, LANE)
+    platform.checks["live model loaded"] = lambda: loading.done() and loading.exception() is None
+    model = settings.whisper_model or BUNDLED_MODEL
+    audio_seconds = METRICS.audio_seconds.labels("transcribe-live")
+    inference_seconds = METRICS.inference_seconds.labels("transcribe-live")
+    skipped = METRICS.retries.labels("transcribe-live", "StaleInterim")
+
+    async def handle(segment: LiveSegment) -> list[Outgoing]:
+        if not segment.final and time.time() - segment.sent_at > settings.live_interim_max_age_s:
+            skipped.inc()
+            return []
+        kind = LiveKind.FINAL if segment.final else LiveKind.INTERIM
+        last: Exception | None = None
+        attempts = settings.transcribe_attempts if segment.final else 1
+        for _ in range(attempts):
+            try:
+                transcript, took = await platform.run_in_lane(
+                    "live-transcribe", transcribe_live, settings, segment
+                )
+            except Exception as exc:  # retried: a flaky device may pass next time
+                log.warning("stream %s phrase %d: %s", segment.stream_id, segment.seq, exc)
+                last = exc
+                continue
+            audio_seconds.inc(segment.end - segment.start)
+            inference_seconds.observe(took)
+            result = live_transcript(segment, kind, transcript, model, took)
+            return [Outgoing("live.transcripts", result)]
+        if not segment.final:
+            return []
+        assert last is not None
+        why = f"transcription failed: {reason(last)}"
+        gap = live_transcript(segment, LiveKind.GAP, None, model, 0.0, why)
+        return [Outgoing("live.transcripts", gap)]
+
+    stage.agent(INPUTS, handle, on_failure=lambda key, error: [])

@@ -1,0 +1,245 @@
+"""Live captions: a speech file streamed at real-time pace into the live lane, on this machine.
+
+Measures, in one run:
+
+1. per final word, the caption latency from the capture of the audio that ends it to its first
+   publication (stable interim text, or the final) and to its final publication: p50, p95, max;
+   also the first appearance had players shown each interim's whole newest hypothesis (stable
+   and still-changing words), and how many of those still-changing words were later retracted
+   (flicker), from the interim cues themselves;
+2. the word error rate of the final captions against the reference text, and that of the same
+   audio through ``kaption run``'s file lane (a job on the same broker);
+3. transcription compute / elapsed: the live lane's inference seconds over the stream's length;
+4. the resident memory of every process (broker, live worker, this ingest) at start and end.
+
+Run: ``python bench/live.py [--minutes 5]``. Progress goes to stderr, figures to stdout; inputs
+and logs stay in bench/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from common import (
+    OUT,
+    broker_with_topics,
+    build_inputs,
+    kaption_job,
+    progress,
+    quiet_enough,
+    worker,
+)
+
+from agents.cues.live_order import latency_summary
+from agents.live.session import Captions, StreamClient, ingest, read_source
+from agents.roles import FILE_STAGES, LIVE_STAGES
+from streams.events import LiveCue, LiveKind
+from streams.settings import KaptionSettings
+from tests.wer import normalise
+from tests.wer import word_error_rate as wer
+
+TARGET_FIRST_P95_S = 2.0
+TARGET_FINAL_P95_S = 3.0
+TARGET_WER_PT = 2.0
+TARGET_COMPUTE = 0.8
+TARGET_RSS_MB = 50.0
+METRICS_PORT = 19_461
+
+
+def rss_mb() -> dict[str, float]:
+    """This process and its children (broker, worker), by name."""
+    me = psutil.Process()
+    found = {"ingest (this process)": me.memory_info().rss / 1e6}
+    for child in me.children(recursive=True):
+        try:
+            name = " ".join(child.cmdline()[-4:]) or child.name()
+            found[f"{child.pid} {name[-40:]}"] = child.memory_info().rss / 1e6
+        except psutil.Error:
+            continue
+    return found
+
+
+def live_inference_seconds() -> float:
+    """The live lane's summed model time, from the worker's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    pattern = r'kaption_inference_seconds_sum\{stage="transcribe-live"\} ([0-9.e+-]+)'
+    found = re.search(pattern, text)
+    return float(found.group(1)) if found else 0.0
+
+
+def wait_ready(timeout_s: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            url = f"http://127.0.0.1:{METRICS_PORT}/readyz"
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("the live worker was not ready")
+
+
+@dataclass
+class Hypotheses:
+    """Interim cues as a player showing the whole newest hypothesis would: when each word of
+    a phrase first appeared, and how many shown words were later taken back."""
+
+    shown: dict[int, list[tuple[str, float]]] = field(default_factory=dict)
+    retracted: int = 0
+    first: list[float] = field(default_factory=list)
+
+    def interim(self, cue: LiveCue) -> None:
+        words = normalise(f"{cue.stable} {cue.unstable}").split()
+        before = self.shown.get(cue.seq, [])
+        kept = []
+        for i, word in enumerate(words):
+            if i < len(before) and before[i][0] == word:
+                kept.append(before[i])
+            else:
+                kept.append((word, cue.published_at))
+        self.retracted += sum(
+            1 for i, (word, _) in enumerate(before) if i >= len(words) or words[i] != word
+        )
+        self.shown[cue.seq] = kept
+
+    def final(self, cue: LiveCue) -> None:
+        shown = self.shown.pop(cue.seq, [])
+        finals = [normalise(w.word) for w in cue.words]
+        first = [cue.published_at] * len(finals)
+        matcher = difflib.SequenceMatcher(a=[w for w, _ in shown], b=finals, autojunk=False)
+        for block in matcher.get_matching_blocks():
+            for k in range(block.size):
+                first[block.b + k] = min(first[block.b + k], shown[block.a + k][1])
+        for word, at in zip(cue.words, first, strict=True):
+            capture = cue.published_at - word.final_latency_s
+            self.first.append(at - capture)
+
+
+def stream(settings: KaptionSettings, wav: Path) -> tuple[Captions, Hypotheses, float, float]:
+    captions = Captions("bench", lambda line: None)
+    hypotheses = Hypotheses()
+    finals: list[str] = []
+
+    def take(cues: list[LiveCue]) -> None:
+        for cue in cues:
+            if cue.kind == LiveKind.INTERIM:
+                hypotheses.interim(cue)
+            elif cue.kind == LiveKind.FINAL:
+                hypotheses.final(cue)
+                finals.append(" ".join(w.word for w in cue.words))
+        captions.take(cues)
+
+    stop = threading.Event()
+    with StreamClient(settings) as client:
+        started = time.perf_counter()
+        computed = live_inference_seconds()
+        ingest(
+            client,
+            "bench",
+            read_source(str(wav), settings, True, stop),
+            lambda: take(client.cues()),
+        )
+        elapsed = time.perf_counter() - started
+        while captions.ended is None:
+            take(client.cues(0.2))
+            if time.perf_counter() - started > elapsed + 120:
+                raise RuntimeError("no end of stream")
+        computed = live_inference_seconds() - computed
+    (OUT / "live-final.txt").write_text(" ".join(finals) + "\n", encoding="utf-8")
+    return captions, hypotheses, computed, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=5.0)
+    args = parser.parse_args()
+    load = quiet_enough()
+    inputs = build_inputs(args.minutes)
+    progress(f"input {inputs.long_wav} ({inputs.long_seconds:.0f} s)")
+    out_dir = OUT / "live"
+    base = KaptionSettings(data_dir=OUT / "data", live_out_dir=out_dir)
+    with broker_with_topics(base, "live") as settings:
+        with worker(settings, list(FILE_STAGES), "live-file") as file_worker:
+            progress("file lane: kaption run's job on the same audio")
+            run = kaption_job(
+                settings,
+                inputs.long_wav,
+                OUT / "live-run",
+                lambda: file_worker.poll() is None,
+                1800,
+            )
+        live_settings = settings.model_copy(update={"metrics_port": METRICS_PORT})
+        with worker(live_settings, list(LIVE_STAGES), "live"):
+            wait_ready()
+            before = rss_mb()
+            progress(f"streaming {inputs.long_seconds:.0f} s at real-time pace")
+            captions, hypotheses, computed, elapsed = stream(live_settings, inputs.long_wav)
+            after = rss_mb()
+    final_text = (OUT / "live-final.txt").read_text(encoding="utf-8")
+    live_wer = wer(inputs.reference, final_text)
+    run_wer = wer(inputs.reference, run.text)
+    first = latency_summary(captions.first)
+    final = latency_summary(captions.final)
+    whole = latency_summary(hypotheses.first)
+    shown = sum(len(v) for v in hypotheses.shown.values())
+    figures = {
+        "load_average_at_start": load,
+        "stream_seconds": inputs.long_seconds,
+        "first_appearance_stable_s": first,
+        "first_appearance_whole_hypothesis_s": whole,
+        "final_s": final,
+        "retracted_hypothesis_words": hypotheses.retracted,
+        "final_words": len(captions.final),
+        "wer_live_final": live_wer,
+        "wer_kaption_run": run_wer,
+        "compute_over_elapsed": computed / elapsed,
+        "rss_mb_start": before,
+        "rss_mb_end": after,
+        "unfinished_interim_phrases": shown,
+    }
+    (OUT / "live.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"stream {inputs.long_seconds:.0f} s at real-time pace, load {load:.2f} at start")
+    for label, s, target in (
+        ("first appearance (stable)", first, TARGET_FIRST_P95_S),
+        ("first appearance (whole hypothesis)", whole, TARGET_FIRST_P95_S),
+        ("final", final, TARGET_FINAL_P95_S),
+    ):
+        verdict = "PASS" if s["p95"] <= target else "MISS"
+        print(
+            f"{label:38s} p50 {s['p50']:.2f} s  p95 {s['p95']:.2f} s  max {s['max']:.2f} s"
+            f"  (target p95 <= {target}) {verdict}"
+        )
+    print(
+        f"hypothesis words retracted (flicker)   {hypotheses.retracted}"
+        f" of {len(captions.final)} final words"
+    )
+    gap = (live_wer - run_wer) * 100
+    print(
+        f"WER final captions {live_wer:.1%} vs kaption run {run_wer:.1%}: {gap:+.1f} pt"
+        f" (target <= +{TARGET_WER_PT}) {'PASS' if gap <= TARGET_WER_PT else 'MISS'}"
+    )
+    ratio = computed / elapsed
+    print(
+        f"transcription compute/elapsed {ratio:.2f} (target < {TARGET_COMPUTE})"
+        f" {'PASS' if ratio < TARGET_COMPUTE else 'MISS'}"
+    )
+    for name in after:
+        if name in before:
+            grew = after[name] - before[name]
+            print(f"RSS {name:50s} {before[name]:7.1f} -> {after[name]:7.1f} MB ({grew:+.1f})")
+
+
+if __name__ == "__main__":
+    main()
