@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.cues.model import DEFAULT_RULES
+from agents.roles import FILE_STAGES
 from agents.decode.media import decode_audio
 from agents.subtitles.render import parse_cues
 from streams.admin import apply_topics
@@ -127,9 +128,9 @@ def worker(
 
 @contextlib.contextmanager
 def cluster(
-    base: KaptionSettings, tag: str, roles: str = "all"
+    base: KaptionSettings, tag: str, roles: str | Sequence[str] = FILE_STAGES
 ) -> Iterator[tuple[KaptionSettings, subprocess.Popen[bytes]]]:
-    """Embedded broker, topics under a fresh prefix, one `kaption worker --role all`."""
+    """Embedded broker, topics under a fresh prefix, one worker running the file lane."""
     with broker_with_topics(base, tag) as settings, worker(settings, roles, tag) as process:
         yield settings, process
 

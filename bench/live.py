@@ -98,7 +98,9 @@ class Hypotheses:
 
     shown: dict[int, list[tuple[str, float]]] = field(default_factory=dict)
     retracted: int = 0
-    first: list[float] = field(default_factory=list)
+    first: list[float] = field(default_factory=list)  # whole-hypothesis policy
+    stable: list[float] = field(default_factory=list)  # as the cues carry it (stable policy)
+    finals: list[float] = field(default_factory=list)
 
     def interim(self, cue: LiveCue) -> None:
         words = normalise(f"{cue.stable} {cue.unstable}").split()
@@ -127,7 +129,13 @@ class Hypotheses:
             self.first.append(at - capture)
 
 
-def stream(settings: KaptionSettings, wav: Path) -> tuple[Captions, Hypotheses, float, float]:
+WARM_S = 60.0  # memory is sampled again this far into the stream: the first phrases allocate
+
+
+def stream(
+    settings: KaptionSettings, wav: Path, warm: dict[str, float]
+) -> tuple[Hypotheses, float, float]:
+    """Streams ``wav``; ``warm`` gets every process's memory WARM_S into the stream."""
     captions = Captions("bench", lambda line: None)
     hypotheses = Hypotheses()
     finals: list[str] = []
@@ -139,9 +147,14 @@ def stream(settings: KaptionSettings, wav: Path) -> tuple[Captions, Hypotheses, 
             elif cue.kind == LiveKind.FINAL:
                 hypotheses.final(cue)
                 finals.append(" ".join(w.word for w in cue.words))
+                hypotheses.stable += [w.first_latency_s for w in cue.words]
+                hypotheses.finals += [w.final_latency_s for w in cue.words]
         captions.take(cues)
+        if not warm and time.perf_counter() - started > WARM_S:
+            warm.update(rss_mb())
 
     stop = threading.Event()
+    started = time.perf_counter()
     with StreamClient(settings) as client:
         started = time.perf_counter()
         computed = live_inference_seconds()
@@ -158,7 +171,7 @@ def stream(settings: KaptionSettings, wav: Path) -> tuple[Captions, Hypotheses, 
                 raise RuntimeError("no end of stream")
         computed = live_inference_seconds() - computed
     (OUT / "live-final.txt").write_text(" ".join(finals) + "\n", encoding="utf-8")
-    return captions, hypotheses, computed, elapsed
+    return hypotheses, computed, elapsed
 
 
 def main() -> None:
@@ -184,14 +197,15 @@ def main() -> None:
         with worker(live_settings, list(LIVE_STAGES), "live"):
             wait_ready()
             before = rss_mb()
+            warm: dict[str, float] = {}
             progress(f"streaming {inputs.long_seconds:.0f} s at real-time pace")
-            captions, hypotheses, computed, elapsed = stream(live_settings, inputs.long_wav)
+            hypotheses, computed, elapsed = stream(live_settings, inputs.long_wav, warm)
             after = rss_mb()
     final_text = (OUT / "live-final.txt").read_text(encoding="utf-8")
     live_wer = wer(inputs.reference, final_text)
     run_wer = wer(inputs.reference, run.text)
-    first = latency_summary(captions.first)
-    final = latency_summary(captions.final)
+    first = latency_summary(hypotheses.stable)
+    final = latency_summary(hypotheses.finals)
     whole = latency_summary(hypotheses.first)
     shown = sum(len(v) for v in hypotheses.shown.values())
     figures = {
@@ -201,11 +215,12 @@ def main() -> None:
         "first_appearance_whole_hypothesis_s": whole,
         "final_s": final,
         "retracted_hypothesis_words": hypotheses.retracted,
-        "final_words": len(captions.final),
+        "final_words": len(hypotheses.finals),
         "wer_live_final": live_wer,
         "wer_kaption_run": run_wer,
         "compute_over_elapsed": computed / elapsed,
         "rss_mb_start": before,
+        f"rss_mb_after_{WARM_S:g}_s": warm,
         "rss_mb_end": after,
         "unfinished_interim_phrases": shown,
     }
@@ -223,7 +238,7 @@ def main() -> None:
         )
     print(
         f"hypothesis words retracted (flicker)   {hypotheses.retracted}"
-        f" of {len(captions.final)} final words"
+        f" of {len(hypotheses.finals)} final words"
     )
     gap = (live_wer - run_wer) * 100
     print(
@@ -238,7 +253,11 @@ def main() -> None:
     for name in after:
         if name in before:
             grew = after[name] - before[name]
-            print(f"RSS {name:50s} {before[name]:7.1f} -> {after[name]:7.1f} MB ({grew:+.1f})")
+            since = after[name] - warm.get(name, before[name])
+            print(
+                f"RSS {name:45s} {before[name]:6.1f} -> {after[name]:6.1f} MB ({grew:+.1f};"
+                f" {since:+.1f} after the first {WARM_S:g} s)"
+            )
 
 
 if __name__ == "__main__":

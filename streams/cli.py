@@ -249,6 +249,8 @@ def submit(
 def run(video: Path, out: Path, model: str | None, timeout: float, **options: Any) -> None:
     """One machine: broker (embedded unless given), topics, all roles, submit, write subtitles."""
 
+    from agents.roles import FILE_STAGES
+
     started = time.perf_counter()
     settings = make_settings(whisper_model=model, **options)
     embedded = not settings.bootstrap_servers
@@ -260,9 +262,10 @@ def run(video: Path, out: Path, model: str | None, timeout: float, **options: An
             settings = settings.model_copy(update={"bootstrap_servers": address})
         apply_topics(settings)
         worker_log = settings.data_dir / "worker.log"
+        # The file lane's stages only: idle live consumers would poll the broker for nothing.
         # With an embedded (throwaway) broker a graceful worker shutdown protects nothing.
         process = stack.enter_context(
-            worker_process(settings, "all", worker_log, graceful=not embedded)
+            worker_process(settings, FILE_STAGES, worker_log, graceful=not embedded)
         )
         try:
             result = submit_and_wait(
@@ -718,6 +721,8 @@ def live(
         while not final.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
     console.print(f"stream ended after {end.media_time:.1f} s: {end.reason}")
+    if end.media_time == 0:
+        raise click.ClickException(f"no audio from {source}: {end.reason}")
     for line in captions.summary():
         click.echo(line)
     if captions.ended is None or not final.exists():

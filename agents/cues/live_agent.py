@@ -50,3 +50,16 @@ def register(stage: Stage) -> None:
         return [Outgoing("live.cues", cue) for cue in step.cues]
 
     stage.agent(INPUTS, handle, on_failure=lambda key, error: [])
+
+    @stage.app.timer(interval=max(1.0, timeout_s / 4))
+    async def nudge_stuck_streams() -> None:
+        """A stream whose next phrase never comes (its transcript was dead-lettered) and that
+        sends nothing more (it ended) would wait forever: its newest waiting item goes round
+        again, and handling it (a duplicate, dropped) gives up the missing phrase as a gap.
+        Only the agent may change the state, so the timer does not skip it itself."""
+        now = time.time()
+        for stored in list(states.values()):
+            waiting = stored and stored.get("waiting_since")
+            if waiting and now - waiting > timeout_s and stored["held"]:
+                newest = LiveTranscript.from_record(stored["held"][-1])
+                await stage.publish(Outgoing("live.transcripts", newest))

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from agents.cues.live_order import latency_summary
+import numpy as np
+
 from agents.live.ingest import Chunk, End, IngestOptions, read_live
 from streams.audio import SAMPLE_RATE
 from streams.client import POLL_S, JobClient
@@ -46,14 +47,22 @@ class StreamClient(JobClient):
         return found
 
 
+GENERIC_NAMES = {"index", "playlist", "master", "manifest", "chunklist", "live", "stream"}
+
+
 def stream_name(source: str) -> str:
-    """A file-name-safe name for a source: a file's stem, a URL's last path part, or its host
-    and port ("udp://127.0.0.1:5000" -> "127.0.0.1-5000")."""
+    """A file-name-safe name for a source: a file's stem, a URL's last telling path part
+    (".../channel1/index.m3u8" -> "channel1"), else its host and port ("udp://127.0.0.1:5000"
+    -> "127.0.0.1-5000")."""
     parts = urlsplit(source)
-    path = parts.path if parts.scheme else source
-    stem = Path(path).stem
-    if not stem or (stem in {"index", "playlist", "live", "stream"} and parts.netloc):
-        stem = f"{parts.hostname or 'stream'}-{parts.port}" if parts.port else parts.netloc
+    if not parts.scheme:
+        stem = Path(source).stem
+    else:
+        names = [Path(part).stem for part in parts.path.split("/") if part]
+        while names and names[-1].lower() in GENERIC_NAMES:
+            names.pop()
+        port = str(parts.port) if parts.port else ""
+        stem = names[-1] if names else "-".join(p for p in (parts.hostname or "", port) if p)
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.") or "stream"
 
 
@@ -118,14 +127,40 @@ def ingest(
 
 
 @dataclass
+class Latencies:
+    """Latency figures of a stream that may run for days, in bounded memory: counts per 10 ms
+    up to 2 minutes (longer ones in the last bin) and the exact maximum."""
+
+    BIN_S = 0.01
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(12_000, dtype=np.int64))
+    largest: float = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.counts[min(len(self.counts) - 1, max(0, int(seconds / self.BIN_S)))] += 1
+        self.largest = max(self.largest, seconds)
+
+    def __len__(self) -> int:
+        return int(self.counts.sum())
+
+    def quantile(self, q: float) -> float:
+        """The upper edge of the bin holding the q-quantile (at most 10 ms above the truth)."""
+        rank = q * (len(self) - 1)
+        index = int(np.searchsorted(np.cumsum(self.counts), rank, side="right"))
+        return min((index + 1) * self.BIN_S, self.largest)
+
+    def summary(self) -> dict[str, float]:
+        return {"p50": self.quantile(0.5), "p95": self.quantile(0.95), "max": self.largest}
+
+
+@dataclass
 class Captions:
     """What ``kaption live`` shows and reports: final captions as they come, gaps, the end,
     and every final word's latencies."""
 
     stream_id: str
     show: Callable[[str], object]
-    first: list[float] = field(default_factory=list)
-    final: list[float] = field(default_factory=list)
+    first: Latencies = field(default_factory=Latencies)
+    final: Latencies = field(default_factory=Latencies)
     ended: LiveCue | None = None
     gaps: list[LiveCue] = field(default_factory=list)
 
@@ -134,8 +169,9 @@ class Captions:
             if cue.stream_id != self.stream_id:
                 continue
             if cue.kind == LiveKind.FINAL:
-                self.first += [w.first_latency_s for w in cue.words]
-                self.final += [w.final_latency_s for w in cue.words]
+                for word in cue.words:
+                    self.first.add(word.first_latency_s)
+                    self.final.add(word.final_latency_s)
                 text = " ".join(line.text.replace("\n", " ") for line in cue.cues)
                 self.show(f"[{cue.start:8.2f} s] {text}")
             elif cue.kind == LiveKind.GAP:
@@ -147,10 +183,10 @@ class Captions:
     def summary(self) -> list[str]:
         lines = []
         for label, values in (("first appearance", self.first), ("final", self.final)):
-            if not values:
+            if not len(values):
                 lines.append(f"caption latency, {label}: no words")
                 continue
-            figures = latency_summary(values)
+            figures = values.summary()
             lines.append(
                 f"caption latency, {label}: p50 {figures['p50']:.2f} s, p95 {figures['p95']:.2f} s,"
                 f" max {figures['max']:.2f} s over {len(values)} words"

@@ -116,6 +116,7 @@ def transcribe_batch(
     sample_rate: int,
     language: str,
     beam_size: int,
+    prompt: str = "",
 ) -> list[Transcript]:
     """Transcribes segments in one batched model call (faster-whisper's
     BatchedInferencePipeline, its default options: no timestamp tokens, no conditioning on
@@ -148,6 +149,7 @@ def transcribe_batch(
         vad_filter=False,  # speech detection already happened upstream
         clip_timestamps=bounds,
         batch_size=len(clips),
+        initial_prompt=prompt or None,
     )
     # Without timestamp tokens every clip gives exactly one result, in order.
     results = list(segments)

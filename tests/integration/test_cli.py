@@ -52,6 +52,32 @@ def test_run_writes_srt_and_vtt_for_the_sample_video(tmp_path: Path) -> None:
     assert word_error_rate(reference, " ".join(c.text for c in cues)) < 0.35
 
 
+def test_live_captions_a_stream_into_rolling_files_and_reports_latency(tmp_path: Path) -> None:
+    """`kaption live` on its own: embedded broker, topics, the live workers, a file streamed
+    at playback speed; the rolling and final files, and the latency figures on exit."""
+    import m3u8
+
+    done = kaption(
+        "live", str(MEDIA / "speech.mp4"), "--out", "live", "--name", "talk", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("caption latency, first appearance: p50") for line in lines)
+    assert any(line.startswith("caption latency, final: p50") for line in lines)
+    out = tmp_path / "live"
+    assert [line for line in lines if line.startswith("wrote")] == [
+        f"wrote {out / 'talk'}{suffix}" for suffix in (".srt", ".vtt", ".m3u8")
+    ]
+    cues = parse_cues((out / "talk.srt").read_text(), "srt")
+    assert cues == parse_cues((out / "talk.vtt").read_text(), "vtt")
+    reference = json.loads((MEDIA / "speech.json").read_text())["text"]
+    assert word_error_rate(reference, " ".join(c.text for c in cues)) < 0.35
+    playlist = m3u8.load(str(out / "talk.m3u8"))
+    assert playlist.is_endlist and all((out / s.uri).exists() for s in playlist.segments)
+    unusable = kaption("live", "nope://stream", "--out", "live", cwd=tmp_path, timeout=180)
+    assert unusable.returncode == 1 and "protocol not found" in unusable.stderr
+
+
 def test_run_reports_bad_input_and_exits_non_zero(tmp_path: Path) -> None:
     done = kaption("run", str(MEDIA / "empty.mp4"), "--out", "out", cwd=tmp_path)
     assert done.returncode == 1

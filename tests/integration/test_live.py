@@ -24,9 +24,10 @@ from agents.live.ingest import End, IngestOptions, read_live
 from agents.live.session import Captions, StreamClient, ingest
 from agents.roles import STAGES
 from streams.client import JobClient
-from streams.events import JobState, LiveCue, LiveKind
+from streams.events import JobState, LiveCue, LiveKind, LiveTranscript, LiveWord
 from streams.processes import worker_process
 from streams.settings import KaptionSettings
+from streams.topics import Outgoing
 from tests.integration.conftest import create_topics, fresh_settings
 from tests.live_sources import free_udp_port, hls_stream, udp_mpegts
 from tests.paths import MEDIA, SAMPLES
@@ -77,7 +78,8 @@ def live(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
     data_dir = tmp_path_factory.mktemp("live")
     out_dir = data_dir / "out"
     port = free_tcp_port()
-    settings = fresh_settings(bootstrap, data_dir, live_out_dir=out_dir)
+    # A phrase is given up as lost after 5 s (10 by default): finals take about a second here.
+    settings = fresh_settings(bootstrap, data_dir, live_out_dir=out_dir, live_order_timeout_s=5.0)
     create_topics(settings)
     log = data_dir / "worker.log"
     worker = settings.model_copy(update={"metrics_port": port})
@@ -95,6 +97,10 @@ class Streamed:
 
     def of(self, kind: LiveKind) -> list[LiveCue]:
         return [c for c in self.cues if c.kind == kind]
+
+    @property
+    def final_words(self) -> list[LiveWord]:
+        return [w for c in self.of(LiveKind.FINAL) for w in c.words]
 
     @property
     def final_text(self) -> str:
@@ -169,11 +175,35 @@ def test_udp_mpegts_gives_ordered_captions_with_the_right_words_and_files(live: 
     assert result.of(LiveKind.INTERIM), "no interim captions while people spoke"
     assert result.end.reason.startswith("no data for")
     assert [c.reason for c in result.of(LiveKind.END)] == [result.end.reason]
-    captions = result.captions
-    assert captions.final and len(captions.first) == len(captions.final)
+    words = result.final_words
+    assert len(result.captions.final) == len(words) > 0
     # Each word appears first no later than final; every latency is a positive few seconds.
-    assert all(0 < f <= g < 15 for f, g in zip(captions.first, captions.final, strict=True))
+    assert all(0 < w.first_latency_s <= w.final_latency_s < 15 for w in words), words
     assert_files(live.out_dir, "udp-talk", result)
+
+
+def test_a_dropped_and_resumed_source_gives_a_recorded_gap_and_no_repeated_captions(
+    live: Live,
+) -> None:
+    port = free_udp_port()
+    options = IngestOptions(read_timeout_s=1.5, idle_timeout_s=4.0)
+    with udp_mpegts(SPEECH, port, start=False) as sender:
+        threading.Timer(1.0, sender.start).start()
+        threading.Timer(1.0 + 5.0, sender.pause, args=(3.0,)).start()  # 5 s in: a 3 s outage
+        result = stream(live.settings, "udp-drop", sender.url, options)
+    assert_in_order_and_complete(result)
+    [gap] = result.of(LiveKind.GAP)
+    assert gap.gap_s == pytest.approx(3.0, abs=1.0) and "source lost" in gap.reason, gap
+    finals = result.of(LiveKind.FINAL)
+    # Captions after the gap are placed after it on the timeline, and none is said twice.
+    assert all(c.start >= gap.end or c.end <= gap.start + 0.5 for c in finals), finals
+    words = result.final_text.split()
+    assert len(words) <= len(REFERENCE["text"].split())
+    texts = [" ".join(w.word for w in c.words) for c in finals]
+    assert len(texts) == len(set(texts))
+    # The first sentence came before the outage, the last after it.
+    assert "quick" in texts[0].lower() and "speaking" in texts[-1].lower()
+    assert_files(live.out_dir, "udp-drop", result)
 
 
 def test_hls_over_http_gives_captions_and_ends_with_the_source(live: Live, tmp_path: Path) -> None:
@@ -229,4 +259,45 @@ def test_a_file_job_alongside_does_not_hold_live_captions_back(live: Live, tmp_p
     assert statuses[-1][1] == JobState.COMPLETED
     assert statuses[-1][0] > first_final, "the file job ended before any live caption"
     assert word_error_rate(REFERENCE["text"], result.final_text) < MAX_WER
-    assert max(result.captions.final) < 8.0, result.captions.final
+    assert max(w.final_latency_s for w in result.final_words) < 8.0, result.final_words
+
+
+def test_a_phrase_that_never_comes_is_a_gap_and_the_stream_still_ends(live: Live) -> None:
+    """Phrase 1's transcript is lost (say, dead-lettered); the end behind it is released as
+    soon as the order timeout passes, with a gap where the phrase was, though nothing else
+    arrives for the stream."""
+    stream_id = "lost-phrase"
+
+    def item(seq: int, kind: LiveKind, start: float, end: float, reason: str = "") -> Outgoing:
+        return Outgoing(
+            "live.transcripts",
+            LiveTranscript(
+                stream_id=stream_id,
+                seq=seq,
+                revision=0,
+                kind=kind,
+                start=start,
+                end=end,
+                capture_end=time.time(),
+                source_offset=0.0,
+                text="",
+                words=(),
+                model="",
+                model_version="",
+                processing_seconds=0.0,
+                reason=reason,
+            ),
+        )
+
+    seen: list[LiveCue] = []
+    with StreamClient(live.settings) as client:
+        client.send(item(0, LiveKind.SILENCE, 0.0, 2.0))
+        client.send(item(2, LiveKind.END, 5.0, 6.0, "source ended"))
+        deadline = time.monotonic() + 60
+        while not any(c.kind == LiveKind.END for c in seen) and time.monotonic() < deadline:
+            seen += [c for c in client.cues(0.2) if c.stream_id == stream_id]
+    kinds = [(c.seq, c.kind) for c in seen]
+    assert kinds == [(0, LiveKind.SILENCE), (1, LiveKind.GAP), (2, LiveKind.END)]
+    gap = seen[1]
+    assert gap.reason == "phrase 1 lost" and (gap.start, gap.end) == (2.0, 5.0)
+    assert seen[1].published_at - seen[0].published_at >= 5.0
