@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from agents.cues.model import DEFAULT_RULES
-from agents.roles import FILE_STAGES
 from agents.decode.media import decode_audio
+from agents.roles import FILE_STAGES
 from agents.subtitles.render import parse_cues
 from streams.admin import apply_topics
 from streams.audio import SAMPLE_RATE

@@ -128,6 +128,18 @@ def worker(roles: tuple[str, ...], **options: Any) -> None:
     run_worker(settings, stages_for(roles), register_function)
 
 
+def broker_and_topics(stack: contextlib.ExitStack, settings: KaptionSettings) -> KaptionSettings:
+    """One machine (`run`, `live`): the embedded broker for the block unless one is given,
+    and the topics; the settings that reach them."""
+    if not settings.bootstrap_servers:
+        log = settings.data_dir / "broker.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        address = stack.enter_context(embedded_broker(0, log))
+        settings = settings.model_copy(update={"bootstrap_servers": address})
+    apply_topics(settings)
+    return settings
+
+
 def require_broker(settings: KaptionSettings) -> KaptionSettings:
     if not settings.bootstrap_servers:
         raise click.UsageError("no broker: pass --bootstrap-servers or set KAFKA_BOOTSTRAP_SERVERS")
@@ -255,12 +267,7 @@ def run(video: Path, out: Path, model: str | None, timeout: float, **options: An
     settings = make_settings(whisper_model=model, **options)
     embedded = not settings.bootstrap_servers
     with contextlib.ExitStack() as stack:
-        if embedded:
-            log = settings.data_dir / "broker.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            address = stack.enter_context(embedded_broker(0, log))
-            settings = settings.model_copy(update={"bootstrap_servers": address})
-        apply_topics(settings)
+        settings = broker_and_topics(stack, settings)
         worker_log = settings.data_dir / "worker.log"
         # The file lane's stages only: idle live consumers would poll the broker for nothing.
         # With an embedded (throwaway) broker a graceful worker shutdown protects nothing.
@@ -691,12 +698,7 @@ def live(
     embedded = not settings.bootstrap_servers
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
-        if embedded:
-            log = settings.data_dir / "broker.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            address = stack.enter_context(embedded_broker(0, log))
-            settings = settings.model_copy(update={"bootstrap_servers": address})
-        apply_topics(settings)
+        settings = broker_and_topics(stack, settings)
         worker_log = settings.data_dir / "live-worker.log"
         worker_settings = settings.model_copy(update={"metrics_port": port})
         process = stack.enter_context(

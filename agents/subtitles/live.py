@@ -120,6 +120,8 @@ def _write_atomically(path: Path, text: str) -> None:
     # A reader (a player polling the playlist) sees the old file or the new one, never half.
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private; the outputs are for a web server and players to read.
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         os.replace(temp, path)

@@ -392,6 +392,9 @@ def test_the_end_mark_closes_a_partial_segment(tmp_path: Path) -> None:
     assert parse_cues(out.segment_path(0).read_text(encoding="utf-8"), "vtt") == [
         CueRecord(start=0.2, end=1.0, text="Short.")
     ]
+    # Every output is readable by the web server that serves it, not only by its writer.
+    outputs = [out.segment_path(0), out.playlist_path, out.srt_path, out.vtt_path]
+    assert {oct(path.stat().st_mode & 0o777) for path in outputs} == {"0o644"}
 
 
 def test_a_resumed_stream_keeps_its_segment_length(tmp_path: Path) -> None:
