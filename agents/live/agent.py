@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from agents.live.phrases import Detector, Out, PhraseRules, StreamState
+from agents.live.vad import silero
 from streams.events import AudioChunk, LiveSegment
 from streams.settings import KaptionSettings
 from streams.stage import Stage
@@ -44,6 +45,11 @@ def piece_key(stream_id: str, index: int) -> str:
 
 
 def register(stage: Stage) -> None:
+    # The Silero session now, not at the first chunk of the first stream.
+    loading = stage.platform.executor.submit(silero)
+    stage.platform.checks["speech detection loaded"] = lambda: (
+        loading.done() and loading.exception() is None
+    )
     rules = phrase_rules(stage.settings)
     partitions = stage.partitions(INPUTS)
     states = stage.table("live.phrases", partitions)  # stream id -> StreamState.to_dict()

@@ -15,9 +15,11 @@ import logging
 import time
 from collections import OrderedDict
 
+import numpy as np
+
 from agents.transcribe.agent import BUNDLED_MODEL, configured_model, preload
 from agents.transcribe.whisper import MODEL_VERSION, Clip, Transcript, transcribe_batch
-from streams.audio import pcm_from_bytes
+from streams.audio import SAMPLE_RATE, pcm_from_bytes
 from streams.events import LiveKind, LiveSegment, LiveTranscript
 from streams.metrics import METRICS
 from streams.settings import KaptionSettings
@@ -94,9 +96,23 @@ def live_transcript(
     )
 
 
+def warm_up(settings: KaptionSettings) -> None:
+    """The model loaded and one call made on a second of silence: the first call allocates
+    CTranslate2's buffers (tens of MB, most of a second), which would otherwise delay the first
+    live caption."""
+    preload(settings, LANE)
+    transcribe_batch(
+        configured_model(settings, LANE),
+        [Clip(np.zeros(SAMPLE_RATE, dtype=np.int16), 0.0)],
+        SAMPLE_RATE,
+        settings.language,
+        settings.whisper_beam_size,
+    )
+
+
 def register(stage: Stage) -> None:
     settings, platform = stage.settings, stage.platform
-    loading = platform.executor.submit(preload, settings, LANE)
+    loading = platform.executor.submit(warm_up, settings)
     platform.checks["live model loaded"] = lambda: loading.done() and loading.exception() is None
     model = settings.whisper_model or BUNDLED_MODEL
     audio_seconds = METRICS.audio_seconds.labels("transcribe-live")
