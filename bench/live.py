@@ -43,6 +43,7 @@ from agents.cues.live_order import latency_summary
 from agents.live.session import Captions, StreamClient, ingest, read_source
 from agents.roles import FILE_STAGES, LIVE_STAGES
 from streams.events import LiveCue, LiveKind
+from streams.processes import wait_ready
 from streams.settings import KaptionSettings
 from tests.wer import normalise
 from tests.wer import word_error_rate as wer
@@ -75,20 +76,6 @@ def live_inference_seconds() -> float:
     pattern = r'kaption_inference_seconds_sum\{stage="transcribe-live"\} ([0-9.e+-]+)'
     found = re.search(pattern, text)
     return float(found.group(1)) if found else 0.0
-
-
-def wait_ready(timeout_s: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            url = f"http://127.0.0.1:{METRICS_PORT}/readyz"
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("the live worker was not ready")
 
 
 @dataclass
@@ -194,8 +181,8 @@ def main() -> None:
                 1800,
             )
         live_settings = settings.model_copy(update={"metrics_port": METRICS_PORT})
-        with worker(live_settings, list(LIVE_STAGES), "live"):
-            wait_ready()
+        with worker(live_settings, list(LIVE_STAGES), "live") as process:
+            wait_ready(METRICS_PORT, lambda: process.poll() is None, 180.0)
             before = rss_mb()
             warm: dict[str, float] = {}
             progress(f"streaming {inputs.long_seconds:.0f} s at real-time pace")

@@ -21,7 +21,7 @@ from streams.broker import embedded_broker
 from streams.client import JobClient, JobResult, JobTimeout
 from streams.events import JobState, JobStatus
 from streams.logs import configure_logging
-from streams.processes import worker_process
+from streams.processes import free_port, wait_ready, worker_process
 from streams.settings import KaptionSettings
 from streams.status import COLUMNS, read_statuses, status_json, status_rows
 
@@ -593,36 +593,6 @@ def dlq_replay(
 # --- live streams -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_ready(port: int, alive: Any, timeout_s: float) -> None:
-    """Until the worker's /readyz says every group joined and the model is loaded: audio sent
-    before would wait in Kafka and count as caption latency."""
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not alive():
-            raise click.ClickException("the live worker exited while starting")
-        url = f"http://127.0.0.1:{port}/readyz"
-        with (
-            contextlib.suppress(OSError, urllib.error.URLError),
-            urllib.request.urlopen(url, timeout=2) as reply,
-        ):
-            if reply.status == 200:
-                return
-        time.sleep(0.2)
-    raise click.ClickException(f"the live worker was not ready after {timeout_s:.0f} s")
-
-
 def realtime_option(fn: Any) -> Any:
     return click.option(
         "--realtime/--as-fast-as-read",
@@ -705,7 +675,11 @@ def live(
             worker_process(worker_settings, LIVE_STAGES, worker_log, graceful=not embedded)
         )
         console.print(f"starting the live workers (log: {worker_log})")
-        wait_ready(port, lambda: process.poll() is None, RUN_WORKER_START_S * 2)
+        try:
+            # Audio sent before the workers are ready would wait in Kafka as caption latency.
+            wait_ready(port, lambda: process.poll() is None, RUN_WORKER_START_S * 2)
+        except (RuntimeError, TimeoutError) as exc:
+            raise click.ClickException(f"the live workers: {exc}") from exc
         stop_on_signals(stop)
         paced = realtime if realtime is not None else "://" not in source
         captions = Captions(stream_id, console.print)

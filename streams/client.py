@@ -7,7 +7,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -338,15 +338,20 @@ class JobClient:
                 )
                 warned = True
 
-    def poll(self, job_id: str, on_status: Callable[[JobStatus], Any] | None = None) -> None:
-        """Reads what arrived in the next ``POLL_S`` seconds."""
-        for message in self.consumer.consume(num_messages=500, timeout=POLL_S):
+    def events(self, timeout_s: float = POLL_S) -> Iterator[Event]:
+        """The events of the topics it reads that arrive within ``timeout_s``."""
+        for message in self.consumer.consume(num_messages=500, timeout=timeout_s):
             if message.error() is not None:
                 continue  # partition EOF and transient errors: librdkafka retries itself
             try:
                 event: Event = self.codec.decode(message.value())
             except DecodeError:
                 continue  # not ours to judge: the producing stage dead-letters
+            yield event
+
+    def poll(self, job_id: str, on_status: Callable[[JobStatus], Any] | None = None) -> None:
+        """Reads what arrived in the next ``POLL_S`` seconds."""
+        for event in self.events():
             if isinstance(event, JobStatus):
                 self.statuses[event.job_id] = event
                 if event.job_id == job_id and on_status is not None:

@@ -9,9 +9,13 @@ import contextlib
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from streams.settings import KaptionSettings
@@ -80,3 +84,29 @@ def worker_process(
             yield process
         finally:
             stop(process, graceful, timeout_s=15)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a worker's metrics endpoint)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_ready(port: int, alive: Callable[[], bool], timeout_s: float) -> None:
+    """Until the worker serving /readyz on ``port`` says every group joined and every model is
+    loaded; RuntimeError if it exits first, TimeoutError past ``timeout_s``."""
+    url = f"http://127.0.0.1:{port}/readyz"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError("the worker exited while starting")
+        with (
+            contextlib.suppress(OSError, urllib.error.URLError),
+            urllib.request.urlopen(url, timeout=2) as reply,
+        ):
+            if reply.status == 200:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"the worker was not ready after {timeout_s:.0f} s")

@@ -78,8 +78,9 @@ def register(stage: Stage) -> None:
         """The pieces this chunk added or replaced, the state last (what a restart reads)."""
         phrase = found.state.phrase
         seq, count = (-1, 0) if phrase is None else (phrase.seq, len(phrase.pieces))
-        first = before[1] - 1 if seq == before[0] else 0  # the last stored piece may have grown
-        for i in range(max(first, 0), count):
+        # Each chunk adds its own piece, so only pieces from this chunk on are new.
+        first = before[1] if seq == before[0] else 0
+        for i in range(first, count):
             audio[piece_key(stream_id, i)] = phrase.pieces[i] if phrase else b""
         for i in range(count, before[1] if seq != before[0] else count):
             audio.pop(piece_key(stream_id, i), None)

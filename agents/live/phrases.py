@@ -180,21 +180,16 @@ class Detector:
         state.last_chunk = chunk.seq
         problem = corrupt(chunk)
         if problem:  # its time becomes a gap with the reason; detection goes on after it
-            if state.phrase is not None:
-                out.append(self._close(state.scored_end))
-            end = chunk.media_time + chunk.duration
-            out.append(self._mark(LiveKind.GAP, state.marked_until, end, problem))
-            state.vad = VadState()
-            state.preroll = b""
-            state.scored_end = end
+            out += self._gap(None, chunk.media_time + chunk.duration, problem)
             if chunk.last:
                 out += self._end(chunk.end_reason)
             return out
         state.source_offset = chunk.source_offset
         state.capture_time = chunk.capture_time
         state.capture_media = chunk.media_time + chunk.duration
-        if chunk.gap_before > 0:
-            out += self._gap(chunk)
+        if chunk.gap_before > 0:  # the source was lost before this chunk
+            gap_start = chunk.media_time - chunk.gap_before
+            out += self._gap(gap_start, chunk.media_time, chunk.gap_reason)
         samples = np.frombuffer(chunk.pcm, dtype="<i2")
         pending = np.round(state.vad.pending * 32768).astype("<i2")
         probabilities = score(state.vad, samples.astype(np.float32) / 32768)
@@ -322,18 +317,19 @@ class Detector:
         state.marked_until = end
         return mark
 
-    def _gap(self, chunk: AudioChunk) -> list[Out]:
-        """The source was lost before this chunk: close what was open, mark the gap and start
-        detection afresh where the audio resumes."""
+    def _gap(self, start: float | None, end: float, reason: str) -> list[Out]:
+        """No usable audio from ``start`` (None: where the items so far end) to ``end``: close
+        what was open, mark the gap and start detection afresh where the audio resumes."""
         state = self.state
         out: list[Out] = []
         if state.phrase is not None:
             out.append(self._close(state.scored_end))
-        gap_start = chunk.media_time - chunk.gap_before
-        out.append(self._mark(LiveKind.GAP, gap_start, chunk.media_time, chunk.gap_reason))
+        out.append(
+            self._mark(LiveKind.GAP, state.marked_until if start is None else start, end, reason)
+        )
         state.vad = VadState()
         state.preroll = b""
-        state.scored_end = state.marked_until = chunk.media_time
+        state.scored_end = end
         return out
 
     def _end(self, reason: str) -> list[Out]:

@@ -19,7 +19,6 @@ import numpy as np
 from agents.live.ingest import Chunk, End, IngestOptions, read_live
 from streams.audio import SAMPLE_RATE
 from streams.client import POLL_S, JobClient
-from streams.codec import DecodeError
 from streams.events import AudioChunk, LiveCue, LiveKind
 from streams.settings import KaptionSettings
 from streams.topics import Outgoing
@@ -34,17 +33,7 @@ class StreamClient(JobClient):
         self.send(Outgoing("live.audio", chunk))
 
     def cues(self, timeout_s: float = 0.0) -> list[LiveCue]:
-        found = []
-        for message in self.consumer.consume(num_messages=500, timeout=timeout_s):
-            if message.error() is not None:
-                continue  # partition EOF and transient errors: librdkafka retries itself
-            try:
-                event = self.codec.decode(message.value())
-            except DecodeError:
-                continue  # not ours to judge: the producing stage dead-letters
-            if isinstance(event, LiveCue):
-                found.append(event)
-        return found
+        return [event for event in self.events(timeout_s) if isinstance(event, LiveCue)]
 
 
 GENERIC_NAMES = {"index", "playlist", "master", "manifest", "chunklist", "live", "stream"}

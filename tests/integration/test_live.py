@@ -4,11 +4,9 @@ the right words, rolling WebVTT and HLS playlist, gaps, the end, and a file job 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,7 @@ from agents.live.session import Captions, StreamClient, ingest
 from agents.roles import STAGES
 from streams.client import JobClient
 from streams.events import JobState, LiveCue, LiveKind, LiveTranscript, LiveWord
-from streams.processes import worker_process
+from streams.processes import free_port, wait_ready, worker_process
 from streams.settings import KaptionSettings
 from streams.topics import Outgoing
 from tests.integration.conftest import create_topics, fresh_settings
@@ -50,41 +48,19 @@ class Live:
     process: Any
 
 
-def free_tcp_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_ready(port: int, timeout_s: float = READY_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as reply,
-        ):
-            if reply.status == 200:
-                return
-        time.sleep(0.3)
-    raise TimeoutError("the worker was not ready")
-
-
 @pytest.fixture(scope="module")
 def live(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """Topics and one worker running every stage, file and live lanes, writing live files."""
     data_dir = tmp_path_factory.mktemp("live")
     out_dir = data_dir / "out"
-    port = free_tcp_port()
+    port = free_port()
     # A phrase is given up as lost after 5 s (10 by default): finals take about a second here.
     settings = fresh_settings(bootstrap, data_dir, live_out_dir=out_dir, live_order_timeout_s=5.0)
     create_topics(settings)
     log = data_dir / "worker.log"
     worker = settings.model_copy(update={"metrics_port": port})
     with worker_process(worker, list(STAGES), log) as process:
-        wait_ready(port)
+        wait_ready(port, lambda: process.poll() is None, READY_S)
         yield Live(settings, out_dir, port, process)
         assert process.poll() is None, "the worker died:\n" + log.read_text()[-4000:]
 
