@@ -62,7 +62,8 @@ def configured_batch_size(settings: KaptionSettings) -> int:
 
 
 def configured_model(settings: KaptionSettings, lane: str = "") -> WhisperModel:
-    """The file lane's model (threads at ``file_transcription_nice``), or the live lane's."""
+    """The file lane's model (threads at ``file_transcription_nice``), or the live lane's
+    (an encoder window of ``live_encoder_window_s``: its phrases are short)."""
     return load_model(
         settings.whisper_model,
         settings.whisper_device,
@@ -70,6 +71,7 @@ def configured_model(settings: KaptionSettings, lane: str = "") -> WhisperModel:
         configured_threads(settings),
         lane,
         0 if lane else settings.file_transcription_nice,
+        settings.live_encoder_window_s if lane else 0,
     )
 
 

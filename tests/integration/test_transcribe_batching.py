@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from pathlib import Path
 
@@ -10,7 +11,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agents.decode.media import decode_audio
 from agents.transcribe.agent import configured_model
-from agents.transcribe.whisper import Clip, Transcript, transcribe_batch
+from agents.transcribe.whisper import (
+    Clip,
+    ShortWindowModel,
+    Transcript,
+    load_model,
+    transcribe_batch,
+)
 from agents.vad.agent import vad_options
 from agents.vad.plan import speech_segments
 from streams.audio import SAMPLE_RATE, pcm_from_bytes
@@ -80,6 +87,38 @@ def test_a_batch_gives_each_segment_what_it_gets_alone() -> None:
     reference = (SAMPLES / "demo.txt").read_text(encoding="utf-8")
     demo_text = " ".join(t.text for s, t in zip(segments, batched, strict=True) if s.index < 10_000)
     assert word_error_rate(reference, demo_text) < 0.35
+
+
+def test_the_live_lanes_short_encoder_window_keeps_the_words() -> None:
+    """The live lane's model reads 15 s of Whisper's window: each short segment's words stay
+    inside it and the text is as accurate as the full window's; a clip longer than the window
+    (the whole 16-s test speech through a 5-s window) is still read to its end."""
+    settings = KaptionSettings()
+    segments = media_segments(settings)
+    short = configured_model(settings, "live")
+    assert isinstance(short, ShortWindowModel) and short.window_s == 15
+    full = one_by_one(settings, segments)
+    texts = []
+    for segment in segments:
+        [got] = transcribe_batch(short, [clip(segment)], SAMPLE_RATE, "en", 5)
+        assert got.words
+        assert segment.start - WORD_SLACK_S <= got.words[0].start
+        assert got.words[-1].end <= segment.end + WORD_SLACK_S
+        texts.append(got.text)
+    reference = (SAMPLES / "demo.txt").read_text(encoding="utf-8") + " " + speech_text()
+    short_wer = word_error_rate(reference, " ".join(texts))
+    full_wer = word_error_rate(reference, " ".join(t.text for t in full))
+    assert short_wer <= full_wer + 0.03, (short_wer, full_wer)
+
+    narrow = load_model("", "cpu", settings.whisper_compute_type, 2, "test", 0, 5)
+    pcm = decode_audio(str(MEDIA / "speech.wav")).pcm
+    [whole] = transcribe_batch(narrow, [Clip(pcm, 0.0)], SAMPLE_RATE, "en", 5)
+    assert word_error_rate(speech_text(), whole.text) < 0.2, whole.text
+    assert whole.words[-1].end > 13.0  # the last sentence ends at 14.4 s
+
+
+def speech_text() -> str:
+    return str(json.loads((MEDIA / "speech.json").read_text(encoding="utf-8"))["text"])
 
 
 def test_a_batching_worker_transcribes_as_one_by_one(bootstrap: str, tmp_path: Path) -> None:
