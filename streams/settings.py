@@ -164,6 +164,9 @@ class KaptionSettings(BaseSettings):
 
     # --- Process ----------------------------------------------------------------------------
     data_dir: Path = Field(default_factory=default_data_dir)
+    # glibc malloc arenas of a worker (streams/allocator.py; 0: glibc's default of 8 per core):
+    # each thread's arena keeps what it freed, so a cap keeps the worker's memory flat.
+    malloc_arena_max: int = Field(default=2, ge=0)
     # info: one line per job state change, failure (with its reason) and group join or leave.
     log_level: Literal["crit", "error", "warn", "info", "debug"] = "info"
     # text: human-readable lines; json: one JSON object per line (job_id on every job line).

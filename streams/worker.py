@@ -15,6 +15,7 @@ import mode
 
 from streams import faust_fixes
 from streams.admin import admin_client, topic_partitions
+from streams.allocator import limit_malloc_arenas
 from streams.app import create_app
 from streams.http import Endpoint, serve
 from streams.logs import configure_logging, level_number
@@ -144,6 +145,7 @@ def run_worker(
 ) -> None:
     """Blocks running the stages' agents until SIGINT/SIGTERM (``register`` gives each
     stage's registration function)."""
+    limit_malloc_arenas(settings.malloc_arena_max)  # before the worker starts its threads
     faust_fixes.apply(settings)
     service = build_stages(settings, stages, register)
     KaptionWorker(service, settings).execute_from_commandline()
