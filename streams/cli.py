@@ -312,6 +312,30 @@ def status(job: str | None, as_json: bool, **options: Any) -> None:
 
 
 @main.command()
+@click.argument("stream", required=False)
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@kafka_options
+def streams(stream: str | None, as_json: bool, **options: Any) -> None:
+    """Live streams: LIVE or ENDED and why, media captioned, finals, gaps and their last
+    reason, final caption latency (STREAM: that one only; exit 1 if unknown)."""
+    from agents.live import status as live_status
+
+    settings = require_broker(make_settings(**options))
+    summaries = live_status.read_streams(settings)
+    if stream is not None:
+        if stream not in summaries:
+            raise click.ClickException(f"no stream {stream}")
+        summaries = {stream: summaries[stream]}
+    now = time.time()
+    if as_json:
+        click.echo(live_status.streams_json(summaries.values(), now))
+        return
+    rows = live_status.stream_rows(summaries.values(), now)
+    columns = live_status.COLUMNS
+    print_rows(columns, [tuple("" if r[c] is None else str(r[c]) for c in columns) for r in rows])
+
+
+@main.command()
 @click.option("--port", default=9308, show_default=True, help="Port of /metrics (0: a free one).")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @kafka_options

@@ -1,7 +1,8 @@
 """Job status for `kaption status`: every job's latest state, read from the compacted
 ``jobs.status`` topic with a group-less consumer, and the rows a table or JSON shows.
 
-Rows carry a ``kind`` ("job") so live streams can be listed beside jobs later.
+Rows carry a ``kind`` ("job"; agents/live/status.py makes the "stream" rows of `kaption
+streams` from the live cues with the same reader).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
@@ -33,17 +34,36 @@ COLUMNS = ("job", "name", "state", "stage", "progress", "audio", "age", "updated
 
 
 def read_statuses(settings: KaptionSettings, timeout_s: float = 10.0) -> dict[str, JobStatus]:
-    """The latest status of every job on ``jobs.status``, by job id.
+    """The latest status of every job on ``jobs.status``, by job id (see ``read_topic``).
+    Records that do not decode as a JobStatus are skipped; a tombstone forgets its job."""
+    codec = event_codec(settings)
+    statuses: dict[str, JobStatus] = {}
+    read_topic(
+        settings,
+        STATUS_TOPIC,
+        lambda key, value: _apply(statuses, key, value, codec),
+        "job status",
+        timeout_s,
+    )
+    return statuses
 
-    Reads each partition from its beginning to its end, joining no consumer group. Records
-    that do not decode as a JobStatus are skipped; a tombstone forgets its job. Should the
-    end of some partition not be reached within ``timeout_s``, what was read is returned and
-    a warning logged. Raises BrokerUnreachable when the broker does not answer (or stopped
-    answering and did not come back within ``timeout_s``). A missing topic means no jobs.
+
+def read_topic(
+    settings: KaptionSettings,
+    logical: str,
+    take: Callable[[bytes | None, bytes | None], None],
+    what: str,
+    timeout_s: float = 10.0,
+) -> None:
+    """Gives ``take`` the key and value of every record on topic ``logical``, each partition
+    from its beginning to its end, joining no consumer group.
+
+    Should the end of some partition not be reached within ``timeout_s``, what was read is
+    kept and a warning logged. Raises BrokerUnreachable when the broker does not answer (or
+    stopped answering and did not come back within ``timeout_s``). A missing topic has nothing.
     """
     deadline = time.monotonic() + timeout_s
-    topic = load_registry(settings.topics_file, settings.topic_prefix).name(STATUS_TOPIC)
-    codec = event_codec(settings)
+    topic = load_registry(settings.topics_file, settings.topic_prefix).name(logical)
     consumer = Consumer(
         librdkafka_config(
             settings,
@@ -56,7 +76,6 @@ def read_statuses(settings: KaptionSettings, timeout_s: float = 10.0) -> dict[st
             },
         )
     )
-    statuses: dict[str, JobStatus] = {}
     try:
         try:
             metadata = consumer.list_topics(topic, timeout=max(0.1, timeout_s))
@@ -64,8 +83,8 @@ def read_statuses(settings: KaptionSettings, timeout_s: float = 10.0) -> dict[st
             raise BrokerUnreachable(str(exc.args[0])) from exc
         found = metadata.topics.get(topic)
         if found is None or found.error is not None:
-            log.warning("topic %s does not exist: no job status to read", topic)
-            return statuses
+            log.warning("topic %s does not exist: no %s to read", topic, what)
+            return
         # End of a partition: librdkafka emits PARTITION_EOF once its fetch position reaches
         # the high watermark carried by the fetch response. That is the true end on Apache
         # Kafka, and on Tansu too, whose ListOffsets answer (get_watermark_offsets with
@@ -80,7 +99,8 @@ def read_statuses(settings: KaptionSettings, timeout_s: float = 10.0) -> dict[st
                 if lost is not None:
                     raise BrokerUnreachable(lost.str())
                 log.warning(
-                    "job status incomplete: partitions %s of %s not read to the end in %.0f s",
+                    "%s incomplete: partitions %s of %s not read to the end in %.0f s",
+                    what,
                     sorted(pending),
                     topic,
                     timeout_s,
@@ -97,10 +117,9 @@ def read_statuses(settings: KaptionSettings, timeout_s: float = 10.0) -> dict[st
                         lost = error
                     continue  # transient errors: librdkafka retries itself
                 lost = None
-                _apply(statuses, message.key(), message.value(), codec)
+                take(message.key(), message.value())
     finally:
         consumer.close()
-    return statuses
 
 
 def _apply(

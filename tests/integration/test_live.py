@@ -5,6 +5,8 @@ the right words, rolling WebVTT and HLS playlist, gaps, the end, and a file job 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ from agents.live.session import Captions, StreamClient, ingest
 from agents.roles import STAGES
 from streams.client import JobClient
 from streams.events import JobState, LiveCue, LiveKind, LiveTranscript, LiveWord
-from streams.processes import free_port, wait_ready, worker_process
+from streams.processes import free_port, settings_env, wait_ready, worker_process
 from streams.settings import KaptionSettings
 from streams.topics import Outgoing
 from tests.integration.conftest import create_topics, fresh_settings
@@ -180,6 +182,29 @@ def test_a_dropped_and_resumed_source_gives_a_recorded_gap_and_no_repeated_capti
     assert len(texts) == len(set(texts)), texts
     assert len(result.final_text.split()) <= len(REFERENCE["text"].split()), texts
     assert_files(live.out_dir, "udp-drop", result)
+    assert_stream_status(live.settings, "udp-drop", result, gap)
+
+
+def assert_stream_status(
+    settings: KaptionSettings, stream_id: str, result: Any, gap: LiveCue
+) -> None:
+    """`kaption streams` tells what happened to the stream: ended and why, its gap and why."""
+    env = {"PATH": "/usr/bin:/bin", **settings_env(settings)}
+    command = [sys.executable, "-m", "streams.cli", "streams"]
+    shown = subprocess.run(
+        [*command, stream_id, "--json"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    [row] = json.loads(shown.stdout)
+    assert row["stream"] == stream_id and row["state"] == "ENDED", row
+    assert row["end_reason"] == result.end.reason and row["reason"] == result.end.reason, row
+    assert row["gap_count"] == 1 and row["last_gap_reason"] == gap.reason, row
+    assert row["finals"] == len(result.of(LiveKind.FINAL)) and row["media_s"] >= gap.end, row
+    assert row["final_latency_p95_s"] > 0, row
+    unknown = subprocess.run(
+        [*command, "no-such-stream"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert unknown.returncode == 1 and "no stream no-such-stream" in unknown.stderr
 
 
 def test_hls_over_http_gives_captions_and_ends_with_the_source(live: Live, tmp_path: Path) -> None:
