@@ -53,10 +53,10 @@ class ShortWindowModel(WhisperModel):
     """A WhisperModel whose encoder reads only the first ``window_s`` seconds of each 30-s
     window (more when a clip is longer), for short live phrases: the encoder's cost grows
     faster than its input (attention), and it is most of a call. tiny.en on the 5-minute
-    live benchmark's phrases: 15 s gives WER 0.111 against 0.108 with the full window, at 0.46
-    instead of 0.76 s a call; 10 s gave 0.132. ``transcribe_batch`` fills the window with
-    silence (what Whisper was trained on): faster-whisper's zero-feature padding cost 1.1
-    points more."""
+    live benchmark's phrases: 20 s gives WER 0.108, as the full window does, 15 s 0.111 and
+    10 s 0.132, at about 0.5 s a call for 15-20 s against 0.76 s for 30. ``transcribe_batch``
+    fills the window with silence (what Whisper was trained on): faster-whisper's zero-feature
+    padding cost 1.1 points more."""
 
     def __init__(self, *args: Any, window_s: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

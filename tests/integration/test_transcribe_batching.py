@@ -90,13 +90,13 @@ def test_a_batch_gives_each_segment_what_it_gets_alone() -> None:
 
 
 def test_the_live_lanes_short_encoder_window_keeps_the_words() -> None:
-    """The live lane's model reads 15 s of Whisper's window: each short segment's words stay
+    """The live lane's model reads 20 s of Whisper's window: each short segment's words stay
     inside it and the text is as accurate as the full window's; a clip longer than the window
     (the whole 16-s test speech through a 5-s window) is still read to its end."""
     settings = KaptionSettings()
     segments = media_segments(settings)
     short = configured_model(settings, "live")
-    assert isinstance(short, ShortWindowModel) and short.window_s == 15
+    assert isinstance(short, ShortWindowModel) and short.window_s == 20
     full = one_by_one(settings, segments)
     texts = []
     for segment in segments:
