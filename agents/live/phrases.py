@@ -162,6 +162,37 @@ def corrupt(chunk: AudioChunk) -> str:
     return ""
 
 
+def mark(
+    stream_id: str,
+    seq: int,
+    kind: LiveKind,
+    start: float,
+    end: float,
+    *,
+    capture_end: float,
+    source_offset: float,
+    reason: str = "",
+) -> LiveTranscript:
+    """A place in a stream's sequence without speech (silence, gap or end), as the ordering
+    stage takes it beside transcripts."""
+    return LiveTranscript(
+        stream_id=stream_id,
+        seq=seq,
+        revision=0,
+        kind=kind,
+        start=start,
+        end=end,
+        capture_end=capture_end,
+        source_offset=source_offset,
+        text="",
+        words=(),
+        model="",
+        model_version="",
+        processing_seconds=0.0,
+        reason=reason,
+    )
+
+
 @dataclass
 class Detector:
     """Feeds one stream's chunks through speech detection; ``feed`` returns what to publish."""
@@ -297,25 +328,19 @@ class Detector:
 
     def _mark(self, kind: LiveKind, start: float, end: float, reason: str = "") -> LiveTranscript:
         state = self.state
-        mark = LiveTranscript(
-            stream_id=self.stream_id,
-            seq=state.next_seq,
-            revision=0,
-            kind=kind,
-            start=start,
-            end=end,
+        item = mark(
+            self.stream_id,
+            state.next_seq,
+            kind,
+            start,
+            end,
             capture_end=state.capture_at(end),
             source_offset=state.source_offset,
-            text="",
-            words=(),
-            model="",
-            model_version="",
-            processing_seconds=0.0,
             reason=reason,
         )
         state.next_seq += 1
         state.marked_until = end
-        return mark
+        return item
 
     def _gap(self, start: float | None, end: float, reason: str) -> list[Out]:
         """No usable audio from ``start`` (None: where the items so far end) to ``end``: close

@@ -21,10 +21,11 @@ import pytest
 from agents.cues.check import check_cues
 from agents.cues.model import Cue
 from agents.live.ingest import End, IngestOptions, read_live
+from agents.live.phrases import mark
 from agents.live.session import Captions, StreamClient, ingest
 from agents.roles import STAGES
 from streams.client import JobClient
-from streams.events import JobState, LiveCue, LiveKind, LiveTranscript, LiveWord
+from streams.events import JobState, LiveCue, LiveKind, LiveWord
 from streams.processes import free_port, settings_env, wait_ready, worker_process
 from streams.settings import KaptionSettings
 from streams.topics import Outgoing
@@ -270,25 +271,17 @@ def test_a_phrase_that_never_comes_is_a_gap_and_the_stream_still_ends(live: Live
     stream_id = "lost-phrase"
 
     def item(seq: int, kind: LiveKind, start: float, end: float, reason: str = "") -> Outgoing:
-        return Outgoing(
-            "live.transcripts",
-            LiveTranscript(
-                stream_id=stream_id,
-                seq=seq,
-                revision=0,
-                kind=kind,
-                start=start,
-                end=end,
-                capture_end=time.time(),
-                source_offset=0.0,
-                text="",
-                words=(),
-                model="",
-                model_version="",
-                processing_seconds=0.0,
-                reason=reason,
-            ),
+        transcript = mark(
+            stream_id,
+            seq,
+            kind,
+            start,
+            end,
+            capture_end=time.time(),
+            source_offset=0.0,
+            reason=reason,
         )
+        return Outgoing("live.transcripts", transcript)
 
     seen: list[LiveCue] = []
     with StreamClient(live.settings) as client:
