@@ -9,11 +9,11 @@ not all of them).
 from __future__ import annotations
 
 import json
-import statistics
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from agents.cues.live_order import latency_summary
 from streams.codec import DecodeError
 from streams.events import LiveCue, LiveKind
 from streams.registry import event_codec
@@ -77,9 +77,9 @@ def summarise(cues: Iterable[LiveCue]) -> dict[str, StreamSummary]:
 
 def stream_row(summary: StreamSummary, now: float) -> dict[str, object]:
     """One stream's row: display strings plus the numbers behind them; JSON-serialisable."""
-    latencies = sorted(summary.final_latencies)
-    p50 = statistics.median(latencies) if latencies else None
-    p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else None
+    # The figures the live benchmark reports, by the same definition; none without words.
+    figures = latency_summary(summary.final_latencies) if summary.final_latencies else {}
+    p50, p95 = figures.get("p50"), figures.get("p95")
     if summary.ended:
         reason = summary.end_reason
     elif summary.gaps:
