@@ -3,10 +3,10 @@
 Measures, in one run:
 
 1. per final word, the caption latency from the capture of the audio that ends it to its first
-   publication (stable interim text, or the final) and to its final publication: p50, p95, max;
-   also the first appearance had players shown each interim's whole newest hypothesis (stable
-   and still-changing words), and how many of those still-changing words were later retracted
-   (flicker), from the interim cues themselves;
+   publication (in an interim, stable or still changing, or the final) and to its final
+   publication (when it became stable, or its phrase's final): p50, p95, max, as the final cues
+   carry them; from the interim cues, how many words were final before their phrase ended and
+   how many still-changing words were later retracted (flicker);
 2. the word error rate of the final captions against the reference text, and that of the same
    audio through ``kaption run``'s file lane (a job on the same broker);
 3. transcription compute / elapsed: the live lane's inference seconds over the stream's length;
@@ -19,7 +19,6 @@ and logs stay in bench/out/.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import re
 import threading
@@ -80,40 +79,31 @@ def live_inference_seconds() -> float:
 
 @dataclass
 class Hypotheses:
-    """Interim cues as a player showing the whole newest hypothesis would: when each word of
-    a phrase first appeared, and how many shown words were later taken back."""
+    """Interim cues as a player showing them would: how many shown words were later taken
+    back, and how many words were final (stable) before their phrase's final; with each final
+    word's latencies as the final cues carry them."""
 
-    shown: dict[int, list[tuple[str, float]]] = field(default_factory=dict)
+    shown: dict[int, list[str]] = field(default_factory=dict)
+    stable: dict[int, int] = field(default_factory=dict)  # stable words per open phrase
     retracted: int = 0
-    first: list[float] = field(default_factory=list)  # whole-hypothesis policy
-    stable: list[float] = field(default_factory=list)  # as the cues carry it (stable policy)
+    committed: int = 0
+    first: list[float] = field(default_factory=list)
     finals: list[float] = field(default_factory=list)
 
     def interim(self, cue: LiveCue) -> None:
         words = normalise(f"{cue.stable} {cue.unstable}").split()
         before = self.shown.get(cue.seq, [])
-        kept = []
-        for i, word in enumerate(words):
-            if i < len(before) and before[i][0] == word:
-                kept.append(before[i])
-            else:
-                kept.append((word, cue.published_at))
         self.retracted += sum(
-            1 for i, (word, _) in enumerate(before) if i >= len(words) or words[i] != word
+            1 for i, word in enumerate(before) if i >= len(words) or words[i] != word
         )
-        self.shown[cue.seq] = kept
+        self.shown[cue.seq] = words
+        self.stable[cue.seq] = len(cue.stable.split())
 
     def final(self, cue: LiveCue) -> None:
-        shown = self.shown.pop(cue.seq, [])
-        finals = [normalise(w.word) for w in cue.words]
-        first = [cue.published_at] * len(finals)
-        matcher = difflib.SequenceMatcher(a=[w for w, _ in shown], b=finals, autojunk=False)
-        for block in matcher.get_matching_blocks():
-            for k in range(block.size):
-                first[block.b + k] = min(first[block.b + k], shown[block.a + k][1])
-        for word, at in zip(cue.words, first, strict=True):
-            capture = cue.published_at - word.final_latency_s
-            self.first.append(at - capture)
+        self.shown.pop(cue.seq, None)
+        self.committed += self.stable.pop(cue.seq, 0)
+        self.first += [w.first_latency_s for w in cue.words]
+        self.finals += [w.final_latency_s for w in cue.words]
 
 
 WARM_S = 60.0  # memory is sampled again this far into the stream: the first phrases allocate
@@ -134,8 +124,6 @@ def stream(
             elif cue.kind == LiveKind.FINAL:
                 hypotheses.final(cue)
                 finals.append(" ".join(w.word for w in cue.words))
-                hypotheses.stable += [w.first_latency_s for w in cue.words]
-                hypotheses.finals += [w.final_latency_s for w in cue.words]
         captions.take(cues)
         if not warm and time.perf_counter() - started > WARM_S:
             warm.update(rss_mb())
@@ -191,16 +179,16 @@ def main() -> None:
     final_text = (OUT / "live-final.txt").read_text(encoding="utf-8")
     live_wer = wer(inputs.reference, final_text)
     run_wer = wer(inputs.reference, run.text)
-    first = latency_summary(hypotheses.stable)
+    first = latency_summary(hypotheses.first)
     final = latency_summary(hypotheses.finals)
-    whole = latency_summary(hypotheses.first)
     shown = sum(len(v) for v in hypotheses.shown.values())
     figures = {
         "load_average_at_start": load,
         "stream_seconds": inputs.long_seconds,
-        "first_appearance_stable_s": first,
-        "first_appearance_whole_hypothesis_s": whole,
+        "live_agreement": settings.live_agreement,
+        "first_appearance_s": first,
         "final_s": final,
+        "words_final_before_phrase_end": hypotheses.committed,
         "retracted_hypothesis_words": hypotheses.retracted,
         "final_words": len(hypotheses.finals),
         "wer_live_final": live_wer,
@@ -213,9 +201,9 @@ def main() -> None:
     }
     (OUT / "live.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"stream {inputs.long_seconds:.0f} s at real-time pace, load {load:.2f} at start")
+    print(f"words final once {settings.live_agreement} interims agreed (KAPTION_LIVE_AGREEMENT)")
     for label, s, target in (
-        ("first appearance (stable)", first, TARGET_FIRST_P95_S),
-        ("first appearance (whole hypothesis)", whole, TARGET_FIRST_P95_S),
+        ("first appearance", first, TARGET_FIRST_P95_S),
         ("final", final, TARGET_FINAL_P95_S),
     ):
         verdict = "PASS" if s["p95"] <= target else "MISS"
@@ -224,8 +212,9 @@ def main() -> None:
             f"  (target p95 <= {target}) {verdict}"
         )
     print(
-        f"hypothesis words retracted (flicker)   {hypotheses.retracted}"
-        f" of {len(hypotheses.finals)} final words"
+        f"words final before their phrase ended  {hypotheses.committed}"
+        f" of {len(hypotheses.finals)}; still-changing words retracted (flicker)"
+        f" {hypotheses.retracted}"
     )
     gap = (live_wer - run_wer) * 100
     print(

@@ -134,14 +134,16 @@ class KaptionSettings(BaseSettings):
     # speech detection, so it bounds how soon speech is noticed.
     live_chunk_s: float = Field(default=0.5, gt=0, le=5.0)
     # A phrase ends at a pause this long, at a pause of live_short_pause_s once it is
-    # live_soft_max_s long, and at live_max_phrase_s in any case: a word's final caption waits
-    # for its phrase to end.
+    # live_soft_max_s long, and at live_max_phrase_s in any case.
     live_min_silence_s: float = Field(default=0.4, gt=0)
     live_short_pause_s: float = Field(default=0.1, ge=0)
     live_soft_max_s: float = Field(default=3.0, gt=0)
     live_max_phrase_s: float = Field(default=6.0, gt=0, le=30.0)
     # The open phrase is transcribed again for an interim caption after this much new audio.
     live_interim_interval_s: float = Field(default=1.0, gt=0)
+    # A word is final once this many consecutive interims agree on it; the rest of the phrase
+    # becomes final when the phrase ends. 2: sooner, less accurate (see the README's Speed).
+    live_agreement: int = Field(default=3, ge=2, le=10)
     # The live lane's encoder reads this many seconds of Whisper's 30-s window (more for a
     # longer phrase; 0: all 30): 1.5x faster calls at the same accuracy (tiny.en).
     live_encoder_window_s: int = Field(default=20, ge=0, le=30)

