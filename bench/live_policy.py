@@ -75,7 +75,10 @@ class Transcribed:
 
 
 def transcribe(
-    settings: KaptionSettings, items: list[tuple[float, object]], interim_prompt: bool
+    settings: KaptionSettings,
+    items: list[tuple[float, object]],
+    interim_prompt: bool,
+    interim_beam: int,
 ) -> Transcribed:
     """One live transcription worker on a virtual clock, making the real calls."""
     model = configured_model(settings, "live")
@@ -96,7 +99,7 @@ def transcribe(
             [Clip(pcm_from_bytes(item.pcm), item.start)],
             SAMPLE_RATE,
             settings.language,
-            settings.whisper_beam_size,
+            settings.whisper_beam_size if item.final else interim_beam,
             prompt if item.final or interim_prompt else "",
         )
         took = time.perf_counter() - began
@@ -156,6 +159,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--interval", type=float, default=None, help="interim interval, s")
     parser.add_argument("--no-interim-prompt", action="store_true")
+    parser.add_argument("--interim-beam", type=int, default=None, help="beam size of interims")
     args = parser.parse_args()
     load = quiet_enough()
     settings = KaptionSettings()
@@ -166,10 +170,12 @@ def main() -> None:
     pcm = decode_audio(str(inputs.long_wav)).pcm
     items = detect(pcm, phrase_rules(settings), settings.live_chunk_s)
     progress(f"{len(items)} items from {inputs.long_seconds:.0f} s; transcribing")
-    done = transcribe(settings, items, not args.no_interim_prompt)
+    beam = args.interim_beam or settings.whisper_beam_size
+    done = transcribe(settings, items, not args.no_interim_prompt, beam)
     print(
         f"{inputs.long_seconds:.0f} s, interims every {interval:g} s,"
-        f" {'no ' if args.no_interim_prompt else ''}prompt on interims, load {load:.2f}:"
+        f" {'no ' if args.no_interim_prompt else ''}prompt on interims, interim beam {beam},"
+        f" load {load:.2f}:"
         f" compute/elapsed {done.busy_s / inputs.long_seconds:.2f}"
     )
     for agreement in AGREEMENTS:

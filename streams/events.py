@@ -392,7 +392,8 @@ class LiveCueLine:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LiveWord:
     """A final word with its latencies: capture of the audio that ends it to its first
-    publication (interim or final) and to its final publication.
+    publication (interim or final) and to its final publication (stable in an interim, or
+    the final).
     """
 
     word: str
@@ -438,7 +439,8 @@ class LiveCue(Event):
     kind: LiveKind
     start: float
     end: float
-    # Interims: text that will not change any more (the stabilising policy).
+    # Interims: final text, which will not change any more; the phrase's final keeps it (the
+    # stabilising policy).
     stable: str
     # Interims: the newest hypothesis after the stable text, which may still change.
     unstable: str
