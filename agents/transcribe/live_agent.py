@@ -130,7 +130,7 @@ def register(stage: Stage) -> None:
         for _ in range(attempts):
             try:
                 # Interims get the prompt too: hypotheses that read like the final agree
-                # with it sooner (5-min benchmark: first appearance p95 3.1 -> 2.4 s, for
+                # with it sooner (5-min benchmark: first appearance p95 3.1 -> 2.6 s, for
                 # 10 % more compute).
                 prompt = context.prompt(segment.stream_id)
                 transcript, took = await platform.run_in_lane(
