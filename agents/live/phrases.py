@@ -215,9 +215,10 @@ class Detector:
             if chunk.last:
                 out += self._end(chunk.end_reason)
             return out
-        state.source_offset = chunk.source_offset
-        state.capture_time = chunk.capture_time
-        state.capture_media = chunk.media_time + chunk.duration
+        if chunk.duration > 0:  # the end carries no audio, and no capture time to keep
+            state.source_offset = chunk.source_offset
+            state.capture_time = chunk.capture_time
+            state.capture_media = chunk.media_time + chunk.duration
         if chunk.gap_before > 0:  # the source was lost before this chunk
             gap_start = chunk.media_time - chunk.gap_before
             out += self._gap(gap_start, chunk.media_time, chunk.gap_reason)

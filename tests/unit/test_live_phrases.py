@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from faster_whisper.vad import get_vad_model
 
+from agents.live.ingest import End
 from agents.live.phrases import Detector, Out, PhraseRules, StreamState
+from agents.live.session import audio_chunk
 from agents.live.vad import FRAME, VadState, score
 from streams.audio import SAMPLE_RATE
 from streams.events import AudioChunk, LiveKind, LiveSegment, LiveTranscript
@@ -155,6 +157,17 @@ def test_a_corrupt_chunk_becomes_a_gap_and_detection_goes_on() -> None:
     gap = next(o for o in out if isinstance(o, LiveTranscript) and o.kind == LiveKind.GAP)
     assert "not whole int16 samples" in gap.reason and gap.end == pytest.approx(1.5)
     assert len(finals(out)) == len(UTTERANCES)
+
+
+def test_a_phrase_open_at_the_end_keeps_the_capture_clock_of_its_audio() -> None:
+    # Stopped 2.5 s into the first utterance; ingest's end chunk has no audio and no time.
+    source = list(chunks(speech()[: round(2.5 * SAMPLE_RATE)], end=False))
+    end = audio_chunk("s", End(len(source), 2.5, "stopped"))
+    out = run(Detector("s", PhraseRules()), iter([*source, end]))
+    (final,) = finals(out)
+    assert final.end == pytest.approx(2.5, abs=0.05)
+    assert final.capture_end == pytest.approx(1000.0 + final.end)  # as the audio was captured
+    assert final.source_offset == 1.4
 
 
 def test_a_repeated_chunk_is_ignored() -> None:
