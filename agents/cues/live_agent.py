@@ -12,7 +12,6 @@ import logging
 import time
 
 from agents.cues.live_order import LiveOrderState, Policy, receive_step
-from agents.cues.model import CueRules
 from streams.events import LiveTranscript
 from streams.stage import Stage
 from streams.topics import Outgoing
@@ -24,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def register(stage: Stage) -> None:
     timeout_s = stage.settings.live_order_timeout_s
-    policy = Policy(CueRules(), timeout_s, agreement=stage.settings.live_agreement)
+    policy = Policy(order_timeout_s=timeout_s, agreement=stage.settings.live_agreement)
     states = stage.table("cues.live", stage.partitions(INPUTS))  # stream id -> state dict
 
     async def handle(transcript: LiveTranscript) -> list[Outgoing]:

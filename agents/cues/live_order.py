@@ -531,7 +531,7 @@ def _final(
         LiveCueLine(start=c.start, end=c.end, text=c.text) for c in build_cues(words, rules)
     )
     latencies = []
-    for w, word in zip(stable, words, strict=False):
+    for w, word in zip(stable, words[: len(stable)], strict=True):
         assert w.stable_at is not None and w.stable_capture is not None
         final = w.stable_at - w.stable_capture
         first = min(final, w.shown_at - w.shown_capture)

@@ -212,13 +212,18 @@ HYPOTHESES = [
 ]
 
 
-def test_stable_text_grows_by_local_agreement_and_never_changes() -> None:
-    s = Stream(agreement=2)
-    out = [
+def interims_of(s: Stream, hypotheses: list[str]) -> list[LiveCue]:
+    """Phrase 0's hypotheses as interims a second apart, each heard 0.3 s further."""
+    return [
         c
-        for rev, text in enumerate(HYPOTHESES)
+        for rev, text in enumerate(hypotheses)
         for c in s.receive(interim(0, rev, 0.0, 0.5 + rev * 0.3, text), T0 + 1 + rev)
     ]
+
+
+def test_stable_text_grows_by_local_agreement_and_never_changes() -> None:
+    s = Stream(agreement=2)
+    out = interims_of(s, HYPOTHESES)
     assert [(c.stable, c.unstable) for c in out] == [
         ("", "the cat"),
         ("the cat", "sad"),
@@ -240,11 +245,7 @@ def test_stable_text_grows_by_local_agreement_and_never_changes() -> None:
 
 def test_three_agreeing_hypotheses_make_a_word_stable_by_default() -> None:
     s = Stream()
-    out = [
-        c
-        for rev, text in enumerate(HYPOTHESES)
-        for c in s.receive(interim(0, rev, 0.0, 0.5 + rev * 0.3, text), T0 + 1 + rev)
-    ]
+    out = interims_of(s, HYPOTHESES)
     assert [(c.stable, c.unstable) for c in out] == [
         ("", "the cat"),
         ("", "the cat sad"),
