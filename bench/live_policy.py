@@ -17,7 +17,6 @@ No broker, about half the stream's length in model time.
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,44 +25,44 @@ from common import build_inputs, progress, quiet_enough
 from agents.cues.live_order import LiveOrderState, Policy, latency_summary, receive_step
 from agents.decode.media import decode_audio
 from agents.live.agent import phrase_rules
+from agents.live.ingest import Chunk, End
 from agents.live.phrases import Detector, PhraseRules
-from agents.transcribe.agent import configured_model
-from agents.transcribe.whisper import Clip, transcribe_batch
-from streams.audio import SAMPLE_RATE, pcm_from_bytes
-from streams.events import AudioChunk, LiveKind, LiveSegment, LiveTranscript
+from agents.live.session import audio_chunk
+from agents.transcribe.live_agent import Context, live_transcript, transcribe_live
+from streams.audio import SAMPLE_RATE
+from streams.events import LiveKind, LiveSegment, LiveTranscript
 from streams.settings import KaptionSettings
 from tests.wer import word_error_rate
 
 HOP_S = 0.05  # one Kafka hop on the embedded broker (README, Speed)
-PROMPT_WORDS = 24  # as agents/transcribe/live_agent.Context
 AGREEMENTS = (2, 3, 4, 1000)
 
 
 def detect(pcm: np.ndarray, rules: PhraseRules, chunk_s: float) -> list[tuple[float, object]]:
-    """Every item speech detection publishes, with the wall time it goes out (a chunk is
-    captured at its end and published at once)."""
+    """Every item speech detection publishes, with the wall time it goes out: ingest's chunks
+    (each captured at its end and published at once), then the end."""
     detector = Detector("bench", rules)
     size = round(chunk_s * SAMPLE_RATE)
     count = -(-len(pcm) // size)
     items: list[tuple[float, object]] = []
-    for k in range(count):
+    for k in range(count + 1):
         piece = pcm[k * size : (k + 1) * size]
         captured = (k * size + len(piece)) / SAMPLE_RATE
-        last = k == count - 1
-        chunk = AudioChunk(
-            stream_id="bench",
-            seq=k,
-            media_time=k * size / SAMPLE_RATE,
-            duration=len(piece) / SAMPLE_RATE,
-            capture_time=captured,
-            sample_rate=SAMPLE_RATE,
-            pcm=piece.astype("<i2").tobytes(),
-            source_offset=0.0,
-            gap_before=0.0,
-            gap_reason="",
-            last=last,
-            end_reason="source ended" if last else "",
+        source: Chunk | End = (
+            End(k, captured, "source ended")
+            if k == count
+            else Chunk(
+                k,
+                k * size / SAMPLE_RATE,
+                len(piece) / SAMPLE_RATE,
+                piece.astype("<i2").tobytes(),
+                captured,
+                0.0,
+                0.0,
+                "",
+            )
         )
+        chunk = audio_chunk("bench", source)
         items += [(captured + HOP_S, item) for item in detector.feed(chunk, captured)]
     return items
 
@@ -80,10 +79,11 @@ def transcribe(
     interim_prompt: bool,
     interim_beam: int,
 ) -> Transcribed:
-    """One live transcription worker on a virtual clock, making the real calls."""
-    model = configured_model(settings, "live")
+    """One live transcription worker on a virtual clock, making the real calls with the live
+    lane's own code (model, prompt context, transcript)."""
+    interim_settings = settings.model_copy(update={"whisper_beam_size": interim_beam})
+    context = Context()
     free_at = busy = 0.0
-    prompt = ""
     outputs: list[tuple[float, LiveTranscript]] = []
     for arrival, item in items:
         if isinstance(item, LiveTranscript):  # a silence, gap or end mark
@@ -93,36 +93,16 @@ def transcribe(
         start = max(arrival, free_at)
         if not item.final and start - item.sent_at > settings.live_interim_max_age_s:
             continue
-        began = time.perf_counter()
-        [transcript] = transcribe_batch(
-            model,
-            [Clip(pcm_from_bytes(item.pcm), item.start)],
-            SAMPLE_RATE,
-            settings.language,
-            settings.whisper_beam_size if item.final else interim_beam,
-            prompt if item.final or interim_prompt else "",
+        prompt = context.prompt(item.stream_id) if item.final or interim_prompt else ""
+        transcript, took = transcribe_live(
+            settings if item.final else interim_settings, item, prompt
         )
-        took = time.perf_counter() - began
         busy += took
         free_at = start + took
         if item.final:
-            prompt = " ".join(f"{prompt} {transcript.text}".split()[-PROMPT_WORDS:])
-        result = LiveTranscript(
-            stream_id=item.stream_id,
-            seq=item.seq,
-            revision=item.revision,
-            kind=LiveKind.FINAL if item.final else LiveKind.INTERIM,
-            start=item.start,
-            end=item.end,
-            capture_end=item.capture_end,
-            source_offset=0.0,
-            text=transcript.text,
-            words=transcript.words,
-            model="",
-            model_version="",
-            processing_seconds=took,
-            reason="",
-        )
+            context.remember(item.stream_id, transcript.text)
+        kind = LiveKind.FINAL if item.final else LiveKind.INTERIM
+        result = live_transcript(item, kind, transcript, "", took)
         outputs.append((free_at + HOP_S, result))
     outputs.sort(key=lambda pair: pair[0])
     return Transcribed(outputs, busy)
