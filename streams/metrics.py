@@ -144,7 +144,7 @@ class Metrics:
             "1 when this process is ready: broker reachable, groups joined, model loaded",
             registry=registry,
         )
-        for kind in LIVE_KINDS:  # designed in before live streams exist: the series are there
+        for kind in LIVE_KINDS:  # both series exist before a stream's first final word
             self.live_latency_seconds.labels(kind)
 
 

@@ -11,14 +11,26 @@ from __future__ import annotations
 import logging
 import time
 
-from agents.cues.live_order import LiveOrderState, Policy, receive_step
+from agents.cues.live_order import LiveOrderState, PhraseLatency, Policy, receive_step
 from streams.events import LiveTranscript
+from streams.metrics import METRICS
 from streams.stage import Stage
 from streams.topics import Outgoing
 
 INPUTS = ("live.transcripts",)
 
 log = logging.getLogger(__name__)
+
+
+def observe_latencies(phrase: PhraseLatency) -> None:
+    """Each final word's first and final latency into `kaption_live_caption_latency_seconds`,
+    once, when its phrase's final is released (a word's first publication may be an interim
+    long before, but only the final knows which interim words survived)."""
+    first = METRICS.live_latency_seconds.labels("first")
+    final = METRICS.live_latency_seconds.labels("final")
+    for word in phrase.words:
+        first.observe(word.first_latency_s)
+        final.observe(word.final_latency_s)
 
 
 def register(stage: Stage) -> None:
@@ -39,6 +51,7 @@ def register(stage: Stage) -> None:
         else:
             states[transcript.stream_id] = step.state.to_dict()
         for phrase in step.phrases:
+            observe_latencies(phrase)
             log.debug(
                 "stream %s phrase %d: %d interims, %d words flickered, %d of %d final early",
                 transcript.stream_id,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import m3u8
 import pysubs2
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from agents.cues.check import check_cues
 from agents.cues.live_order import normalise
@@ -147,7 +149,20 @@ def assert_files(out_dir: Path, name: str, result: Streamed) -> None:
     assert in_segments == {line.text for line in finals}
 
 
+def live_latency_counts(port: int) -> dict[str, float]:
+    """The worker's `kaption_live_caption_latency_seconds` observations so far, by kind."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    return {
+        sample.labels["kind"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "kaption_live_caption_latency_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_count")
+    }
+
+
 def test_udp_mpegts_gives_ordered_captions_with_the_right_words_and_files(live: Live) -> None:
+    observed_before = live_latency_counts(live.port)
     port = free_udp_port()
     options = IngestOptions(read_timeout_s=2.0, idle_timeout_s=4.0)
     with udp_mpegts(SPEECH, port, start=False) as sender:
@@ -163,6 +178,12 @@ def test_udp_mpegts_gives_ordered_captions_with_the_right_words_and_files(live: 
     # Each word appears first no later than final; every latency is a positive few seconds.
     assert [w for w in words if not 0 < w.first_latency_s <= w.final_latency_s < 15] == []
     assert_files(live.out_dir, "udp-talk", result)
+    # The same latencies, one observation per final word and kind, for Prometheus.
+    observed = live_latency_counts(live.port)
+    assert {k: observed[k] - observed_before[k] for k in observed} == {
+        "first": len(words),
+        "final": len(words),
+    }
 
 
 def test_a_dropped_and_resumed_source_gives_a_recorded_gap_and_no_repeated_captions(
