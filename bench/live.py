@@ -186,6 +186,7 @@ def main() -> None:
         "load_average_at_start": load,
         "stream_seconds": inputs.long_seconds,
         "live_agreement": settings.live_agreement,
+        "live_confident_commit": settings.live_confident_commit,
         "first_appearance_s": first,
         "final_s": final,
         "words_final_before_phrase_end": hypotheses.committed,
@@ -201,7 +202,11 @@ def main() -> None:
     }
     (OUT / "live.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"stream {inputs.long_seconds:.0f} s at real-time pace, load {load:.2f} at start")
-    print(f"words final once {settings.live_agreement} interims agreed (KAPTION_LIVE_AGREEMENT)")
+    print(
+        f"words final once {settings.live_agreement} interims agreed (KAPTION_LIVE_AGREEMENT)"
+        f"{', or on one when confident' if settings.live_confident_commit else ''}"
+        " (KAPTION_LIVE_CONFIDENT_COMMIT)"
+    )
     for label, s, target in (
         ("first appearance", first, TARGET_FIRST_P95_S),
         ("final", final, TARGET_FINAL_P95_S),

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 from common import build_inputs, progress, quiet_enough
 
-from agents.cues.live_order import LiveOrderState, Policy, latency_summary, receive_step
+from agents.cues.live_order import (
+    ConfidentCommit,
+    LiveOrderState,
+    Policy,
+    latency_summary,
+    receive_step,
+)
 from agents.decode.media import decode_audio
 from agents.live.agent import phrase_rules
 from agents.live.ingest import Chunk, End
@@ -35,7 +41,17 @@ from streams.settings import KaptionSettings
 from tests.wer import word_error_rate
 
 HOP_S = 0.05  # one Kafka hop on the embedded broker (README, Speed)
-AGREEMENTS = (2, 3, 4, 1000)
+# An agreement of 1000 never commits a word early: finals per phrase.
+POLICIES = {
+    "2 agree": Policy(agreement=2, confident=None),
+    "3 agree": Policy(agreement=3, confident=None),
+    "4 agree": Policy(agreement=4, confident=None),
+    "per phrase": Policy(agreement=1000, confident=None),
+    "3 + confident": Policy(agreement=3, confident=ConfidentCommit()),
+    "conf, no floor": Policy(
+        agreement=3, confident=ConfidentCommit(min_probability=0.0, margin_s=1.0, min_heard_s=0.0)
+    ),
+}
 
 
 def detect(pcm: np.ndarray, rules: PhraseRules, chunk_s: float) -> list[tuple[float, object]]:
@@ -108,10 +124,11 @@ def transcribe(
     return Transcribed(outputs, busy)
 
 
-def replay(outputs: list[tuple[float, LiveTranscript]], agreement: int, reference: str) -> str:
-    """The transcripts through the ordering stage under one agreement count: one line."""
+def replay(
+    outputs: list[tuple[float, LiveTranscript]], name: str, policy: Policy, reference: str
+) -> str:
+    """The transcripts through the ordering stage under one policy: one line."""
     state = LiveOrderState()
-    policy = Policy(agreement=agreement)
     first: list[float] = []
     final: list[float] = []
     words: list[str] = []
@@ -126,9 +143,8 @@ def replay(outputs: list[tuple[float, LiveTranscript]], agreement: int, referenc
             words += [w.word for w in phrase.words]
     f, g = latency_summary(first), latency_summary(final)
     wer = word_error_rate(reference, " ".join(words))
-    name = "per phrase" if agreement >= 1000 else f"{agreement} agree"
     return (
-        f"{name:11s} first p50 {f['p50']:.2f} p95 {f['p95']:.2f} s   final p50 {g['p50']:.2f}"
+        f"{name:14s} first p50 {f['p50']:.2f} p95 {f['p95']:.2f} s   final p50 {g['p50']:.2f}"
         f" p95 {g['p95']:.2f} max {g['max']:.2f} s   final early {early:4d} of {len(final)}"
         f"   WER {wer:.3f}"
     )
@@ -158,8 +174,8 @@ def main() -> None:
         f" load {load:.2f}:"
         f" compute/elapsed {done.busy_s / inputs.long_seconds:.2f}"
     )
-    for agreement in AGREEMENTS:
-        print(replay(done.outputs, agreement, inputs.reference))
+    for name, policy in POLICIES.items():
+        print(replay(done.outputs, name, policy, inputs.reference))
 
 
 if __name__ == "__main__":

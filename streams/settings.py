@@ -144,6 +144,9 @@ class KaptionSettings(BaseSettings):
     # A word is final once this many consecutive interims agree on it; the rest of the phrase
     # becomes final when the phrase ends. 2: sooner, less accurate (see the README's Speed).
     live_agreement: int = Field(default=3, ge=2, le=10)
+    # A word the model is confident of, with half a second of audio after it, is final on one
+    # interim (agents.cues.live_order.ConfidentCommit): sooner finals at the same WER.
+    live_confident_commit: bool = True
     # The live lane's encoder reads this many seconds of Whisper's 30-s window (more for a
     # longer phrase; 0: all 30): 1.5x faster calls at the same accuracy (tiny.en).
     live_encoder_window_s: int = Field(default=20, ge=0, le=30)

@@ -11,7 +11,13 @@ from __future__ import annotations
 import logging
 import time
 
-from agents.cues.live_order import LiveOrderState, PhraseLatency, Policy, receive_step
+from agents.cues.live_order import (
+    ConfidentCommit,
+    LiveOrderState,
+    PhraseLatency,
+    Policy,
+    receive_step,
+)
 from streams.events import LiveTranscript
 from streams.metrics import METRICS
 from streams.stage import Stage
@@ -35,7 +41,11 @@ def observe_latencies(phrase: PhraseLatency) -> None:
 
 def register(stage: Stage) -> None:
     timeout_s = stage.settings.live_order_timeout_s
-    policy = Policy(order_timeout_s=timeout_s, agreement=stage.settings.live_agreement)
+    policy = Policy(
+        order_timeout_s=timeout_s,
+        agreement=stage.settings.live_agreement,
+        confident=ConfidentCommit() if stage.settings.live_confident_commit else None,
+    )
     states = stage.table("cues.live", stage.partitions(INPUTS))  # stream id -> state dict
 
     async def handle(transcript: LiveTranscript) -> list[Outgoing]:

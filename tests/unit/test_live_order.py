@@ -13,6 +13,7 @@ import pytest
 from agents.cues.check import check_cues
 from agents.cues.live_order import (
     AGREEMENT,
+    ConfidentCommit,
     LiveOrderState,
     PhraseLatency,
     Policy,
@@ -36,14 +37,16 @@ INTERIM, FINAL, SILENCE, GAP, END = (
 )
 
 
-def words_at(spec: str) -> tuple[TranscribedWord, ...]:
-    """'hello@0.1-0.5 world@0.6-1.0' -> words with faster-whisper's leading space."""
+def words_at(spec: str, probabilities: tuple[float, ...] = ()) -> tuple[TranscribedWord, ...]:
+    """'hello@0.1-0.5 world@0.6-1.0' -> words with faster-whisper's leading space (and the
+    given word probabilities, else 0.9)."""
     out = []
-    for token in spec.split():
+    for i, token in enumerate(spec.split()):
         text, times = token.split("@")
         start, end = times.split("-")
+        p = probabilities[i] if probabilities else 0.9
         out.append(
-            TranscribedWord(word=f" {text}", start=float(start), end=float(end), probability=0.9)
+            TranscribedWord(word=f" {text}", start=float(start), end=float(end), probability=p)
         )
     return tuple(out)
 
@@ -97,15 +100,25 @@ def interim(seq: int, revision: int, start: float, end: float, text: str) -> Liv
     return item(seq, INTERIM, start, end, evenly(text, start), revision=revision)
 
 
+DEFAULT_POLICY = Policy()
+
+
 class Stream:
     """Drives the functions like the agent: the state lives as JSON between calls."""
 
     def __init__(
-        self, order_timeout_s: float = 10.0, max_held: int = 64, agreement: int = AGREEMENT
+        self,
+        order_timeout_s: float = 10.0,
+        max_held: int = 64,
+        agreement: int = AGREEMENT,
+        confident: ConfidentCommit | None = DEFAULT_POLICY.confident,
     ) -> None:
         self.stored = LiveOrderState().to_json()
         self.policy = Policy(
-            order_timeout_s=order_timeout_s, max_held=max_held, agreement=agreement
+            order_timeout_s=order_timeout_s,
+            max_held=max_held,
+            agreement=agreement,
+            confident=confident,
         )
         self.phrases: list[PhraseLatency] = []
 
@@ -309,6 +322,57 @@ def test_interims_of_a_future_phrase_are_held_latest_only_until_it_is_the_head()
     assert s.state.held_interims == {} and s.state.head is not None and s.state.head.seq == 1
     (cue,) = s.receive(interim(1, 3, 2.0, 3.2, "second one is here"), T0 + 3.6)
     assert (cue.stable, cue.unstable) == ("second one is", "here")
+
+
+# Heard 0-3.0 s: "far" ends 2.4 s (0.6 s before the end), "near" 2.9 s.
+SPOKEN = "one@0.1-0.4 two@0.5-0.9 three@1.0-1.4 four@1.5-1.9 far@2.0-2.4 near@2.6-2.9"
+
+
+@pytest.mark.parametrize(
+    ("heard", "probabilities", "stable"),
+    [
+        (3.0, (0.9, 0.8, 0.9, 0.9, 0.9, 0.9), "one two three four far"),  # "near": < 0.5 s left
+        (3.0, (0.9, 0.8, 0.9, 0.2, 0.9, 0.9), "one two three"),  # unsure of "four": it waits
+        (3.0, (0.1, 0.9, 0.9, 0.9, 0.9, 0.9), ""),  # ... and so does everything after it
+    ],
+)
+def test_confident_words_well_inside_the_audio_are_final_on_one_hypothesis(
+    heard: float, probabilities: tuple[float, ...], stable: str
+) -> None:
+    s = Stream()
+    words = words_at(SPOKEN, probabilities)
+    (cue,) = s.receive(item(0, INTERIM, 0.0, heard, words, revision=0), T0 + heard + 0.5)
+    assert cue.stable == stable
+    assert f"{cue.stable} {cue.unstable}".split() == [w.word.strip() for w in words]
+    (fin,) = s.receive(item(0, FINAL, 0.0, 3.2, words, revision=1), T0 + 4.0)
+    committed = len(stable.split())
+    assert s.phrases[0].committed == committed
+    # A committed word is final when its interim was published: 0.5 s after the audio's end.
+    latencies = [w.final_latency_s for w in fin.words[:committed]]
+    assert latencies == pytest.approx([heard + 0.5 - w.end for w in words[:committed]])
+
+
+def test_a_short_hypothesis_or_a_policy_without_the_rule_commits_nothing_alone() -> None:
+    confident = words_at(SPOKEN)
+    short = Stream()
+    (cue,) = short.receive(item(0, INTERIM, 0.0, 1.9, confident[:4], revision=0), T0 + 2.4)
+    assert (cue.stable, cue.unstable) == ("", "one two three four")  # heard < 2 s
+    agreement_only = Stream(confident=None)
+    (cue,) = agreement_only.receive(item(0, INTERIM, 0.0, 3.0, confident, revision=0), T0 + 3.5)
+    assert cue.stable == ""
+
+
+def test_after_a_confident_commit_the_rest_must_agree_afresh() -> None:
+    s = Stream()
+    first = words_at(SPOKEN, (0.9, 0.9, 0.2, 0.9, 0.9, 0.9))
+    (a,) = s.receive(item(0, INTERIM, 0.0, 3.0, first, revision=0), T0 + 3.5)
+    assert (a.stable, a.unstable) == ("one two", "three four far near")
+    # The next two hypotheses are unsure of "three" too; with the first, three agree on it.
+    again = words_at(SPOKEN + " more@3.1-3.2", (0.9, 0.9, 0.2, 0.9, 0.9, 0.9, 0.9))
+    (b,) = s.receive(item(0, INTERIM, 0.0, 3.3, again, revision=1), T0 + 3.8)
+    assert b.stable == "one two"
+    (c,) = s.receive(item(0, INTERIM, 0.0, 3.3, again, revision=2), T0 + 4.1)
+    assert c.stable == "one two three four far near"
 
 
 # --- latency ---------------------------------------------------------------------------------
