@@ -5,12 +5,13 @@ detector (`agents.live.phrases`), its phrases and interims through one simulated
 worker making the real model calls (the live lane's model, first in first out, stale interims
 skipped, each call taking as long as it really took), and the transcripts through the real
 ordering stage (`agents.cues.live_order`). The transcripts of one run are then replayed under
-each agreement count, so the policies are compared on exactly the same hypotheses: per word,
+each policy (`POLICIES`: 2, 3 or 4 agreeing interims, finals per phrase, 3 agreeing or one
+confident interim), so the policies are compared on exactly the same hypotheses: per word,
 first-appearance and final latency (p50 / p95), words final before their phrase ended, and the
-WER of the final captions against the reference. An agreement of 1000 never commits a word
-early: finals per phrase, as before words became final once agreed.
+WER of the final captions against the reference.
 
-Run: ``python bench/live_policy.py [--minutes 5] [--interval 1.0] [--no-interim-prompt]``.
+Run: ``python bench/live_policy.py [--minutes 5] [--interval 1.0] [--no-interim-prompt]
+[--speech bench/out/other_voices.wav]``.
 No broker, about half the stream's length in model time.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from common import build_inputs, progress, quiet_enough
@@ -156,26 +158,37 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=None, help="interim interval, s")
     parser.add_argument("--no-interim-prompt", action="store_true")
     parser.add_argument("--interim-beam", type=int, default=None, help="beam size of interims")
+    parser.add_argument(
+        "--speech",
+        type=Path,
+        default=None,
+        help="another WAV file (its reference text beside it as .txt), e.g. other_voices.py's",
+    )
     args = parser.parse_args()
     load = quiet_enough()
     settings = KaptionSettings()
     if args.interval:
         settings = settings.model_copy(update={"live_interim_interval_s": args.interval})
     interval = settings.live_interim_interval_s
-    inputs = build_inputs(args.minutes)
-    pcm = decode_audio(str(inputs.long_wav)).pcm
+    if args.speech:
+        pcm = decode_audio(str(args.speech)).pcm
+        seconds, reference = len(pcm) / SAMPLE_RATE, args.speech.with_suffix(".txt").read_text()
+    else:
+        inputs = build_inputs(args.minutes)
+        pcm = decode_audio(str(inputs.long_wav)).pcm
+        seconds, reference = inputs.long_seconds, inputs.reference
     items = detect(pcm, phrase_rules(settings), settings.live_chunk_s)
-    progress(f"{len(items)} items from {inputs.long_seconds:.0f} s; transcribing")
+    progress(f"{len(items)} items from {seconds:.0f} s; transcribing")
     beam = args.interim_beam or settings.whisper_beam_size
     done = transcribe(settings, items, not args.no_interim_prompt, beam)
     print(
-        f"{inputs.long_seconds:.0f} s, interims every {interval:g} s,"
+        f"{seconds:.0f} s, interims every {interval:g} s,"
         f" {'no ' if args.no_interim_prompt else ''}prompt on interims, interim beam {beam},"
         f" load {load:.2f}:"
-        f" compute/elapsed {done.busy_s / inputs.long_seconds:.2f}"
+        f" compute/elapsed {done.busy_s / seconds:.2f}"
     )
     for name, policy in POLICIES.items():
-        print(replay(done.outputs, name, policy, inputs.reference))
+        print(replay(done.outputs, name, policy, reference))
 
 
 if __name__ == "__main__":
