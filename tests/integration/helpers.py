@@ -1,11 +1,14 @@
-"""Shared integration helpers: reading topics without a consumer group."""
+"""Shared integration helpers: reading topics without a consumer group, scraping a worker."""
 
 from __future__ import annotations
 
 import time
+import urllib.request
 import uuid
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from streams.kafka import librdkafka_config
 from streams.settings import KaptionSettings
@@ -52,3 +55,15 @@ def topic_bytes(settings: KaptionSettings, logical: str, timeout_s: float = 3.0)
     """Sizes (key + value) of every record on the topic now."""
     records = read(settings, logical, count=10**9, timeout_s=timeout_s)
     return [len(m.key() or b"") + len(m.value() or b"") for m in records]
+
+
+def scrape(port: int, family: str) -> list[Sample]:
+    """The samples of metric ``family`` (its _count, _sum, _bucket ones for a histogram) that
+    the worker serving /metrics on ``port`` reports now."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    return [
+        sample
+        for found in text_string_to_metric_families(text)
+        if found.name == family
+        for sample in found.samples
+    ]

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 import m3u8
 import pysubs2
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from agents.cues.check import check_cues
 from agents.cues.live_order import normalise
@@ -33,6 +31,7 @@ from streams.processes import free_port, settings_env, wait_ready, worker_proces
 from streams.settings import KaptionSettings
 from streams.topics import Outgoing
 from tests.integration.conftest import create_topics, fresh_settings
+from tests.integration.helpers import scrape
 from tests.live_sources import free_udp_port, hls_stream, udp_mpegts
 from tests.paths import MEDIA, SAMPLES
 from tests.wer import word_error_rate
@@ -151,12 +150,9 @@ def assert_files(out_dir: Path, name: str, result: Streamed) -> None:
 
 def live_latency_counts(port: int) -> dict[str, float]:
     """The worker's `kaption_live_caption_latency_seconds` observations so far, by kind."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     return {
         sample.labels["kind"]: sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "kaption_live_caption_latency_seconds"
-        for sample in family.samples
+        for sample in scrape(port, "kaption_live_caption_latency_seconds")
         if sample.name.endswith("_count")
     }
 

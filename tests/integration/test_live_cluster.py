@@ -10,17 +10,16 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pysubs2
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from agents.roles import LIVE_STAGES
 from streams.processes import free_port, settings_env, wait_ready, worker_process
 from streams.settings import KaptionSettings
 from tests.integration.conftest import create_topics, fresh_settings
+from tests.integration.helpers import scrape
 from tests.paths import MEDIA
 from tests.wer import word_error_rate
 
@@ -42,12 +41,9 @@ def kaption(settings: KaptionSettings, *args: str) -> subprocess.CompletedProces
 
 
 def latency_observations(port: int) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     return sum(
         sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "kaption_live_caption_latency_seconds"
-        for sample in family.samples
+        for sample in scrape(port, "kaption_live_caption_latency_seconds")
         if sample.name.endswith("_count")
     )
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from agents.decode.media import decode_audio
 from agents.transcribe.agent import configured_model
@@ -27,7 +25,7 @@ from streams.events import JobState, SegmentTranscribed, SpeechSegment
 from streams.processes import worker_process
 from streams.settings import KaptionSettings
 from tests.integration.conftest import create_topics, fresh_settings, run_job
-from tests.integration.helpers import read, value_of
+from tests.integration.helpers import read, scrape, value_of
 from tests.paths import MEDIA, SAMPLES
 from tests.wer import word_error_rate
 
@@ -138,13 +136,11 @@ def test_a_batching_worker_transcribes_as_one_by_one(bootstrap: str, tmp_path: P
     create_topics(settings)
     with worker_process(settings, "all", tmp_path / "worker.log") as worker:
         result = run_job(settings, str(SAMPLES / "demo.mp4"), alive=lambda: worker.poll() is None)
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+        samples = scrape(port, "kaption_batch_size")
     assert result.state == JobState.COMPLETED, result.status
     batches = {
         sample.name: sample.value
-        for family in text_string_to_metric_families(metrics.decode())
-        if family.name == "kaption_batch_size"
-        for sample in family.samples
+        for sample in samples
         if sample.labels.get("stage") == "transcribe" and sample.name.endswith(("_sum", "_count"))
     }
     assert batches["kaption_batch_size_sum"] > batches["kaption_batch_size_count"] > 0, batches
