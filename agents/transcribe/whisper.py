@@ -67,8 +67,17 @@ class ShortWindowModel(WhisperModel):
         # all zeros, so the last non-zero frame ends the audio (the clip and its silence).
         used = np.flatnonzero(np.any(features != 0, axis=tuple(range(features.ndim - 1))))
         content = int(used[-1]) + 1 if used.size else 0
-        frames = max(self.window_s * FRAMES_PER_SECOND, content)
+        frames = encoder_frames(content, self.window_s, features.shape[-1])
         return super().encode(np.ascontiguousarray(features[..., :frames]))
+
+
+def encoder_frames(content: int, window_s: int, available: int) -> int:
+    """Frames a short-window encoder reads: the window, or the content rounded up to whole
+    seconds. faster-whisper aligns word times over ``ceil(duration)`` seconds of encoder
+    output, and CTranslate2 does not check that bound: a clip longer than the window and not
+    a whole number of seconds long made it read past the output (heap corruption, a crash)."""
+    whole_seconds = math.ceil(content / FRAMES_PER_SECOND) * FRAMES_PER_SECOND
+    return min(available, max(window_s * FRAMES_PER_SECOND, whole_seconds))
 
 
 @cache

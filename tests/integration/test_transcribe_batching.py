@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from faster_whisper.audio import pad_or_trim
 
 from agents.decode.media import decode_audio
 from agents.transcribe.agent import configured_model
@@ -18,7 +19,7 @@ from agents.transcribe.whisper import (
 )
 from agents.vad.agent import vad_options
 from agents.vad.plan import speech_segments
-from streams.audio import SAMPLE_RATE, pcm_from_bytes
+from streams.audio import SAMPLE_RATE, pcm_from_bytes, pcm_to_float
 from streams.broker import free_port
 from streams.codec import AvroCodec
 from streams.events import JobState, SegmentTranscribed, SpeechSegment
@@ -113,6 +114,17 @@ def test_the_live_lanes_short_encoder_window_keeps_the_words() -> None:
     [whole] = transcribe_batch(narrow, [Clip(pcm, 0.0)], SAMPLE_RATE, "en", 5)
     assert word_error_rate(speech_text(), whole.text) < 0.2, whole.text
     assert whole.words[-1].end > 13.0  # the last sentence ends at 14.4 s
+
+
+def test_a_clip_longer_than_the_short_window_is_encoded_to_a_whole_second() -> None:
+    """faster-whisper aligns a clip's words over ceil(duration) seconds of encoder output; a
+    short-window encoder that stopped at the clip's last frame (7.3 s here) let the alignment
+    read past its output."""
+    narrow = load_model("", "cpu", KaptionSettings().whisper_compute_type, 2, "test", 0, 5)
+    pcm = decode_audio(str(MEDIA / "speech.wav")).pcm[: int(7.3 * SAMPLE_RATE)]
+    features = narrow.feature_extractor(pcm_to_float(pcm))[..., :-1]
+    output = narrow.encode(pad_or_trim(features)[None])
+    assert output.shape[1] * 2 == 800  # the encoder halves the frames
 
 
 def speech_text() -> str:
