@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -22,7 +23,7 @@ from streams.client import JobClient, JobResult, JobTimeout
 from streams.events import JobState, JobStatus
 from streams.logs import configure_logging
 from streams.processes import free_port, wait_ready, worker_process
-from streams.settings import KaptionSettings
+from streams.settings import KaptionSettings, invalid_settings
 from streams.status import COLUMNS, read_statuses, status_json, status_rows
 
 console = Console(stderr=True)
@@ -58,13 +59,16 @@ def metrics_option(fn: Any) -> Any:
 
 
 class KaptionGroup(click.Group):
-    """Turns an unreachable broker into one clear line instead of a traceback."""
+    """Turns an unreachable broker or a rejected setting into a clear message instead of a
+    traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except BrokerUnreachable as exc:
             raise click.ClickException(f"cannot reach Kafka: {exc}") from exc
+        except ValidationError as exc:
+            raise click.ClickException(invalid_settings(exc)) from exc
 
 
 @click.group(cls=KaptionGroup)

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.resources import SCHEMAS_DIR, TOPICS_FILE
@@ -67,7 +67,8 @@ class KaptionSettings(BaseSettings):
     vad_min_silence_ms: int = 2000
     vad_speech_pad_ms: int = 400
     max_merge_gap_s: float = 3.0
-    max_segment_s: float = 30.0
+    # Whisper reads 30 s at a time: the rest of a longer segment would be dropped unheard.
+    max_segment_s: float = Field(default=30.0, gt=0, le=30.0)
 
     # --- Reliability ------------------------------------------------------------------------
     transcribe_attempts: int = 3
@@ -178,3 +179,13 @@ class KaptionSettings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # Metrics and health endpoint (/metrics, /healthz, /readyz): None off, 0 a free port.
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
+
+def invalid_settings(error: ValidationError) -> str:
+    """One line per rejected setting, with the environment variable that sets it."""
+    lines = []
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else "?"
+        variable = "KAFKA_BOOTSTRAP_SERVERS" if name == "bootstrap_servers" else f"KAPTION_{name}"
+        lines.append(f"{name} = {problem.get('input')!s} ({variable.upper()}): {problem['msg']}")
+    return "invalid settings:\n  " + "\n  ".join(lines)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import faust
 import pytest
+from click.testing import CliRunner
 
 from streams.app import broker_credentials
+from streams.cli import main
 from streams.kafka import client_kwargs, librdkafka_config
 from streams.processes import settings_env
 from streams.settings import KaptionSettings
@@ -74,3 +76,20 @@ def test_child_processes_get_the_same_settings(monkeypatch: pytest.MonkeyPatch) 
     for key, value in settings_env(settings).items():
         monkeypatch.setenv(key, value)
     assert KaptionSettings() == settings
+
+
+def test_a_rejected_setting_is_one_clear_line_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KAPTION_MAX_SEGMENT_S", "40")  # Whisper would drop the last 10 s
+    monkeypatch.setenv("KAPTION_LIVE_AGREEMENT", "many")
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    first, *rest = result.output.splitlines()
+    assert first == "Error: invalid settings:"
+    assert sorted(line.split(":")[0] for line in rest) == [
+        "  live_agreement = many (KAPTION_LIVE_AGREEMENT)",
+        "  max_segment_s = 40 (KAPTION_MAX_SEGMENT_S)",
+    ]
+    assert "less than or equal to 30" in result.output
