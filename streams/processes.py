@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from streams.settings import KaptionSettings
+from streams.settings import KaptionSettings, env_variable
 
 PR_SET_PDEATHSIG = 1
 
@@ -45,13 +45,11 @@ def stop(process: subprocess.Popen[bytes], graceful: bool, timeout_s: float) -> 
 
 def settings_env(settings: KaptionSettings) -> dict[str, str]:
     """The settings as KAPTION_* variables, so a child process sees exactly the same."""
-    env = {
-        f"KAPTION_{name.upper()}": str(value)
+    return {
+        env_variable(name): str(value)
         for name, value in settings.model_dump().items()
-        if name != "bootstrap_servers" and value is not None  # None: the default (unset)
+        if value is not None  # None: the default (unset)
     }
-    env["KAFKA_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers
-    return env
 
 
 def role_args(roles: str | Sequence[str]) -> list[str]:

@@ -181,11 +181,15 @@ class KaptionSettings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
 
+def env_variable(name: str) -> str:
+    """The environment variable that sets field ``name`` (the brokers: Kafka's usual one)."""
+    return "KAFKA_BOOTSTRAP_SERVERS" if name == "bootstrap_servers" else f"KAPTION_{name.upper()}"
+
+
 def invalid_settings(error: ValidationError) -> str:
     """One line per rejected setting, with the environment variable that sets it."""
     lines = []
     for problem in error.errors():
         name = str(problem["loc"][0]) if problem["loc"] else "?"
-        variable = "KAFKA_BOOTSTRAP_SERVERS" if name == "bootstrap_servers" else f"KAPTION_{name}"
-        lines.append(f"{name} = {problem.get('input')!s} ({variable.upper()}): {problem['msg']}")
+        lines.append(f"{name} = {problem.get('input')!s} ({env_variable(name)}): {problem['msg']}")
     return "invalid settings:\n  " + "\n  ".join(lines)
