@@ -3,15 +3,16 @@
 The live lane on a virtual clock: the speech file goes chunk by chunk through the real speech
 detector (`agents.live.phrases`), its phrases and interims through one simulated transcription
 worker making the real model calls (the live lane's model, first in first out, stale interims
-skipped, each call taking as long as it really took), and the transcripts through the real
-ordering stage (`agents.cues.live_order`). The transcripts of one run are then replayed under
-each policy (`POLICIES`: 2, 3 or 4 agreeing interims, finals per phrase, 3 agreeing or one
-confident interim), so the policies are compared on exactly the same hypotheses: per word,
+skipped, each call taking as long as it really took, or ``--call-s`` for figures that do not
+depend on the machine's noise), and the transcripts through the real ordering stage
+(`agents.cues.live_order`). The transcripts of one run are then replayed under each policy
+(`POLICIES`: 2, 3 or 4 agreeing interims, finals per phrase, 2 or 3 agreeing or one confident
+interim), so the policies are compared on exactly the same hypotheses: per word,
 first-appearance and final latency (p50 / p95), words final before their phrase ended, and the
 WER of the final captions against the reference.
 
 Run: ``python bench/live_policy.py [--minutes 5] [--interval 1.0] [--no-interim-prompt]
-[--speech bench/out/other_voices.wav]``.
+[--call-s S] [--speech bench/out/other_voices.wav]``.
 No broker, about half the stream's length in model time.
 """
 
@@ -50,6 +51,7 @@ POLICIES = {
     "4 agree": Policy(agreement=4, confident=None),
     "per phrase": Policy(agreement=1000, confident=None),
     "3 + confident": Policy(agreement=3, confident=ConfidentCommit()),
+    "2 + confident": Policy(agreement=2, confident=ConfidentCommit()),
     "conf, no floor": Policy(
         agreement=3, confident=ConfidentCommit(min_probability=0.0, margin_s=1.0, min_heard_s=0.0)
     ),
@@ -96,9 +98,11 @@ def transcribe(
     items: list[tuple[float, object]],
     interim_prompt: bool,
     interim_beam: int,
+    call_s: float | None = None,
 ) -> Transcribed:
     """One live transcription worker on a virtual clock, making the real calls with the live
-    lane's own code (model, prompt context, transcript)."""
+    lane's own code (model, prompt context, transcript). Each call takes as long as it took,
+    or ``call_s`` on the clock: latencies that do not depend on this shared machine's noise."""
     interim_settings = settings.model_copy(update={"whisper_beam_size": interim_beam})
     context = Context()
     free_at = busy = 0.0
@@ -115,6 +119,7 @@ def transcribe(
         transcript, took = transcribe_live(
             settings if item.final else interim_settings, item, prompt
         )
+        took = took if call_s is None else call_s
         busy += took
         free_at = start + took
         if item.final:
@@ -157,6 +162,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--interval", type=float, default=None, help="interim interval, s")
     parser.add_argument("--no-interim-prompt", action="store_true")
+    parser.add_argument(
+        "--call-s", type=float, default=None, help="every model call takes this long, s"
+    )
     parser.add_argument("--interim-beam", type=int, default=None, help="beam size of interims")
     parser.add_argument(
         "--speech",
@@ -180,11 +188,12 @@ def main() -> None:
     items = detect(pcm, phrase_rules(settings), settings.live_chunk_s)
     progress(f"{len(items)} items from {seconds:.0f} s; transcribing")
     beam = args.interim_beam or settings.whisper_beam_size
-    done = transcribe(settings, items, not args.no_interim_prompt, beam)
+    done = transcribe(settings, items, not args.no_interim_prompt, beam, args.call_s)
     print(
         f"{seconds:.0f} s, interims every {interval:g} s,"
         f" {'no ' if args.no_interim_prompt else ''}prompt on interims, interim beam {beam},"
-        f" load {load:.2f}:"
+        f" calls {'as measured' if args.call_s is None else f'{args.call_s:g} s'},"
+        f" chunks {settings.live_chunk_s:g} s, load {load:.2f}:"
         f" compute/elapsed {done.busy_s / seconds:.2f}"
     )
     for name, policy in POLICIES.items():
