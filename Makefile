@@ -1,4 +1,5 @@
 # The two set-up commands: `make demo` (subtitles for the bundled sample) and `make test`.
+# Both run on Apache Kafka (Java 17+ and Maven: `make kafka` fetches the broker's jars once).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,13 @@ BIN := $(VENV)/bin
 PROMETHEUS := /usr/bin/prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-unit lint events bench clean
+# Apache Kafka's jars, resolved once through Maven into the user's cache (streams/broker/local.py
+# looks there; the release is pinned in docker/kafka/pom.xml).
+KAFKA_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' docker/kafka/pom.xml)
+KAFKA_HOME ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kaption/kafka-$(KAFKA_VERSION)
+KAFKA_JAR := $(KAFKA_HOME)/libs/kafka_2.13-$(KAFKA_VERSION).jar
+
+.PHONY: demo test test-unit lint events bench clean kafka
 
 $(BIN)/kaption: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +21,16 @@ $(BIN)/kaption: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-demo: $(BIN)/kaption
+$(KAFKA_JAR): docker/kafka/pom.xml
+	command -v mvn >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends maven; }
+	mvn -q -B -f docker/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory=$(KAFKA_HOME)/libs
+	touch $@
+
+kafka: $(KAFKA_JAR)
+
+demo: $(BIN)/kaption $(KAFKA_JAR)
 	$(BIN)/kaption run samples/demo.mp4 --out out
 
 lint: $(BIN)/kaption
@@ -25,7 +41,7 @@ $(PROMETHEUS):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
 
-test: lint $(PROMETHEUS)
+test: lint $(PROMETHEUS) $(KAFKA_JAR)
 	$(BIN)/pytest -q
 
 test-unit: $(BIN)/kaption

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from agents.roles import FILE_STAGES
 from agents.subtitles.render import parse_cues
 from streams.admin import apply_topics
 from streams.audio import SAMPLE_RATE
-from streams.broker import embedded_broker
+from streams.broker.launch import local_broker
 from streams.client import JobClient
 from streams.events import JobState, JobStatus
 from streams.processes import worker_process
@@ -99,12 +100,17 @@ def build_inputs(minutes: float) -> Inputs:
 
 @contextlib.contextmanager
 def broker_with_topics(base: KaptionSettings, tag: str) -> Iterator[KaptionSettings]:
-    """Embedded broker and topics under a fresh prefix; the settings to reach them."""
-    broker_log = OUT / f"broker-{tag}.log"
-    broker_log.unlink(missing_ok=True)
-    with embedded_broker(0, broker_log) as address:
+    """A local broker (Apache Kafka; Tansu with KAPTION_BROKER_KIND=tansu) and topics under a
+    fresh prefix; the settings to reach them."""
+    state = OUT / f"broker-{tag}"
+    shutil.rmtree(state, ignore_errors=True)
+    with local_broker(base, state, progress) as running:
         settings = base.model_copy(
-            update={"bootstrap_servers": address, "topic_prefix": f"bench{uuid.uuid4().hex[:8]}."}
+            update={
+                "bootstrap_servers": running.bootstrap,
+                "broker_kind": running.kind,
+                "topic_prefix": f"bench{uuid.uuid4().hex[:8]}.",
+            }
         )
         report = apply_topics(settings)
         if report.drifted:

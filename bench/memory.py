@@ -33,7 +33,7 @@ def rss_mb(pid: int) -> float:
 
 
 def broker_pid() -> int:
-    """The embedded broker: the child process of this one running Tansu."""
+    """The local broker: the child process of this one running Kafka (or Tansu)."""
     own = Path("/proc/self").resolve().name
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -44,9 +44,9 @@ def broker_pid() -> int:
         except OSError:
             continue
         parent = stat.rsplit(")", 1)[1].split()[1]
-        if parent == own and b"tansu" in cmdline:
+        if parent == own and (b"kafka.Kafka" in cmdline or b"tansu" in cmdline):
             return int(proc.name)
-    raise RuntimeError("embedded broker not found")
+    raise RuntimeError("local broker not found")
 
 
 def main() -> None:

@@ -50,7 +50,7 @@ from agents.transcribe.whisper import Clip, load_model, resolve_model, transcrib
 from agents.vad.agent import vad_options
 from agents.vad.plan import speech_segments
 from streams.audio import SAMPLE_RATE, pcm_from_bytes
-from streams.broker import free_port
+from streams.processes import free_port
 from streams.settings import KaptionSettings
 from tests.paths import REPO
 from tests.wer import word_error_rate as wer
@@ -164,8 +164,8 @@ def main() -> int:
     parser.add_argument(
         "--fetch-max-wait-ms",
         type=int,
-        default=KaptionSettings().fetch_max_wait_ms,
-        help="the agents' fetch long-poll (KAPTION_FETCH_MAX_WAIT_MS): idle polling costs CPU",
+        default=None,
+        help="the agents' fetch long-poll (KAPTION_FETCH_MAX_WAIT_MS; default: the broker's)",
     )
     args = parser.parse_args()
     if args.repeat < 1 or args.minutes <= 0:
@@ -213,7 +213,7 @@ def main() -> int:
         counted = f"best of {args.repeat} runs each (min wall time)"
     print(
         f"input: {inputs.long_seconds:.1f} s of speech ({inputs.pieces} pieces), {counted}, "
-        f"fetch long-poll {args.fetch_max_wait_ms} ms"
+        f"fetch long-poll {args.fetch_max_wait_ms or 'default'} ms"
     )
     for workers, run in ((1, one), (2, two)):
         stages = ", ".join(f"{state} {t:.1f} s" for state, t in run.stages.items())

@@ -6,22 +6,21 @@ it, the broker lookup included."""
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
 
+from streams.broker import tansu
+from streams.broker.kind import broker_kind
 from streams.kafka import librdkafka_config
 from streams.settings import KaptionSettings
-from streams.topics import ApplyReport, drift, load_registry
+from streams.topics import ApplyReport, drift, load_registry, replication
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 15.0
 Partition = tuple[str, int]  # (topic, partition)
-# Never joined nor committed: a group id librdkafka requires to fetch at all.
-WATERMARK_GROUP = "kaption-watermarks"
 
 
 class BrokerUnreachable(RuntimeError):
@@ -36,6 +35,7 @@ def admin_client(settings: KaptionSettings) -> AdminClient:
 class ClusterMetadata:
     brokers: int
     partitions: dict[str, int]  # every topic and its partition count
+    replicas: dict[str, int]  # every topic and its first partition's replica count
 
 
 def cluster_metadata(admin: AdminClient, timeout_s: float = TIMEOUT_S) -> ClusterMetadata:
@@ -47,6 +47,10 @@ def cluster_metadata(admin: AdminClient, timeout_s: float = TIMEOUT_S) -> Cluste
     return ClusterMetadata(
         len(metadata.brokers),
         {name: len(topic.partitions) for name, topic in metadata.topics.items()},
+        {
+            name: len(topic.partitions[0].replicas) if 0 in topic.partitions else 0
+            for name, topic in metadata.topics.items()
+        },
     )
 
 
@@ -56,15 +60,18 @@ def topic_partitions(admin: AdminClient, timeout_s: float = TIMEOUT_S) -> dict[s
 
 
 def apply_topics(settings: KaptionSettings) -> ApplyReport:
-    """Creates the missing topics of topics.yaml (under the settings' prefix); reports, and
-    never alters, existing ones that differ from their spec."""
+    """Creates the missing topics of topics.yaml (under the settings' prefix) with the
+    replication the cluster allows (streams.topics.replication); reports, and never alters,
+    existing ones that differ from their spec."""
     registry = load_registry(settings.topics_file, settings.topic_prefix)
     admin = admin_client(settings)
-    existing = topic_partitions(admin)
+    cluster = cluster_metadata(admin)
+    existing = cluster.partitions
+    copies = replication(cluster.brokers, settings.replication_factor, settings.min_insync_replicas)
     wanted = registry.deployed()
-    report = ApplyReport()
+    report = ApplyReport(replication=copies)
     missing = [
-        NewTopic(name, spec.partitions, 1, config=spec.configs())
+        NewTopic(name, spec.partitions, copies.factor, config=spec.configs() | copies.configs())
         for name, spec in wanted.items()
         if name not in existing
     ]
@@ -79,7 +86,9 @@ def apply_topics(settings: KaptionSettings) -> ApplyReport:
         for resource, future in described.items():
             configs = {key: entry.value for key, entry in future.result().items()}
             name = resource.name
-            problems = drift(wanted[name], existing[name], configs)
+            problems = drift(
+                wanted[name], existing[name], configs, cluster.replicas.get(name), copies
+            )
             if problems:
                 report.drifted[name] = problems
             else:
@@ -120,7 +129,7 @@ def consumer_lag(
         }
         names = topics if topics is not None else sorted({topic for topic, _ in committed})
         tps = [TopicPartition(t, p) for t in names for p in range(partitions.get(t, 0))]
-        ends = true_end_offsets(settings, end_offsets(admin, tps), timeout_s=5.0)
+        ends = log_end_offsets(settings, admin, tps)
         for tp in tps:
             offset = committed.get((tp.topic, tp.partition))
             found.append(
@@ -138,10 +147,24 @@ def consumer_lag(
 def end_offsets(
     admin: AdminClient, tps: Sequence[TopicPartition], timeout_s: float = TIMEOUT_S
 ) -> dict[tuple[str, int], int]:
-    """Each partition's log end offset (ListOffsets latest). On the embedded broker Tansu this is
-    the base offset of the partition's last batch plus one: short when that batch holds several
-    records (streams/exporter.py has the details)."""
+    """Each partition's log end offset as ListOffsets(latest) answers it: right on Apache Kafka,
+    short on Tansu (see :func:`log_end_offsets`)."""
     return _list_offsets(admin, tps, OffsetSpec.latest(), timeout_s)
+
+
+def log_end_offsets(
+    settings: KaptionSettings,
+    admin: AdminClient,
+    tps: Sequence[TopicPartition],
+    timeout_s: float = TIMEOUT_S,
+) -> dict[tuple[str, int], int]:
+    """Each partition's log end offset: the broker's ListOffsets answer on Apache Kafka; on
+    Tansu, which answers the last batch's base offset plus one, corrected by a fetch
+    (:func:`streams.broker.tansu.true_end_offsets`)."""
+    ends = end_offsets(admin, tps, timeout_s)
+    if broker_kind(settings) == "tansu":
+        return tansu.true_end_offsets(settings, ends, timeout_s=min(5.0, timeout_s))
+    return ends
 
 
 def oldest_offsets(
@@ -162,7 +185,7 @@ def _list_offsets(
 
 def consumer_groups(admin: AdminClient, timeout_s: float = TIMEOUT_S) -> list[str]:
     """Every consumer group the cluster knows (ListGroups), those that only committed offsets
-    included. Tansu names only groups that have committed offsets."""
+    included (Tansu names only groups that have committed offsets)."""
     listing = admin.list_consumer_groups(request_timeout=timeout_s).result()
     return sorted(group.group_id for group in listing.valid)
 
@@ -171,7 +194,7 @@ def group_members(
     admin: AdminClient, groups: Sequence[str], timeout_s: float = TIMEOUT_S
 ) -> dict[str, int]:
     """How many members each group has (DescribeGroups). Tansu lists none, even for a Stable
-    group whose consumers are running."""
+    group whose consumers are running: callers that count workers ask streams.broker.kind."""
     if not groups:
         return {}
     futures = admin.describe_consumer_groups(list(groups), request_timeout=timeout_s)
@@ -197,63 +220,3 @@ def committed_offsets(
         }
         for group, future in futures.items()
     }
-
-
-def true_end_offsets(
-    settings: KaptionSettings, ends: Mapping[Partition, int], timeout_s: float
-) -> dict[Partition, int]:
-    """The log end offsets ``ends`` (from ListOffsets), corrected with the high watermark that
-    a fetch response carries.
-
-    Why: the embedded broker Tansu answers ListOffsets(latest) with the base offset of the
-    partition's last batch plus one, short of the end when that batch holds several records.
-    Its fetch responses carry the true high watermark. So a consumer that never joins a group
-    nor commits is assigned every non-empty partition at its reported end and fetches once: on
-    Apache Kafka there is nothing to read at the end and the watermark equals the reported end
-    (no change, one empty fetch per partition); on Tansu the fetch returns the last batch (one
-    batch at most per partition). An empty partition (end 0) is right on both and is
-    not fetched. Best effort within ``timeout_s``: a partition whose watermark has not arrived
-    by then keeps its reported end, and no end ever goes down.
-    """
-    found = dict(ends)
-    pending = {key for key, end in ends.items() if end > 0}
-    if not pending:
-        return found
-    deadline = time.monotonic() + timeout_s
-    consumer = Consumer(
-        librdkafka_config(
-            settings,
-            **{
-                "group.id": WATERMARK_GROUP,
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                # The high watermark, as ListOffsets reads it for kafka_exporter.
-                "isolation.level": "read_uncommitted",
-                "fetch.wait.max.ms": 10,  # Tansu holds an empty fetch this long
-                # As little as the broker will send: the first batch only.
-                "max.partition.fetch.bytes": 1,
-                "fetch.max.bytes": 1000,
-                "message.max.bytes": 1000,
-                "queued.min.messages": 1,
-            },
-        )
-    )
-    try:
-        consumer.assign([TopicPartition(topic, p, ends[(topic, p)]) for topic, p in pending])
-        while pending and time.monotonic() < deadline:
-            consumer.poll(0.01)  # records and errors alike are of no interest
-            for topic, partition in list(pending):
-                try:
-                    _, high = consumer.get_watermark_offsets(
-                        TopicPartition(topic, partition), cached=True
-                    )
-                except KafkaException:
-                    continue
-                if high >= 0:
-                    found[(topic, partition)] = max(found[(topic, partition)], high)
-                    pending.discard((topic, partition))
-    finally:
-        consumer.close()
-    if pending:
-        log.debug("no high watermark within %.1f s for %d partitions", timeout_s, len(pending))
-    return found

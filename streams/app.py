@@ -6,6 +6,7 @@ from typing import Any
 
 import faust
 
+from streams.broker.kind import timings
 from streams.kafka import MAX_EVENT_BYTES, ssl_context
 from streams.settings import KaptionSettings
 
@@ -29,6 +30,7 @@ def app_id(settings: KaptionSettings, stage: str) -> str:
 
 
 def create_app(settings: KaptionSettings, stage: str) -> faust.App:
+    group = timings(settings)  # the broker kind's, unless the settings give them
     app = faust.App(
         app_id(settings, stage),
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
@@ -38,9 +40,9 @@ def create_app(settings: KaptionSettings, stage: str) -> faust.App:
         web_enabled=False,
         topic_disable_leader=True,
         topic_allow_declare=False,  # `kaption topics apply` owns every topic, changelogs too
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=settings.heartbeat_interval_s,
-        broker_rebalance_timeout=max(10.0, settings.session_timeout_s * 2),
+        broker_session_timeout=group.session_timeout_s,
+        broker_heartbeat_interval=group.heartbeat_interval_s,
+        broker_rebalance_timeout=max(10.0, group.session_timeout_s * 2),
         stream_recovery_delay=0.0,
         producer_max_request_size=MAX_EVENT_BYTES,
         producer_acks=-1,  # table changelogs count once every replica has them, like events

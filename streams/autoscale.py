@@ -2,7 +2,8 @@
 backlog needs. Each poll measures the stage's consumer group (lag and committed offsets on its
 input topics), asks the pure policy (streams/scaling.py) and starts or stops processes, printing
 one line per change. Workers it did not start (another machine's, a ``--role all`` process) share
-the work but are not counted: DescribeGroups lists no members on Tansu.
+the work: on Apache Kafka the group's members (DescribeGroups) count them, and it starts that
+many fewer; Tansu lists no members, so there they are not counted.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 from types import FrameType
 
 from agents.roles import stage_inputs
-from streams.admin import consumer_lag
+from streams.admin import admin_client, consumer_lag, group_members
+from streams.broker.kind import broker_kind
 from streams.processes import die_with_parent, role_args, settings_env
 from streams.scaling import Decision, Policy, Sample, ScalerState, decide
 from streams.settings import KaptionSettings
@@ -35,10 +37,15 @@ def group_of(settings: KaptionSettings, stage: str) -> str:
 
 
 def measure(settings: KaptionSettings, stage: str, workers: int, at: float) -> Sample:
-    """Lag and committed offsets of the stage's group on its inputs (true end offsets: see
-    streams/admin.py for Tansu's ListOffsets)."""
+    """Lag and committed offsets of the stage's group on its inputs (true end offsets on
+    Tansu too: streams/admin.py), and the group's members beyond this autoscaler's workers."""
     topics = [settings.topic_prefix + logical for logical in stage_inputs(stage)]
-    partitions = consumer_lag(settings, [group_of(settings, stage)], topics)
+    group = group_of(settings, stage)
+    partitions = consumer_lag(settings, [group], topics)
+    others = 0
+    if broker_kind(settings) == "kafka":
+        members = group_members(admin_client(settings), [group]).get(group, 0)
+        others = max(0, members - workers)
     if not partitions:
         raise RuntimeError(f"no topic {', '.join(topics)} (`kaption topics apply` creates them)")
     per_topic: dict[str, int] = {}
@@ -50,6 +57,7 @@ def measure(settings: KaptionSettings, stage: str, workers: int, at: float) -> S
         processed=sum(p.committed or 0 for p in partitions),
         workers=workers,
         partitions=max(per_topic.values(), default=0),
+        others=others,
     )
 
 

@@ -18,7 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from streams.admin import BrokerUnreachable, apply_topics, consumer_lag
-from streams.broker import embedded_broker
+from streams.broker.launch import announce, broker_for_command, local_broker
+from streams.broker.ports import BrokerError
 from streams.client import JobClient, JobResult, JobTimeout
 from streams.events import JobState, JobStatus
 from streams.logs import configure_logging
@@ -41,7 +42,7 @@ def kafka_options(fn: Any) -> Any:
         "--bootstrap-servers",
         "bootstrap_servers",
         default=None,
-        help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS; none = embedded broker).",
+        help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS; none: a local broker).",
     )(fn)
     return click.option(
         "--topic-prefix", default=None, help="Topic name prefix (default kaption.)."
@@ -76,16 +77,46 @@ def main() -> None:
     """kaption: subtitles for video files, through Kafka and Faust agents."""
 
 
+def interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 @main.command()
-@click.option("--port", default=None, type=int, help="Port on 127.0.0.1 (default 9092).")
-def broker(port: int | None) -> None:
-    """Run the embedded Kafka-compatible broker (Tansu, in memory) until interrupted."""
+@click.option(
+    "--port", default=None, type=int, help="First client port on 127.0.0.1 (default 9092)."
+)
+@click.option(
+    "--nodes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 9),
+    help="KRaft nodes (each a broker and a controller) on loopback.",
+)
+def broker(port: int | None, nodes: int) -> None:
+    """Run a local Apache Kafka broker (or a loopback cluster) until SIGINT/SIGTERM.
+
+    Its data stays in the state directory across restarts. Without Java 17+ or the jars
+    (`make kafka`) it falls back to Tansu (in memory, one node) and says so."""
     settings = make_settings()
-    with embedded_broker(port if port is not None else settings.embedded_broker_port) as address:
-        click.echo(f"kaption broker listening on {address}")
-        click.echo(f"export KAFKA_BOOTSTRAP_SERVERS={address}")
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    state_dir = settings.data_dir / "broker" / f"{nodes}-node"
+    first = port if port is not None else settings.embedded_broker_port
+    signal.signal(signal.SIGTERM, interrupted)  # like Ctrl-C: every node stops cleanly
+    try:
+        with local_broker(settings, state_dir, say, nodes, first) as running:
+            address_file = announce(settings, running)
+            click.echo(f"kaption broker: {running.kind}, {nodes} node(s), state in {state_dir}")
+            click.echo(f"export KAFKA_BOOTSTRAP_SERVERS={running.bootstrap}")
+            try:
+                while True:
+                    signal.pause()
+            except KeyboardInterrupt:
+                click.echo("kaption broker: stopping")
+            finally:
+                address_file.unlink(missing_ok=True)
+    except KeyboardInterrupt:  # while starting, or a second signal while stopping
+        pass
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.group()
@@ -132,16 +163,18 @@ def worker(roles: tuple[str, ...], **options: Any) -> None:
     run_worker(settings, stages_for(roles), register_function)
 
 
-def broker_and_topics(stack: contextlib.ExitStack, settings: KaptionSettings) -> KaptionSettings:
-    """One machine (`run`, `live`): the embedded broker for the block unless one is given,
-    and the topics; the settings that reach them."""
-    if not settings.bootstrap_servers:
-        log = settings.data_dir / "broker.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        address = stack.enter_context(embedded_broker(0, log))
-        settings = settings.model_copy(update={"bootstrap_servers": address})
+def broker_and_topics(
+    stack: contextlib.ExitStack, settings: KaptionSettings
+) -> tuple[KaptionSettings, bool]:
+    """One machine (`run`, `live`): the given broker, a running `kaption broker`'s, or a fresh
+    local one for the block; and the topics. The settings that reach it, and whether the
+    broker is a throwaway one."""
+    try:
+        settings, throwaway = stack.enter_context(broker_for_command(settings, say))
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
     apply_topics(settings)
-    return settings
+    return settings, throwaway
 
 
 def require_broker(settings: KaptionSettings) -> KaptionSettings:
@@ -269,9 +302,8 @@ def run(video: Path, out: Path, model: str | None, timeout: float, **options: An
 
     started = time.perf_counter()
     settings = make_settings(whisper_model=model, **options)
-    embedded = not settings.bootstrap_servers
     with contextlib.ExitStack() as stack:
-        settings = broker_and_topics(stack, settings)
+        settings, embedded = broker_and_topics(stack, settings)
         worker_log = settings.data_dir / "worker.log"
         # The file lane's stages only: idle live consumers would poll the broker for nothing.
         # With an embedded (throwaway) broker a graceful worker shutdown protects nothing.
@@ -693,10 +725,9 @@ def live(
     remove_outputs(out, stream_id)  # a new stream under this name
     settings = make_settings(whisper_model=model, live_out_dir=out, **options)
     port = settings.metrics_port if settings.metrics_port else free_port()
-    embedded = not settings.bootstrap_servers
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
-        settings = broker_and_topics(stack, settings)
+        settings, embedded = broker_and_topics(stack, settings)
         worker_log = settings.data_dir / "live-worker.log"
         worker_settings = settings.model_copy(update={"metrics_port": port})
         process = stack.enter_context(

@@ -2,9 +2,10 @@
 runner (streams/stage.py) sent to ``<topic>.dlq``.
 
 Every read is group-less (assign, never join) from a partition's oldest record up to its true
-end (``true_end_offsets``: Tansu's ListOffsets can undercount). Replay re-publishes a dead
-letter's original key and value to its source topic, on the partition it came from (the stages'
-tables are co-partitioned by key, and segments are spread by weight, not key hash), with a
+end (``log_end_offsets``: corrected on Tansu, whose ListOffsets undercounts). Replay
+re-publishes a dead letter's original key and value to its source topic, on the partition it
+came from (the stages' tables are co-partitioned by key, and segments are spread by weight, not
+key hash), with a
 ``kaption.replayed-from`` header. A full replay remembers how far it got by committing offsets
 for a replay consumer group (never joined), so running it twice replays nothing twice;
 explicit offsets replay exactly those records and move nothing.
@@ -29,10 +30,9 @@ from streams.admin import (
     BrokerUnreachable,
     admin_client,
     committed_offsets,
-    end_offsets,
+    log_end_offsets,
     oldest_offsets,
     topic_partitions,
-    true_end_offsets,
 )
 from streams.codec import AvroCodec, DecodeError
 from streams.kafka import librdkafka_config
@@ -205,7 +205,7 @@ def _ranges(
     admin = admin_client(settings)
     partitions = topic_partitions(admin)
     tps = [TopicPartition(t, p) for t in topics for p in range(partitions.get(t, 0))]
-    ends = true_end_offsets(settings, end_offsets(admin, tps), timeout_s=5.0)
+    ends = log_end_offsets(settings, admin, tps)
     oldest = oldest_offsets(admin, tps)
     return {key: (max(oldest[key], starts.get(key, 0)), end) for key, end in ends.items()}
 

@@ -38,7 +38,9 @@ add the partitions that have series. Two deliberate differences from kafka_expor
   processes records). To see a whole backlog as lag before a group's first commit, commit the
   group's offsets at the start of the partitions (``Consumer.commit``).
 - kafka_exporter reports ``end - committed`` as is, negative when a committed offset is past the
-  reported end; here lag is clamped at 0 (see the Tansu quirk below, which produces exactly that).
+  reported end; here lag is clamped at 0. On Apache Kafka that happens when a group commits
+  between a scrape's read of end offsets and its read of committed offsets (the reads are not
+  one snapshot); on Tansu also through its short end offsets (below).
 
 Members: ``kafka_consumergroup_members`` counts DescribeGroups' members, for every matching
 group ListGroups names. The embedded broker Tansu describes a running group as Stable but with
@@ -47,14 +49,11 @@ offsets, so a group that has joined but not yet committed has no series at all t
 
 The Tansu end-offset quirk: Tansu answers ListOffsets(latest) with the base offset of the
 partition's LAST BATCH plus one instead of the log end offset, so it undercounts when that batch
-holds several records (exact for single-record batches, and always exact on Apache Kafka). The
-high watermark a fetch response carries is right on both, so by default each scrape also fetches
-once from every non-empty matching partition at its reported end
-(:func:`streams.admin.true_end_offsets`):
-on Apache Kafka there is nothing to read there and the watermark equals the reported end; on
-Tansu the fetch reads the partition's last batch. It is best effort inside the scrape's budget (a
-partition without an answer keeps its reported end) and needs READ on the topics; turn it off
-with ``fetch_high_watermarks=False`` where the exporter may only describe them.
+holds several records (Apache Kafka's answer is exact). On Tansu only (streams/broker/kind.py),
+each scrape also fetches once from every non-empty matching partition at its reported end
+(:func:`streams.broker.tansu.true_end_offsets`), whose high watermark is right. It is best effort
+inside the scrape's budget (a partition without an answer keeps its reported end) and needs READ
+on the topics; ``fetch_high_watermarks`` forces it on or off.
 
 A broker that cannot be reached, or a read that fails or runs out of time, never fails the
 scrape: the kafka_* series are left out, ``kaption_exporter_scrape_success`` is 0, and the
@@ -87,8 +86,9 @@ from streams.admin import (
     end_offsets,
     group_members,
     oldest_offsets,
-    true_end_offsets,
 )
+from streams.broker import tansu
+from streams.broker.kind import broker_kind
 from streams.http import Endpoint, serve
 from streams.settings import KaptionSettings
 
@@ -272,7 +272,7 @@ class LagCollector:
         topic_filter: str | None = None,
         group_filter: str | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
-        fetch_high_watermarks: bool = True,
+        fetch_high_watermarks: bool | None = None,
     ) -> None:
         self.settings = settings
         prefixed = default_filter(settings.topic_prefix)
@@ -289,7 +289,13 @@ class LagCollector:
         self._read_at = 0.0
 
     def _true_ends(self, ends: Mapping[Partition, int], timeout_s: float) -> dict[Partition, int]:
-        return true_end_offsets(self.settings, ends, timeout_s)
+        return tansu.true_end_offsets(self.settings, ends, timeout_s)
+
+    def _correct_ends(self) -> bool:
+        """Whether scrapes correct end offsets by a fetch: on Tansu only, unless set."""
+        if self.fetch_high_watermarks is None:
+            return broker_kind(self.settings) == "tansu"
+        return self.fetch_high_watermarks
 
     def describe(self) -> list[Metric]:
         """The families without samples: the registry checks names without reading Kafka."""
@@ -306,7 +312,7 @@ class LagCollector:
                     self.topic_filter,
                     self.group_filter,
                     self.timeout_s,
-                    self._true_ends if self.fetch_high_watermarks else None,
+                    self._true_ends if self._correct_ends() else None,
                 )
             except Exception as exc:  # a scrape reports a failure, it never raises one
                 self._record(False, exc)
@@ -358,7 +364,7 @@ def serve_exporter(
     topic_filter: str | None = None,
     group_filter: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
-    fetch_high_watermarks: bool = True,
+    fetch_high_watermarks: bool | None = None,
 ) -> Endpoint:
     """Serves the lag exporter from a daemon thread: ``/metrics`` (kafka_exporter's names,
     read from the cluster ``settings.bootstrap_servers`` names on each scrape), ``/healthz`` and
@@ -369,8 +375,8 @@ def serve_exporter(
     and ``--group.filter``), by default the names that start with ``settings.topic_prefix``.
     ``timeout_s`` bounds all the reads of one scrape and a readiness probe.
     ``fetch_high_watermarks`` corrects Tansu's short end offsets
-    (``streams.admin.true_end_offsets``);
-    it needs READ on the topics. Stop it with ``Endpoint.stop()``.
+    (``streams.broker.tansu.true_end_offsets``; None: on Tansu only); it needs READ on the
+    topics. Stop it with ``Endpoint.stop()``.
     """
     collector = LagCollector(settings, topic_filter, group_filter, timeout_s, fetch_high_watermarks)
 

@@ -112,8 +112,14 @@ def quiet_repeated_client_errors(every_s: float = REPEAT_EVERY_S) -> None:
 
 
 def event_producer(settings: KaptionSettings) -> AIOKafkaProducer:
-    """The agents' producer: large messages, and a send counts once all replicas have it."""
-    return AIOKafkaProducer(**client_kwargs(settings), max_request_size=MAX_EVENT_BYTES, acks="all")
+    """The agents' producer: large messages; a send counts once every in-sync replica has it,
+    and a send retried after a lost answer is stored once (idempotence)."""
+    return AIOKafkaProducer(
+        **client_kwargs(settings),
+        max_request_size=MAX_EVENT_BYTES,
+        acks="all",
+        enable_idempotence=True,
+    )
 
 
 def librdkafka_config(settings: KaptionSettings, **extra: Any) -> dict[str, Any]:

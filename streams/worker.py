@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -13,11 +16,13 @@ from typing import Any, cast
 import faust
 import mode
 
-from streams import faust_fixes
 from streams.admin import admin_client, topic_partitions
 from streams.allocator import limit_malloc_arenas
 from streams.app import create_app
+from streams.broker import tansu
+from streams.broker.kind import broker_kind, resolved, timings
 from streams.http import Endpoint, serve
+from streams.kafka import quiet_repeated_client_errors
 from streams.logs import configure_logging, level_number
 from streams.metrics import METRICS
 from streams.settings import KaptionSettings
@@ -30,8 +35,7 @@ BROKER_CHECK_EVERY_S = 5.0
 
 class StageApps(mode.Service):
     """Starts the process's platform, then every stage's app at once: each joins its own
-    consumer group, and joins run side by side rather than one after another (Tansu completes
-    a join only after half the session timeout)."""
+    consumer group, and joins run side by side rather than one after another."""
 
     def __init__(self, platform: Platform, apps: dict[str, faust.App]) -> None:
         super().__init__()
@@ -128,16 +132,45 @@ def build_stages(
 
 
 class KaptionWorker(mode.Worker):
-    """mode's worker, with kaption's log format: mode installs its own root handler, then calls
-    this hook (before it redirects stray prints into logging, which then come out in our format
-    too)."""
+    """mode's worker, with kaption's log format (mode installs its own root handler, then calls
+    :meth:`on_setup_root_logger`, before it redirects stray prints into logging) and a bounded
+    stop: a clean stop (agents finish the event in hand, commit, leave their groups) gets
+    ``stop_timeout_s``; past that, or at a second SIGINT/SIGTERM, the process exits at once.
+    Without a broker Faust's stop waits on commits and requests that never complete; exiting
+    loses nothing, since an input's offset is committed only after its outputs are stored
+    (a restarted worker reads it again)."""
 
     def __init__(self, service: mode.ServiceT, settings: KaptionSettings) -> None:
         super().__init__(service, loglevel=level_number(settings.log_level), quiet=True)
         self.settings = settings
 
+    def _schedule_shutdown(self, signum: signal.Signals) -> None:
+        if self._signal_stop_time:
+            log.warning("%s again while stopping: exiting now", signum.name)
+            hard_exit(128 + signum)
+        log.info("%s: stopping (at most %.0f s)", signum.name, self.settings.stop_timeout_s)
+        timer = threading.Timer(self.settings.stop_timeout_s, stop_overdue, (self.settings,))
+        timer.daemon = True
+        timer.start()
+        super()._schedule_shutdown(signum)
+
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         configure_logging(self.settings.log_level, self.settings.log_format)
+
+
+def hard_exit(code: int) -> None:
+    """Exits now, whatever the event loop and Faust's threads are waiting for."""
+    logging.shutdown()  # flushes the handlers; ours never block on the network
+    os._exit(code)
+
+
+def stop_overdue(settings: KaptionSettings) -> None:
+    log.critical(
+        "the worker did not stop within %.0f s (is the broker reachable?): exiting now; "
+        "events in hand are read again by the next worker",
+        settings.stop_timeout_s,
+    )
+    hard_exit(1)
 
 
 def run_worker(
@@ -146,6 +179,10 @@ def run_worker(
     """Blocks running the stages' agents until SIGINT/SIGTERM (``register`` gives each
     stage's registration function)."""
     limit_malloc_arenas(settings.malloc_arena_max)  # before the worker starts its threads
-    faust_fixes.apply(settings)
+    quiet_repeated_client_errors()  # aiokafka logs every failed attempt during an outage
+    kind = broker_kind(settings)  # asked once; the stages' clients then know it
+    settings = resolved(settings, kind)
+    if kind == "tansu":
+        tansu.apply_faust_fixes(settings, timings(settings).fetch_max_wait_ms)
     service = build_stages(settings, stages, register)
     KaptionWorker(service, settings).execute_from_commandline()

@@ -1,7 +1,9 @@
 """One broker per test session, a fresh topic set and worker per test module.
 
-The broker is external when KAFKA_BOOTSTRAP_SERVERS is set, Testcontainers' Kafka where a Docker
-engine answers, and otherwise the embedded Tansu broker.
+The broker is Apache Kafka: external when KAFKA_BOOTSTRAP_SERVERS is set, Testcontainers' Kafka
+where a Docker engine answers, and otherwise a single local KRaft node started from the jars
+`make kafka` fetched (streams/broker/local.py). Tansu keeps a smoke lane of its own
+(test_tansu.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 
 from streams.admin import apply_topics
-from streams.broker import embedded_broker
+from streams.broker.local import local_kafka
 from streams.client import JobClient, JobResult
 from streams.processes import worker_process
 from streams.settings import KaptionSettings
@@ -46,9 +48,10 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with KafkaContainer() as kafka:
             yield kafka.get_bootstrap_server()
     else:
-        log = tmp_path_factory.mktemp("broker") / "broker.log"
-        with embedded_broker(0, log) as address:
-            yield address
+        settings = KaptionSettings()
+        state = tmp_path_factory.mktemp("kafka")
+        with local_kafka(state, settings.kafka_home, heap=settings.kafka_heap) as kafka:
+            yield kafka.bootstrap
 
 
 # A job that is provably mid-way for a while: the 29 s sample cut into several segments (10 s

@@ -3,7 +3,7 @@
 broker itself keeps running; ``restore()`` brings it back on the same port.
 
 Kafka clients connect to the address the broker advertises in its metadata, so the broker must
-advertise the proxy's address (``embedded_broker(..., advertised=proxy.address)``).
+advertise the proxy's address (``local_kafka(..., advertised=[proxy.port])``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from streams.broker import embedded_broker, free_port
+from streams.broker.local import local_kafka
+from streams.processes import free_port
+from streams.settings import KaptionSettings
 
 CHUNK = 256 * 1024
 
@@ -145,12 +147,15 @@ class TcpProxy:
 
 
 @contextlib.contextmanager
-def proxied_broker(log_path: Path) -> Iterator[TcpProxy]:
-    """A dedicated embedded broker that advertises the proxy's address, so clients reach it
-    only through the proxy (``proxy.address`` is their bootstrap address)."""
+def proxied_broker(state_dir: Path) -> Iterator[TcpProxy]:
+    """A dedicated Kafka node that advertises the proxy's address, so clients reach it only
+    through the proxy (``proxy.address`` is their bootstrap address)."""
     broker_port = free_port()
+    settings = KaptionSettings()
     with (
         TcpProxy("127.0.0.1", broker_port) as proxy,
-        embedded_broker(broker_port, log_path, advertised=proxy.address),
+        local_kafka(
+            state_dir, settings.kafka_home, first_port=broker_port, advertised=[proxy.port]
+        ),
     ):
         yield proxy

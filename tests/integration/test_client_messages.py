@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import free_port
-from streams.processes import settings_env
+from streams.processes import free_port, settings_env
 from streams.settings import KaptionSettings
 from tests.integration.conftest import create_topics, fresh_settings
 from tests.integration.tcp_proxy import proxied_broker
@@ -124,7 +123,7 @@ def test_with_no_worker_the_client_says_so_and_keeps_waiting(
 def test_a_broker_lost_while_waiting_is_reported_and_given_up_on(tmp_path: Path) -> None:
     """The job is submitted through a proxy, which is then cut: the client says the broker is
     unreachable and gives up after its limit, without waiting for the job's timeout."""
-    with proxied_broker(tmp_path / "broker.log") as proxy:
+    with proxied_broker(tmp_path / "broker") as proxy:
         settings = fresh_settings(proxy.address, tmp_path)
         create_topics(settings)
         stderr = tmp_path / "stderr"

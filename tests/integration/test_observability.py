@@ -28,10 +28,10 @@ import yaml
 
 from agents.roles import FILE_STAGES
 from agents.roles import STAGES as ALL_STAGES
-from streams.broker import free_port, wait_for_port
+from streams.broker.ports import wait_for_port
 from streams.client import JobClient
 from streams.events import JobState
-from streams.processes import die_with_parent, settings_env, stop, worker_process
+from streams.processes import die_with_parent, free_port, settings_env, stop, worker_process
 from streams.settings import KaptionSettings
 from streams.topics import Outgoing
 from tests.examples import corrupt_segment
@@ -79,6 +79,7 @@ def prometheus(tmp: Path, worker_port: int, exporter_port: int) -> Iterator[str]
     config["global"] |= {"scrape_interval": "1s", "evaluation_interval": "1s"}
     ports = {"kaption": worker_port, "kaption-exporter": exporter_port}
     for job in config["scrape_configs"]:
+        job.pop("dns_sd_configs", None)  # compose's service names: this test's own ports
         job["static_configs"] = [{"targets": [f"127.0.0.1:{ports[job['job_name']]}"]}]
         if job["job_name"] == "kaption-exporter":  # a scrape asks the broker: give it time
             job |= {"scrape_interval": "5s", "scrape_timeout": "5s"}

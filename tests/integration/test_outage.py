@@ -56,7 +56,7 @@ class ProxiedCluster:
 @contextlib.contextmanager
 def proxied_cluster(data_dir: Path, **overrides: Any) -> Iterator[ProxiedCluster]:
     with contextlib.ExitStack() as stack:
-        proxy = stack.enter_context(proxied_broker(data_dir / "broker.log"))
+        proxy = stack.enter_context(proxied_broker(data_dir / "broker"))
         settings = fresh_settings(proxy.address, data_dir, **overrides)
         create_topics(settings)
         log = data_dir / "worker.log"

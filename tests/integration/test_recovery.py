@@ -13,11 +13,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from agents.roles import STAGES
 from streams.admin import consumer_lag
+from streams.broker.kind import timings
 from streams.client import JobClient, JobResult
 from streams.codec import AvroCodec
 from streams.events import JobState, JobStatus, SegmentTranscribed, StageFailed
 from streams.kafka import librdkafka_config
-from streams.processes import worker_process
+from streams.processes import free_port, wait_ready, worker_process
 from streams.settings import KaptionSettings
 from streams.topics import Outgoing
 from tests.integration.conftest import (
@@ -82,13 +83,23 @@ def test_processes_running_the_same_stage_share_its_work(bootstrap: str, tmp_pat
     the process's role)."""
     settings = small_segments(bootstrap, tmp_path)
     create_topics(settings)
+    ports = free_port(), free_port()
     with (
-        worker_process(settings, "all", tmp_path / "all.log") as everything,
-        worker_process(settings, "transcribe", tmp_path / "transcribe.log") as extra,
+        worker_process(
+            settings.model_copy(update={"metrics_port": ports[0]}), "all", tmp_path / "all.log"
+        ) as everything,
+        worker_process(
+            settings.model_copy(update={"metrics_port": ports[1]}),
+            "transcribe",
+            tmp_path / "transcribe.log",
+        ) as extra,
     ):
-        # Both join, then the group rebalances once (Tansu: half a session timeout per join);
-        # waiting it out keeps at-least-once redelivery around a rebalance out of the count.
-        time.sleep(4 * settings.session_timeout_s)
+        # Both join, then the group rebalances once (the first member hears of it at its next
+        # heartbeat); waiting it out keeps at-least-once redelivery around a rebalance out of
+        # the count.
+        wait_ready(ports[0], lambda: everything.poll() is None, 120)
+        wait_ready(ports[1], lambda: extra.poll() is None, 120)
+        time.sleep(3 * timings(settings).heartbeat_interval_s)
         result = run_job(
             settings,
             str(SAMPLES / "demo.mp4"),

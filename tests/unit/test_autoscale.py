@@ -76,6 +76,27 @@ def test_workers_are_capped_by_max_and_by_the_input_partitions() -> None:
     assert "2 partitions" in run(FAST, flood, partitions=2)[-1].reason
 
 
+def test_workers_running_elsewhere_share_the_rate_and_leave_less_to_start() -> None:
+    # 2 workers of ours and 1 elsewhere commit 3 records/s: 1/s per worker. 60 waiting, to
+    # drain in 10 s: 6 workers, of which 1 runs elsewhere, so 5 are ours.
+    policy = FAST
+    state = ScalerState()
+    for t in range(0, 11):
+        decision = decide(policy, state, Sample(t, 60, 3 * t, 2, 8, others=1))
+        state = decision.state
+    assert state.rate_per_worker == pytest.approx(1.0)
+    assert decision.workers == 4  # ours: 5 wanted, FAST's max is 4
+    roomy = Policy(0, 8, target_drain_s=10, rate_window_s=10, settle_s=5)
+    state = ScalerState()
+    for t in range(0, 11):
+        decision = decide(roomy, state, Sample(t, 60, 3 * t, 2, 8, others=1))
+        state = decision.state
+    assert decision.workers == 5 and "1 of them running elsewhere" in decision.reason
+    # ... and the partitions the others hold are not ours to fill.
+    decision = decide(roomy, ScalerState(), Sample(0, 10**6, 0, 2, 8, others=6))
+    assert decision.workers == 2
+
+
 def test_min_workers_run_without_a_backlog() -> None:
     policy = Policy(2, 4)
     decisions = run(policy, [(0, 0, 0), (5, 0, 0)])

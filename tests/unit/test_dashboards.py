@@ -243,10 +243,12 @@ def test_prometheus_scrape_config() -> None:
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == {"kaption", "kaption-exporter"}
     targets = {
-        name: [t for static in job["static_configs"] for t in static["targets"]]
+        name: [t for static in job.get("static_configs", []) for t in static["targets"]]
         for name, job in jobs.items()
     }
-    assert "worker:9400" in targets["kaption"]
+    # Every worker replica by Docker's DNS, on the port `kaption worker --metrics-port` serves.
+    [workers] = jobs["kaption"]["dns_sd_configs"]
+    assert workers["port"] == 9400 and "transcribe" in workers["names"]
     assert targets["kaption-exporter"] == ["exporter:9308"]
     if shutil.which("promtool"):
         result = subprocess.run(

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from streams.admin import BrokerUnreachable
-from streams.broker import free_port
 from streams.events import JobState, JobStatus
+from streams.processes import free_port
 from streams.settings import KaptionSettings
 from streams.status import (
     COLUMNS,

@@ -131,3 +131,31 @@ def test_drift_reports_partitions_and_configs() -> None:
         "partitions 2 != 4",
         "cleanup.policy compact != delete",
     ]
+
+
+def test_audio_topics_are_bounded_by_size_and_time_and_state_is_compacted() -> None:
+    specs = load_registry(TOPICS_FILE, "kaption.").specs
+    for name in ("audio.ready", "segments", "live.audio", "live.segments"):
+        spec = specs[name]
+        assert 0 < spec.retention_ms <= 86_400_000, name
+        assert spec.retention_bytes > 0 and spec.segment_bytes is not None, name
+        assert spec.segment_bytes <= spec.retention_bytes // 2, name
+        assert spec.configs()["retention.bytes"] == str(spec.retention_bytes)
+    assert all(s.cleanup_policy == "compact" for s in specs.values() if s.changelog)
+    assert specs["jobs.status"].cleanup_policy == "compact"
+    assert specs["subtitles.ready"].retention_ms > specs["audio.ready"].retention_ms
+    assert all(
+        s.retention_ms > 0 and s.retention_bytes > 0 for n, s in specs.items() if n.endswith(".dlq")
+    )
+
+
+def test_a_size_limit_needs_segments_that_can_roll() -> None:
+    defaults = {"partitions": 1, "retention_ms": 1000, "cleanup_policy": "delete"}
+    document = {
+        "defaults": defaults | {"max_message_bytes": 100},
+        "topics": {"a": {"value_schema": "X", "retention_bytes": 1000}},
+    }
+    with pytest.raises(ValueError, match="segment_bytes"):
+        parse_topics(document)
+    document["topics"] = {"a": {"value_schema": "X", "retention_bytes": 1000, "segment_bytes": 500}}
+    assert parse_topics(document)["a"].configs()["segment.bytes"] == "500"

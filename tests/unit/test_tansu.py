@@ -1,7 +1,7 @@
-"""The Faust workarounds: applied only when asked, and the internals they rely on still exist.
+"""Tansu's Faust workarounds: applied only on Tansu, and the internals they rely on still exist.
 
 When one of these fails after a Faust or aiokafka upgrade, re-check the workaround's reason in
-streams/faust_fixes.py: drop it if the library fixed the behaviour, adapt it if it moved.
+streams/broker/tansu.py: drop it if the library fixed the behaviour, adapt it if it moved.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from aiokafka import AIOKafkaConsumer
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-from streams import faust_fixes
+from streams.broker import kind, tansu
 from streams.settings import KaptionSettings
 
 
 def test_importing_kaption_patches_nothing() -> None:
     code = (
-        "import streams.cli, streams.stage, streams.worker, streams.faust_fixes as f\n"
+        "import streams.cli, streams.stage, streams.worker, streams.broker.tansu as f\n"
         "from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread as T\n"
         "assert not f.applied(T._create_worker_consumer)\n"
         "assert not f.applied(T.seek_to_committed)\n"
@@ -64,11 +64,27 @@ def test_apply_wraps_each_method_once() -> None:
     before = [getattr(thread, name) for name in names]
     settings = KaptionSettings(bootstrap_servers="127.0.0.1:1")
     try:
-        faust_fixes.apply(settings)
+        tansu.apply_faust_fixes(settings, 100)
         wrapped = [getattr(thread, name) for name in names]
-        assert all(faust_fixes.applied(fn) for fn in wrapped)
-        faust_fixes.apply(settings)
+        assert all(tansu.applied(fn) for fn in wrapped)
+        tansu.apply_faust_fixes(settings, 100)
         assert [getattr(thread, name) for name in names] == wrapped
     finally:
         for name, fn in zip(names, before, strict=True):
             setattr(thread, name, fn)
+
+
+def test_each_broker_kind_has_its_own_timings_unless_set() -> None:
+    on_kafka = KaptionSettings(broker_kind="kafka")
+    on_tansu = KaptionSettings(broker_kind="tansu")
+    assert kind.timings(on_kafka) == kind.KAFKA_TIMINGS
+    assert kind.timings(on_tansu) == kind.TANSU_TIMINGS
+    assert kind.KAFKA_TIMINGS.fetch_max_wait_ms > kind.TANSU_TIMINGS.fetch_max_wait_ms
+    given = KaptionSettings(broker_kind="tansu", session_timeout_s=20.0, fetch_max_wait_ms=250)
+    assert kind.timings(given) == kind.Timings(20.0, tansu.HEARTBEAT_INTERVAL_S, 250)
+
+
+def test_an_explicit_kind_asks_no_broker() -> None:
+    # Nothing listens on port 1: a detection would fail (and be assumed Apache Kafka).
+    settings = KaptionSettings(bootstrap_servers="127.0.0.1:1", broker_kind="tansu")
+    assert kind.broker_kind(settings) == "tansu"

@@ -1,0 +1,327 @@
+"""Apache Kafka on this machine: one KRaft node (broker and controller) or a loopback cluster
+of several, from the jars `make kafka` copies into a cache once (docker/kafka/pom.xml).
+
+Each node has a state directory of its own (its log directory, server.properties and
+server.log); the common settings come from docker/kafka/server.properties, the same file
+docker/compose.yaml gives the apache/kafka image. A node is formatted once
+(``kafka.tools.StorageTool format``) and keeps its data across restarts.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from streams.broker.ports import BrokerError, wait_for_port
+from streams.processes import die_with_parent, free_port
+from streams.resources import data_path
+
+log = logging.getLogger(__name__)
+
+SERVER_PROPERTIES = data_path("docker/kafka/server.properties")
+LOG4J_PROPERTIES = data_path("docker/kafka/log4j2.properties")
+MIN_JAVA = 17
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0  # a controlled shutdown moves leadership away first
+
+
+def java_executable() -> str | None:
+    """``$JAVA_HOME/bin/java`` or ``java`` on the PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+def java_major(java: str) -> int | None:
+    """The Java release ``java`` runs (17 for "17.0.15", 8 for "1.8.0"), None if it fails."""
+    try:
+        probe = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', probe.stderr)
+    if not found:
+        return None
+    major = int(found.group(1))
+    return int(found.group(2) or 0) if major == 1 else major
+
+
+def missing(kafka_home: Path) -> str | None:
+    """Why Apache Kafka cannot run here (no Java 17+, no jars), or None when it can."""
+    java = java_executable()
+    if java is None:
+        return "no Java found (Apache Kafka needs Java 17+)"
+    major = java_major(java)
+    if major is None or major < MIN_JAVA:
+        return f"{java} is Java {major or '?'} (Apache Kafka needs Java 17+)"
+    if not any((kafka_home / "libs").glob("kafka_2.13-*.jar")):
+        return f"no Apache Kafka jars in {kafka_home / 'libs'} (`make kafka` puts them there)"
+    return None
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    """A Java properties file's ``key=value`` lines (comments and blank lines skipped)."""
+    found = {}
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if line and not line.startswith(("#", "!")) and "=" in line:
+            key, value = line.split("=", 1)
+            found[key.strip()] = value.strip()
+    return found
+
+
+def cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    node_id: int
+    port: int  # clients (PLAINTEXT)
+    controller_port: int
+    state_dir: Path
+    advertised_port: int | None = None  # what clients are told to use (a proxy's), if not port
+
+
+def node_properties(
+    common: Mapping[str, str], node: NodeSpec, voters: str, nodes: int
+) -> dict[str, str]:
+    """The common settings plus what belongs to one node of an ``nodes``-node cluster: its id,
+    listeners, the controller quorum, its log directory and the internal topics' replication
+    (3 copies, 2 in sync where there are 3 nodes)."""
+    replicas = str(min(3, nodes))
+    min_isr = str(min(2, nodes))
+    return {
+        **common,
+        "node.id": str(node.node_id),
+        "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.advertised_port or node.port}",
+        "controller.quorum.voters": voters,
+        "log.dirs": str(node.state_dir / "data"),
+        "offsets.topic.replication.factor": replicas,
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": replicas,
+        "share.coordinator.state.topic.min.isr": min_isr,
+    }
+
+
+def write_properties(path: Path, properties: Mapping[str, str]) -> None:
+    path.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
+
+
+@dataclass
+class KafkaNode:
+    """One KRaft node's process (broker and controller)."""
+
+    spec: NodeSpec
+    java: str
+    kafka_home: Path
+    heap: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def properties_file(self) -> Path:
+        return self.spec.state_dir / "server.properties"
+
+    @property
+    def log_file(self) -> Path:
+        return self.spec.state_dir / "server.log"
+
+    def command(self, main: str, *args: str) -> list[str]:
+        return [
+            self.java,
+            f"-Xms{self.heap}",
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={self.spec.state_dir}",
+            f"-Dlog4j2.configurationFile={LOG4J_PROPERTIES}",
+            "-cp",
+            str(self.kafka_home / "libs" / "*"),
+            main,
+            *args,
+        ]
+
+    def format(self, cluster: str) -> None:
+        """Formats the node's log directory once (StorageTool); a formatted one is kept."""
+        if (self.spec.state_dir / "data" / "meta.properties").exists():
+            return
+        done = subprocess.run(
+            self.command(
+                "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(self.properties_file)
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            raise BrokerError(
+                f"formatting Kafka node {self.spec.node_id} failed: {done.stdout}{done.stderr}"
+            )
+
+    def start(self) -> None:
+        out = (self.spec.state_dir / "stdout.log").open("ab")
+        with out:
+            self.process = subprocess.Popen(
+                self.command("kafka.Kafka", str(self.properties_file)),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, graceful: bool = True, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """SIGTERM (a controlled shutdown) and wait, SIGKILL past ``timeout_s``; or SIGKILL."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        if graceful:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+                return
+            except subprocess.TimeoutExpired:
+                log.warning(
+                    "Kafka node %d did not stop in %.0f s: killed", self.spec.node_id, timeout_s
+                )
+        self.process.kill()
+        self.process.wait()
+
+    def tail(self, lines: int = 30) -> str:
+        for path in (self.log_file, self.spec.state_dir / "stdout.log"):
+            if path.exists() and path.stat().st_size:
+                return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+@dataclass
+class LocalKafka:
+    """A KRaft cluster of ``len(nodes)`` nodes on 127.0.0.1."""
+
+    nodes: list[KafkaNode]
+    cluster: str
+    started: list[float] = field(default_factory=list)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{node.spec.port}" for node in self.nodes)
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Formats the nodes not yet formatted (side by side), starts every node and waits until
+        the cluster lists all of them as brokers."""
+        with ThreadPoolExecutor(len(self.nodes)) as pool:
+            list(pool.map(lambda node: node.format(self.cluster), self.nodes))
+        for node in self.nodes:
+            node.start()
+        self.wait_ready(timeout_s)
+
+    def start_node(self, index: int, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Starts one stopped node again (same log directory) and waits until it is back."""
+        self.nodes[index].start()
+        self.wait_ready(timeout_s)
+
+    def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Until every node listens and the cluster's metadata names all of them."""
+        deadline = time.monotonic() + timeout_s
+        for node in self.nodes:
+            assert node.process is not None
+            try:
+                wait_for_port(
+                    "127.0.0.1",
+                    node.spec.port,
+                    max(0.1, deadline - time.monotonic()),
+                    node.process,
+                    f"Kafka node {node.spec.node_id}",
+                )
+            except BrokerError as exc:
+                raise BrokerError(f"{exc}; its log ends:\n{node.tail()}") from exc
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
+        while time.monotonic() < deadline:
+            with contextlib.suppress(KafkaException):
+                if len(admin.list_topics(timeout=2).brokers) == len(self.nodes):
+                    return
+            time.sleep(0.1)
+        raise BrokerError(f"the Kafka cluster at {self.bootstrap} did not list every node in time")
+
+    def stop(self, graceful: bool = True) -> None:
+        """Stops every node (in reverse, so the last controller standing is the first node)."""
+        for node in reversed(self.nodes):
+            node.stop(graceful)
+
+
+def plan(
+    state_dir: Path,
+    nodes: int,
+    kafka_home: Path,
+    heap: str,
+    first_port: int = 0,
+    advertised: Sequence[int] = (),
+) -> LocalKafka:
+    """The cluster kept in ``state_dir``: its id (made once), each node's ports (``first_port``
+    and up for clients, free ports when 0; controllers always on free ports; ``advertised``:
+    the ports clients are told, e.g. proxies') and properties."""
+    java = java_executable()
+    if java is None:
+        raise BrokerError("no Java found (Apache Kafka needs Java 17+)")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    id_file = state_dir / "cluster.id"
+    if not id_file.exists():
+        id_file.write_text(cluster_id())
+    cluster = id_file.read_text().strip()
+    specs = [
+        NodeSpec(
+            node_id=index + 1,
+            port=first_port + index if first_port else free_port(),
+            controller_port=free_port(),
+            state_dir=state_dir / f"node-{index + 1}",
+            advertised_port=advertised[index] if index < len(advertised) else None,
+        )
+        for index in range(nodes)
+    ]
+    voters = ",".join(f"{s.node_id}@127.0.0.1:{s.controller_port}" for s in specs)
+    common = read_properties(SERVER_PROPERTIES)
+    kafka_nodes = []
+    for spec in specs:
+        spec.state_dir.mkdir(parents=True, exist_ok=True)
+        write_properties(
+            spec.state_dir / "server.properties", node_properties(common, spec, voters, nodes)
+        )
+        kafka_nodes.append(KafkaNode(spec, java, kafka_home, heap))
+    return LocalKafka(kafka_nodes, cluster)
+
+
+@contextlib.contextmanager
+def local_kafka(
+    state_dir: Path,
+    kafka_home: Path,
+    nodes: int = 1,
+    first_port: int = 0,
+    heap: str = "512m",
+    advertised: Sequence[int] = (),
+) -> Iterator[LocalKafka]:
+    """Runs a local Kafka cluster for the duration of the block (stopped cleanly after)."""
+    cluster = plan(state_dir, nodes, kafka_home, heap, first_port, advertised)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
