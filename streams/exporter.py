@@ -289,13 +289,12 @@ class LagCollector:
         self._read_at = 0.0
 
     def _true_ends(self, ends: Mapping[Partition, int], timeout_s: float) -> dict[Partition, int]:
-        return tansu.true_end_offsets(self.settings, ends, timeout_s)
-
-    def _correct_ends(self) -> bool:
-        """Whether scrapes correct end offsets by a fetch: on Tansu only, unless set."""
-        if self.fetch_high_watermarks is None:
-            return broker_kind(self.settings) == "tansu"
-        return self.fetch_high_watermarks
+        """End offsets corrected by a fetch: on Tansu only, unless set. Called once the scrape
+        has read the end offsets, so the broker answers the kind's question at once."""
+        correct = self.fetch_high_watermarks
+        if correct is None:
+            correct = broker_kind(self.settings) == "tansu"
+        return tansu.true_end_offsets(self.settings, ends, timeout_s) if correct else dict(ends)
 
     def describe(self) -> list[Metric]:
         """The families without samples: the registry checks names without reading Kafka."""
@@ -312,7 +311,7 @@ class LagCollector:
                     self.topic_filter,
                     self.group_filter,
                     self.timeout_s,
-                    self._true_ends if self._correct_ends() else None,
+                    self._true_ends,
                 )
             except Exception as exc:  # a scrape reports a failure, it never raises one
                 self._record(False, exc)

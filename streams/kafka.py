@@ -111,14 +111,15 @@ def quiet_repeated_client_errors(every_s: float = REPEAT_EVERY_S) -> None:
             logger.addFilter(shared)
 
 
-def event_producer(settings: KaptionSettings) -> AIOKafkaProducer:
+def event_producer(settings: KaptionSettings, idempotent: bool = True) -> AIOKafkaProducer:
     """The agents' producer: large messages; a send counts once every in-sync replica has it,
-    and a send retried after a lost answer is stored once (idempotence)."""
+    and a send retried after a lost answer is stored once (``idempotent``: Apache Kafka; Tansu
+    fails aiokafka's InitProducerId)."""
     return AIOKafkaProducer(
         **client_kwargs(settings),
         max_request_size=MAX_EVENT_BYTES,
         acks="all",
-        enable_idempotence=True,
+        enable_idempotence=idempotent,
     )
 
 

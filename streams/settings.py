@@ -53,8 +53,9 @@ class KaptionSettings(BaseSettings):
     # The broker's kind: auto asks the cluster once per process (streams/broker/kind.py); every
     # Tansu workaround applies only when it is tansu.
     broker_kind: Literal["auto", "kafka", "tansu"] = "auto"
-    # Group and fetch timings; unset: the broker kind's own (Apache Kafka: session 45 s,
-    # heartbeat 3 s, fetch wait 500 ms; Tansu: 6 s, 1 s, 100 ms, see streams/broker/tansu.py).
+    # Group timings; unset: the broker kind's own (Apache Kafka: session 45 s, heartbeat 3 s;
+    # Tansu: 6 s, 1 s). The fetch wait applies on Tansu only (100 ms there, see
+    # streams/broker/tansu.py); on Apache Kafka Faust's own 1.5 s stands.
     session_timeout_s: float | None = Field(default=None, ge=1.0)
     heartbeat_interval_s: float | None = Field(default=None, gt=0)
     fetch_max_wait_ms: int | None = Field(default=None, ge=10, le=1500)

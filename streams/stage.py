@@ -16,6 +16,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 from faust.types import EventT, TableT
 
+from streams.broker.kind import broker_kind
 from streams.codec import AvroCodec, DecodeError
 from streams.events import Event, StageFailed
 from streams.kafka import event_producer, transient
@@ -87,7 +88,8 @@ class Platform:
         # Our own producer, not Faust's: with Faust's, a second send from one event stayed in
         # aiokafka's accumulator forever on Tansu. Each send waits for the broker's ack, so an
         # input offset is committed only after its outputs are stored (at-least-once).
-        producer = event_producer(self.settings)
+        idempotent = broker_kind(self.settings) == "kafka"
+        producer = event_producer(self.settings, idempotent)
         await producer.start()
         self.producer = producer
 

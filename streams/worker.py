@@ -16,6 +16,7 @@ from typing import Any, cast
 import faust
 import mode
 
+from streams import reconnect
 from streams.admin import admin_client, topic_partitions
 from streams.allocator import limit_malloc_arenas
 from streams.app import create_app
@@ -180,6 +181,7 @@ def run_worker(
     stage's registration function)."""
     limit_malloc_arenas(settings.malloc_arena_max)  # before the worker starts its threads
     quiet_repeated_client_errors()  # aiokafka logs every failed attempt during an outage
+    reconnect.apply()  # ... and retries a refusing broker as fast as it can without this
     kind = broker_kind(settings)  # asked once; the stages' clients then know it
     settings = resolved(settings, kind)
     if kind == "tansu":

@@ -13,7 +13,9 @@ Tansu:
   that batch holds several records (:func:`true_end_offsets`, :func:`true_changelog_ends`);
 - a rebalance could leave fetched-then-dropped events unread
   (:func:`rewind_uncommitted_partitions`);
-- DescribeGroups lists no members and ListGroups only groups that committed.
+- DescribeGroups lists no members and ListGroups only groups that committed;
+- aiokafka's InitProducerId fails there (UnknownError), so the agents' producer is not
+  idempotent on Tansu (streams/stage.py).
 
 Nothing is patched on import: :func:`apply_faust_fixes` is called once when a worker process
 starts on Tansu. tests/unit/test_tansu.py fails when a Faust or aiokafka release changes what a

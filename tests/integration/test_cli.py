@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from agents.subtitles.render import parse_cues
 from streams.kafka import librdkafka_config
-from streams.processes import settings_env
+from streams.processes import free_port, settings_env
 from streams.settings import KaptionSettings
 from tests.integration.conftest import Cluster, create_topics, fresh_settings
 from tests.paths import MEDIA, SAMPLES
@@ -198,3 +199,42 @@ def test_an_unreachable_broker_is_one_clear_error(tmp_path: Path) -> None:
         )
         assert done.returncode == 1, (args, done.stderr)
         assert "Error: cannot reach Kafka" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_broker_runs_a_three_node_cluster_that_run_reuses_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """`kaption broker --nodes 3`: three KRaft nodes on loopback, their bootstrap list printed;
+    topics get 3 copies with 2 in sync; `kaption run` reuses the running broker; SIGTERM stops
+    every node cleanly."""
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **KAFKA_JARS}
+    broker = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "broker", "--nodes", "3", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        assert broker.stdout is not None
+        lines = [broker.stdout.readline() for _ in range(2)]
+        addresses = ",".join(f"127.0.0.1:{port + n}" for n in range(3))
+        assert lines[1].strip() == f"export KAFKA_BOOTSTRAP_SERVERS={addresses}", lines
+        applied = kaption(
+            "topics", "apply", cwd=tmp_path, env={"KAFKA_BOOTSTRAP_SERVERS": addresses}
+        )
+        assert applied.stdout.startswith("replication factor 3, min.insync.replicas 2\n")
+        done = kaption("run", str(SAMPLES / "demo.mp4"), "--out", "out", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"using the local kafka broker at {addresses}" in done.stderr
+        broker.send_signal(signal.SIGTERM)
+        assert broker.wait(timeout=90) == 0
+    finally:
+        broker.kill()
+    state = tmp_path / ".local" / "state" / "kaption" / "broker"
+    assert not (state / "address").exists()  # no longer announced
+    for node in (1, 2, 3):
+        log = (state / "3-node" / f"node-{node}" / "server.log").read_text()
+        assert f"[BrokerServer id={node}] shut down completed" in log, log[-2000:]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from streams.broker.local import LocalKafka, local_kafka
 from streams.client import JobClient, JobResult
@@ -101,8 +101,8 @@ def wait_in_sync(cluster: LocalKafka, topic: str, timeout_s: float = 60.0) -> No
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):
-            parts = admin.list_topics(topic, timeout=5).topics[topic].partitions.values()
-            if all(len(p.isrs) == len(p.replicas) == len(cluster.nodes) for p in parts):
+            parts = list(admin.list_topics(topic, timeout=5).topics[topic].partitions.values())
+            if parts and all(len(p.isrs) == len(p.replicas) == len(cluster.nodes) for p in parts):
                 return
         time.sleep(0.5)
     raise TimeoutError(f"{topic}: replicas not back in sync within {timeout_s:.0f} s")
@@ -114,11 +114,10 @@ def test_topics_on_three_brokers_have_three_copies_two_in_sync(
     settings = job_settings(cluster.bootstrap, tmp_path)
     create_topics(settings)
     topic = f"{settings.topic_prefix}segments"
+    wait_in_sync(cluster, topic)  # the new topic's partitions reach every broker's metadata
     admin = AdminClient(librdkafka_config(settings))
     parts = admin.list_topics(topic, timeout=10).topics[topic].partitions.values()
-    assert {len(p.replicas) for p in parts} == {3}
-    from confluent_kafka.admin import ConfigResource
-
+    assert len(parts) == 8 and {len(p.replicas) for p in parts} == {3}
     [future] = admin.describe_configs([ConfigResource("topic", topic)]).values()
     assert future.result()["min.insync.replicas"].value == "2"
 

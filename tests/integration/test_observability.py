@@ -136,7 +136,10 @@ def observed(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     create_topics(settings)
     env = {**os.environ, **settings_env(settings)}
     exporter_command = [sys.executable, "-m", "streams.cli", "exporter", "--port"]
+    # Prometheus first: were it missing, an exporter already started would keep Popen's exit
+    # waiting for it forever.
     with (
+        prometheus(tmp, worker_port, exporter_port) as prometheus_url,
         worker_process(settings, "all", tmp / "worker.log") as worker,
         (tmp / "exporter.log").open("wb") as exporter_log,
         subprocess.Popen(
@@ -146,7 +149,6 @@ def observed(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
         ) as exporter,
-        prometheus(tmp, worker_port, exporter_port) as prometheus_url,
     ):
         try:
             wait_for_port("127.0.0.1", exporter_port, 30.0, exporter)
