@@ -262,10 +262,20 @@ class LocalKafka:
             time.sleep(0.1)
         raise BrokerError(f"the Kafka cluster at {self.bootstrap} did not list every node in time")
 
-    def stop(self, graceful: bool = True) -> None:
-        """Stops every node (in reverse, so the last controller standing is the first node)."""
-        for node in reversed(self.nodes):
-            node.stop(graceful)
+    def stop(self, graceful: bool = True, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Stops every node at once: SIGTERM to all (one by one, the last nodes would lose
+        their controller quorum and wait for it until killed), SIGKILL to any still running
+        after ``timeout_s``; or SIGKILL to all."""
+        running = [node for node in self.nodes if node.running()]
+        for node in running:
+            assert node.process is not None
+            if graceful:
+                node.process.send_signal(signal.SIGTERM)
+            else:
+                node.process.kill()
+        deadline = time.monotonic() + timeout_s
+        for node in running:
+            node.stop(graceful, max(0.1, deadline - time.monotonic()))
 
 
 def plan(

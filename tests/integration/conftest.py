@@ -43,9 +43,9 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     elif docker_engine():
-        from testcontainers.kafka import KafkaContainer
+        from testcontainers.community.kafka import KafkaContainer
 
-        with KafkaContainer() as kafka:
+        with KafkaContainer().with_kraft() as kafka:  # KRaft, as the local broker runs
             yield kafka.get_bootstrap_server()
     else:
         settings = KaptionSettings()

@@ -265,7 +265,10 @@ def test_the_pool_notices_a_worker_that_exited(
 
 
 def test_stage_inputs_are_the_topics_each_stage_consumes(tmp_path: Path) -> None:
-    settings = KaptionSettings(bootstrap_servers="127.0.0.1:1", data_dir=tmp_path)
+    # The kind given: nothing listens on port 1 to be asked.
+    settings = KaptionSettings(
+        bootstrap_servers="127.0.0.1:1", data_dir=tmp_path, broker_kind="kafka"
+    )
     platform = Platform.from_settings(settings)
     try:
         for stage in STAGES:
