@@ -8,6 +8,7 @@ model loaded). Then
   to do, as a fraction of one core (target for the worker on Kafka: <= 0.02). Idle consumers
   fetch in a loop: on Apache Kafka each fetch waits up to Faust's 1.5 s for data; on Tansu the
   wait is cut to 100 ms (an empty fetch is held for the whole wait there, so it is the hop);
+  then the same for an idle `--role transcribe` worker beside it (one stage's consumers);
 - **hop**: ``--jobs`` jobs of samples/demo.mp4, then the mean time an event waited in Kafka
   before its stage picked it up (``kaption_stage_queue_seconds``: produce timestamp to pick-up)
   for the stages whose events are small and never queue behind work (orchestrator, cues,
@@ -69,6 +70,14 @@ class Figures:
     broker_idle: float
     hops: dict[str, float]
     job_s: float
+    one_stage_idle: float  # a `--role transcribe` worker beside it, idle too
+
+
+def idle_share(pid: int, seconds: float) -> float:
+    """The fraction of one core a process uses over the next ``seconds``."""
+    start = cpu_seconds(pid)
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - start) / seconds
 
 
 def measure(kind: str, idle_s: float, jobs: int) -> Figures:
@@ -83,11 +92,17 @@ def measure(kind: str, idle_s: float, jobs: int) -> Figures:
         wait_ready(port, lambda: process.poll() is None, 180)
         broker = broker_pid()
         time.sleep(5)  # joins and rebalances settle
-        worker_start, broker_start = cpu_seconds(process.pid), cpu_seconds(broker)
-        time.sleep(idle_s)
-        worker_idle = (cpu_seconds(process.pid) - worker_start) / idle_s
+        broker_start = cpu_seconds(broker)
+        worker_idle = idle_share(process.pid, idle_s)
         broker_idle = (cpu_seconds(broker) - broker_start) / idle_s
         progress(f"{kind}: idle worker {worker_idle:.3f}, broker {broker_idle:.3f} of a core")
+        one_port = free_port()
+        one = settings.model_copy(update={"metrics_port": one_port})
+        with worker(one, "transcribe", f"brokers-{kind}-transcribe") as single:
+            wait_ready(one_port, lambda: single.poll() is None, 180)
+            time.sleep(5)
+            one_stage_idle = idle_share(single.pid, idle_s)
+        progress(f"{kind}: idle --role transcribe worker {one_stage_idle:.3f} of a core")
         walls = []
         with JobClient(settings) as client:
             for _ in range(jobs):
@@ -101,9 +116,8 @@ def measure(kind: str, idle_s: float, jobs: int) -> Figures:
                     raise RuntimeError(f"{kind}: job ended {result.state}: {result.status.reason}")
                 walls.append(time.perf_counter() - started)
         means = queue_means(port)
-    return Figures(
-        kind, worker_idle, broker_idle, {s: means.get(s, 0.0) for s in HOP_STAGES}, min(walls)
-    )
+    hops = {stage: means.get(stage, 0.0) for stage in HOP_STAGES}
+    return Figures(kind, worker_idle, broker_idle, hops, min(walls), one_stage_idle)
 
 
 def main() -> None:
@@ -115,14 +129,20 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     rows = [measure(kind, args.idle_s, args.jobs) for kind in args.kinds.split(",")]
     hops = " ".join(f"{s + ' hop ms':>17}" for s in HOP_STAGES)
-    print(f"{'broker':>7} {'idle worker':>12} {'idle broker':>12} {hops} {'demo job s':>11}")
+    print(
+        f"{'broker':>7} {'idle worker':>12} {'idle 1 stage':>13} {'idle broker':>12} {hops}"
+        f" {'demo job s':>11}"
+    )
     for row in rows:
         cells = " ".join(f"{row.hops[s] * 1000:>17.1f}" for s in HOP_STAGES)
         print(
-            f"{row.kind:>7} {row.worker_idle:>12.3f} {row.broker_idle:>12.3f} {cells}"
-            f" {row.job_s:>11.2f}"
+            f"{row.kind:>7} {row.worker_idle:>12.3f} {row.one_stage_idle:>13.3f}"
+            f" {row.broker_idle:>12.3f} {cells} {row.job_s:>11.2f}"
         )
-    print("idle: fraction of one core over the idle period; hop: mean wait in Kafka per event")
+    print(
+        "idle: fraction of one core over the idle period (worker: every stage; 1 stage: a"
+        " `--role transcribe` worker); hop: mean wait in Kafka per event"
+    )
 
 
 if __name__ == "__main__":

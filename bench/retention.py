@@ -2,14 +2,16 @@
 
 One local Apache Kafka node and one `kaption worker` (the file lane), then ``--jobs`` jobs of
 the same file one after another. The audio topics (audio.ready, segments) keep
-``--retention-mb`` per partition in segments of a quarter of that: topics.yaml's sizes scaled
-down so that 30 short jobs exceed them (each job of samples/demo.mp4 puts ~1 MB of PCM on
+``--retention-mb`` per partition in segments of half that (1 MiB at least): topics.yaml's sizes
+scaled down so that short jobs exceed them (each job of samples/demo.mp4 puts ~1 MB of PCM on
 each). Kafka deletes whole closed segments past the limit at each retention check (every 60 s,
-docker/kafka/server.properties). Prints the log directory's size on disk and the broker's RSS
-after each job, then the growth per job over the first and the last third of the run: without
-retention both thirds grow alike, with it the last third stays flat.
+docker/kafka/server.properties) and removes their files a minute later (file.delete.delay.ms),
+so the jobs are paced ``--pause-s`` apart to span several checks. Prints the log directory's
+size on disk and the broker's RSS after each job, then the growth per job over the first and
+the last third of the run: without retention both thirds grow alike, with it the last third
+stays flat.
 
-Run: ``python bench/retention.py [--jobs 30] [--retention-mb 2]``.
+Run: ``python bench/retention.py [--jobs 30] [--pause-s 10] [--retention-mb 2]``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from streams.settings import KaptionSettings
 from tests.paths import SAMPLES
 
 AUDIO_TOPICS = ("audio.ready", "segments")
+MIN_SEGMENT_BYTES = 1024 * 1024  # Kafka refuses smaller segments
 
 
 def scaled_topics(path: Path, retention_bytes: int) -> Path:
@@ -39,7 +42,7 @@ def scaled_topics(path: Path, retention_bytes: int) -> Path:
     for name in AUDIO_TOPICS:
         document["topics"][name] |= {
             "retention_bytes": retention_bytes,
-            "segment_bytes": retention_bytes // 4,
+            "segment_bytes": max(MIN_SEGMENT_BYTES, retention_bytes // 2),
         }
     path.write_text(yaml.safe_dump(document))
     return path
@@ -68,6 +71,7 @@ def growth(rows: list[tuple[int, float, float]], column: int, part: slice) -> fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=30)
+    parser.add_argument("--pause-s", type=float, default=10.0)
     parser.add_argument("--retention-mb", type=float, default=2.0)
     parser.add_argument("--source", type=Path, default=SAMPLES / "demo.mp4")
     args = parser.parse_args()
@@ -94,6 +98,7 @@ def main() -> None:
                 f"job {job} at {time.monotonic() - started:.0f} s: log dir {rows[-1][1]:.1f} MB,"
                 f" broker RSS {rows[-1][2]:.0f} MB"
             )
+            time.sleep(args.pause_s)
     print(f"audio topics keep {args.retention_mb:g} MB per partition ({', '.join(AUDIO_TOPICS)})")
     print(f"{'job':>4} {'log dir MB':>11} {'broker RSS MB':>14}")
     for job, disk, rss in rows:
