@@ -65,9 +65,15 @@ ONE_SEGMENT_AT_A_TIME: dict[str, Any] = {
 }
 
 
+# Tests kill workers on purpose: their groups move on after 10 s instead of Kafka's 45 s (the
+# heartbeat stays 3 s; brokers accept sessions from 6 s).
+TEST_SESSION_TIMEOUT_S = 10.0
+
+
 def fresh_settings(bootstrap: str, data_dir: Path, **overrides: Any) -> KaptionSettings:
     """Settings with a topic prefix (so topics and consumer groups) no other test shares."""
     prefix = f"it{uuid.uuid4().hex[:8]}."
+    overrides.setdefault("session_timeout_s", TEST_SESSION_TIMEOUT_S)
     return KaptionSettings(
         bootstrap_servers=bootstrap, topic_prefix=prefix, data_dir=data_dir, **overrides
     )

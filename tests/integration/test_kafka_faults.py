@@ -57,11 +57,8 @@ def reference(cluster: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def job_settings(bootstrap: str, data_dir: Path) -> KaptionSettings:
-    # Segments one at a time, so a job is provably mid-way while a broker goes down; sessions
-    # short enough that a group whose coordinator died re-forms within the test's time.
-    return fresh_settings(
-        bootstrap, data_dir, **ONE_SEGMENT_AT_A_TIME, session_timeout_s=10.0, job_stall_s=60.0
-    )
+    # Segments one at a time, so a job is provably mid-way while a broker goes down.
+    return fresh_settings(bootstrap, data_dir, **ONE_SEGMENT_AT_A_TIME, job_stall_s=60.0)
 
 
 def disturbed_job(settings: KaptionSettings, disturb: Callable[[], None]) -> JobResult:
