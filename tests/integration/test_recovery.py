@@ -115,8 +115,12 @@ def test_processes_running_the_same_stage_share_its_work(bootstrap: str, tmp_pat
 def test_the_job_table_survives_a_kill_right_after_a_change(bootstrap: str, tmp_path: Path) -> None:
     """Only the orchestrator runs. Once it has recorded a new job and committed the request,
     it is killed; its replacement, reading the table back from the changelog, still knows the
-    job (a failure reported for it moves it to FAILED; an unknown job would be ignored)."""
-    settings = fresh_settings(bootstrap, tmp_path)
+    job (a failure reported for it moves it to FAILED; an unknown job would be ignored).
+
+    Kafka's own 45-s session: with the tests' 10 s, the replacement joined 9 s after it started
+    and then processed nothing for 50 s in one CI run (not reproduced in two runs here; see the
+    README's Known limits)."""
+    settings = fresh_settings(bootstrap, tmp_path, session_timeout_s=45.0)
     create_topics(settings)
     group = f"{settings.topic_prefix}orchestrator"
     with JobClient(settings) as client:
@@ -130,7 +134,7 @@ def test_the_job_table_survives_a_kill_right_after_a_change(bootstrap: str, tmp_
                 job_id=job_id, stage="test", reason="after the kill", error_class="X"
             )
             client.send(Outgoing("stage.failed", failure))
-            result = client.wait(job_id, 60, alive=lambda: second.poll() is None)
+            result = client.wait(job_id, 120, alive=lambda: second.poll() is None)
     assert result.state == JobState.FAILED and result.status.reason == "test: after the kill"
 
 
