@@ -105,13 +105,8 @@ def broker_with_topics(base: KaptionSettings, tag: str) -> Iterator[KaptionSetti
     state = OUT / f"broker-{tag}"
     shutil.rmtree(state, ignore_errors=True)
     with local_broker(base, state, progress) as running:
-        settings = base.model_copy(
-            update={
-                "bootstrap_servers": running.bootstrap,
-                "broker_kind": running.kind,
-                "topic_prefix": f"bench{uuid.uuid4().hex[:8]}.",
-            }
-        )
+        prefix = f"bench{uuid.uuid4().hex[:8]}."
+        settings = running.reached_by(base).model_copy(update={"topic_prefix": prefix})
         report = apply_topics(settings)
         if report.drifted:
             raise RuntimeError(f"topics drifted: {report.drifted}")

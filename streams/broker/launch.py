@@ -7,14 +7,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from streams.broker import local, tansu
 from streams.broker.kind import Kind
-from streams.broker.ports import BrokerError
+from streams.broker.ports import BrokerError, listening
 from streams.settings import KaptionSettings
 
 Say = Callable[[str], None]
@@ -24,7 +23,12 @@ Say = Callable[[str], None]
 class Running:
     bootstrap: str
     kind: Kind
-    cluster: local.LocalKafka | None  # None: Tansu
+
+    def reached_by(self, settings: KaptionSettings) -> KaptionSettings:
+        """The settings that name this broker and its kind (so child processes need not ask)."""
+        return settings.model_copy(
+            update={"bootstrap_servers": self.bootstrap, "broker_kind": self.kind}
+        )
 
 
 def choose_kind(settings: KaptionSettings, say: Say) -> Kind:
@@ -57,12 +61,12 @@ def local_broker(
             raise BrokerError("Tansu runs one node only (a cluster needs Apache Kafka)")
         state_dir.mkdir(parents=True, exist_ok=True)
         with tansu.tansu_broker(port, state_dir / "broker.log") as address:
-            yield Running(address, "tansu", None)
+            yield Running(address, "tansu")
         return
     with local.local_kafka(
         state_dir, settings.kafka_home, nodes, port, settings.kafka_heap
     ) as cluster:
-        yield Running(cluster.bootstrap, "kafka", cluster)
+        yield Running(cluster.bootstrap, "kafka")
 
 
 # --- a broker `kaption broker` runs, for other commands to find ------------------------------
@@ -80,22 +84,14 @@ def announce(settings: KaptionSettings, running: Running) -> Path:
     return path
 
 
-def listening(bootstrap: str) -> bool:
-    host, _, port = bootstrap.split(",")[0].rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=0.5):
-            return True
-    except (OSError, ValueError):
-        return False
-
-
 def announced(settings: KaptionSettings) -> Running | None:
     """The broker a running `kaption broker` announced, if it still answers."""
     path = address_file(settings)
     with contextlib.suppress(OSError, ValueError):
         kind, bootstrap = path.read_text().split()
-        if kind in ("kafka", "tansu") and listening(bootstrap):
-            return Running(bootstrap, kind, None)  # type: ignore[arg-type]
+        host, _, port = bootstrap.split(",")[0].rpartition(":")
+        if kind in ("kafka", "tansu") and listening(host, int(port)):
+            return Running(bootstrap, kind)  # type: ignore[arg-type]
     return None
 
 
@@ -113,21 +109,11 @@ def broker_for_command(
     running = announced(settings)
     if running is not None:
         say(f"using the local {running.kind} broker at {running.bootstrap} (kaption broker)")
-        yield (
-            settings.model_copy(
-                update={"bootstrap_servers": running.bootstrap, "broker_kind": running.kind}
-            ),
-            False,
-        )
+        yield running.reached_by(settings), False
         return
     state_dir = settings.data_dir / "run-broker" / str(os.getpid())
     try:
         with local_broker(settings, state_dir, say) as started:
-            yield (
-                settings.model_copy(
-                    update={"bootstrap_servers": started.bootstrap, "broker_kind": started.kind}
-                ),
-                True,
-            )
+            yield started.reached_by(settings), True
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -219,7 +219,6 @@ class LocalKafka:
 
     nodes: list[KafkaNode]
     cluster: str
-    started: list[float] = field(default_factory=list)
 
     @property
     def bootstrap(self) -> str:

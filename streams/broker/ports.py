@@ -12,6 +12,13 @@ class BrokerError(RuntimeError):
     pass
 
 
+def listening(host: str, port: int) -> bool:
+    """Whether something accepts a connection on ``host:port`` now."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+        return True
+    return False
+
+
 def wait_for_port(
     host: str,
     port: int,
@@ -25,7 +32,7 @@ def wait_for_port(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise BrokerError(f"{what} exited with code {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+        if listening(host, port):
             return
         time.sleep(0.05)
     raise BrokerError(f"{what} did not listen on {host}:{port} in {timeout_s:.0f} s")

