@@ -6,10 +6,16 @@ it, the broker lookup included."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
 
 from streams.broker import tansu
@@ -20,6 +26,8 @@ from streams.topics import ApplyReport, drift, load_registry, replication
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 15.0
+RETRY_S = 0.1  # between ListOffsets asked again after a retriable error
+LEADER_SETTLING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
 Partition = tuple[str, int]  # (topic, partition)
 
 
@@ -177,10 +185,25 @@ def oldest_offsets(
 def _list_offsets(
     admin: AdminClient, tps: Sequence[TopicPartition], spec: OffsetSpec, timeout_s: float
 ) -> dict[tuple[str, int], int]:
+    """ListOffsets, asked again within ``timeout_s`` while a partition answers a retriable
+    error: right after a topic is created, Apache Kafka names a leader in its metadata before
+    that broker serves as one (NOT_LEADER_FOR_PARTITION; a scrape right after `topics apply`
+    failed on it)."""
     if not tps:
         return {}
-    futures = admin.list_offsets({tp: spec for tp in tps}, request_timeout=timeout_s)
-    return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        futures = admin.list_offsets({tp: spec for tp in tps}, request_timeout=timeout_s)
+        try:
+            return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            settling = isinstance(error, KafkaError) and (
+                error.retriable() or error.code() in LEADER_SETTLING
+            )
+            if not settling or time.monotonic() + RETRY_S >= deadline:
+                raise
+            time.sleep(RETRY_S)
 
 
 def consumer_groups(admin: AdminClient, timeout_s: float = TIMEOUT_S) -> list[str]:
