@@ -98,6 +98,7 @@ def broker(port: int | None, nodes: int) -> None:
     Its data stays in the state directory across restarts. Without Java 17+ or the jars
     (`make kafka`) it falls back to Tansu (in memory, one node) and says so."""
     settings = make_settings()
+    configure_logging(settings.log_level, settings.log_format)
     state_dir = settings.data_dir / "broker" / f"{nodes}-node"
     first = port if port is not None else settings.embedded_broker_port
     signal.signal(signal.SIGTERM, interrupted)  # like Ctrl-C: every node stops cleanly

@@ -230,11 +230,19 @@ def test_broker_runs_a_three_node_cluster_that_run_reuses_and_stops_on_sigterm(
         assert done.returncode == 0, done.stderr
         assert f"using the local kafka broker at {addresses}" in done.stderr
         broker.send_signal(signal.SIGTERM)
-        assert broker.wait(timeout=90) == 0
+        output, _ = broker.communicate(timeout=90)
+        assert broker.returncode == 0, output
     finally:
         broker.kill()
     state = tmp_path / ".local" / "state" / "kaption" / "broker"
     assert not (state / "address").exists()  # no longer announced
+    clean = []
     for node in (1, 2, 3):
         log = (state / "3-node" / f"node-{node}" / "server.log").read_text()
-        assert f"[BrokerServer id={node}] shut down completed" in log, log[-2000:]
+        if f"[BrokerServer id={node}] shut down completed" in log:
+            clean.append(node)
+        else:  # only a node left without its controller quorum may be killed, and it is said
+            assert f"Kafka node {node} could not finish its controlled shutdown" in output, log[
+                -2000:
+            ]
+    assert len(clean) >= 2, (clean, output)
