@@ -3,8 +3,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The observability tests run a real Prometheus server (Debian's package).
-PROMETHEUS := /usr/bin/prometheus
+# Tests run real third-party programs from Debian: Prometheus (observability), Chromium (the web
+# page) and kcat (a producer that knows nothing of kaption).
+DEBIAN_TOOLS := prometheus chromium kcat
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Apache Kafka's jars, resolved once through Maven into the user's cache (streams/broker/local.py
@@ -13,7 +14,7 @@ KAFKA_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:
 KAFKA_HOME ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kaption/kafka-$(KAFKA_VERSION)
 KAFKA_JAR := $(KAFKA_HOME)/libs/kafka_2.13-$(KAFKA_VERSION).jar
 
-.PHONY: demo test test-unit lint events bench clean kafka
+.PHONY: demo test test-unit lint events bench clean kafka debian-tools
 
 $(BIN)/kaption: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,22 +35,25 @@ demo: $(BIN)/kaption $(KAFKA_JAR)
 	$(BIN)/kaption run samples/demo.mp4 --out out
 
 lint: $(BIN)/kaption
-	$(BIN)/ruff check streams agents tests bench grafana
+	$(BIN)/ruff check streams agents clients tests bench grafana
 	$(BIN)/mypy
 
-$(PROMETHEUS):
-	$(SUDO) apt-get update -qq
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+debian-tools:
+	@for tool in $(DEBIAN_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_TOOLS); \
+	fi
 
-test: lint $(PROMETHEUS) $(KAFKA_JAR)
+test: lint debian-tools $(KAFKA_JAR)
 	$(BIN)/pytest -q
 
 test-unit: $(BIN)/kaption
 	$(BIN)/pytest -q tests/unit
 
-# Regenerate streams/events.py after changing schemas/*.avsc.
+# Regenerate streams/events/model.py after changing schemas/*.avsc.
 events: $(BIN)/kaption
-	$(BIN)/python -m streams.codegen
+	$(BIN)/python -m streams.events.codegen
 
 bench: $(BIN)/kaption
 	$(BIN)/python bench/pipeline_vs_bare.py

@@ -30,9 +30,9 @@ from common import OUT, broker_with_topics, progress, worker
 from memory import broker_pid
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.client import JobClient
-from streams.events import JobState
-from streams.processes import free_port, wait_ready
+from clients.jobs import JobClient
+from streams.events.model import JobState
+from streams.runtime.processes import free_port, wait_ready
 from streams.settings import KaptionSettings
 from tests.paths import SAMPLES
 

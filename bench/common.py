@@ -20,14 +20,14 @@ import numpy as np
 
 from agents.cues.model import DEFAULT_RULES
 from agents.decode.media import decode_audio
-from agents.roles import FILE_STAGES
 from agents.subtitles.render import parse_cues
-from streams.admin import apply_topics
-from streams.audio import SAMPLE_RATE
+from clients.jobs import JobClient
+from streams.broker.admin import apply_topics
 from streams.broker.launch import local_broker
-from streams.client import JobClient
-from streams.events import JobState, JobStatus
-from streams.processes import worker_process
+from streams.events.audio import SAMPLE_RATE
+from streams.events.model import JobState, JobStatus
+from streams.runtime.processes import worker_process
+from streams.runtime.roles import FILE_STAGES
 from streams.settings import KaptionSettings
 from tests.paths import REPO
 

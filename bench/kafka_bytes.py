@@ -20,11 +20,11 @@ from common import OUT, build_inputs, cluster, progress
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from agents.orchestrator.agent import INPUTS as ORCHESTRATOR_INPUTS
-from streams.client import JobClient
-from streams.events import JobState
-from streams.kafka import librdkafka_config
+from clients.jobs import JobClient
+from streams.broker.topics import load_registry
+from streams.events.model import JobState
+from streams.runtime.kafka import librdkafka_config
 from streams.settings import KaptionSettings
-from streams.topics import load_registry
 
 AUDIO_TOPICS = ("audio.ready", "segments")
 ORCHESTRATOR_CHANGELOGS = ("orchestrator.jobs", "orchestrator.windows")

@@ -38,11 +38,11 @@ from common import (
     worker,
 )
 
-from agents.cues.live_order import latency_summary
-from agents.live.session import Captions, StreamClient, ingest, read_source
-from agents.roles import FILE_STAGES, LIVE_STAGES
-from streams.events import LiveCue, LiveKind
-from streams.processes import wait_ready
+from clients.live.session import Captions, StreamClient, ingest, read_source
+from clients.live.status import latency_summary
+from streams.events.model import LiveCue, LiveKind
+from streams.runtime.processes import wait_ready
+from streams.runtime.roles import FILE_STAGES, LIVE_STAGES
 from streams.settings import KaptionSettings
 from tests.wer import normalise
 from tests.wer import word_error_rate as wer

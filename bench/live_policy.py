@@ -29,17 +29,17 @@ from agents.cues.live_order import (
     ConfidentCommit,
     LiveOrderState,
     Policy,
-    latency_summary,
     receive_step,
 )
 from agents.decode.media import decode_audio
 from agents.live.agent import phrase_rules
-from agents.live.ingest import Chunk, End
 from agents.live.phrases import Detector, PhraseRules
-from agents.live.session import audio_chunk
 from agents.transcribe.live_agent import Context, live_transcript, transcribe_live
-from streams.audio import SAMPLE_RATE
-from streams.events import LiveKind, LiveSegment, LiveTranscript
+from clients.live.ingest import Chunk, End
+from clients.live.session import audio_chunk
+from clients.live.status import latency_summary
+from streams.events.audio import SAMPLE_RATE
+from streams.events.model import LiveKind, LiveSegment, LiveTranscript
 from streams.settings import KaptionSettings
 from tests.wer import word_error_rate
 

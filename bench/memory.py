@@ -16,8 +16,8 @@ from pathlib import Path
 
 from common import OUT, cluster, progress
 
-from streams.client import JobClient
-from streams.events import JobState
+from clients.jobs import JobClient
+from streams.events.model import JobState
 from streams.settings import KaptionSettings
 from tests.paths import SAMPLES
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from streams.metrics import Metrics
+from streams.runtime.metrics import Metrics
 
 EVENTS_PER_JOB = 110  # consumed by all stages for the 311 s benchmark file (kafka_bytes.py)
 SEGMENTS_PER_JOB = 13

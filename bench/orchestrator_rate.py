@@ -22,15 +22,15 @@ from typing import Any
 from agents.orchestrator.agent import job_of
 from agents.orchestrator.decide import Policy, decide
 from agents.orchestrator.tables import JobTables
-from streams.codec import AvroCodec
-from streams.events import (
+from streams.events.codec import AvroCodec
+from streams.events.ids import SegmentId
+from streams.events.model import (
     Event,
     JobRequested,
     PlannedSegment,
     SegmentDone,
     SegmentsPlanned,
 )
-from streams.ids import SegmentId
 from streams.resources import SCHEMAS_DIR
 
 TARGET = 5_000

@@ -19,7 +19,7 @@ import numpy as np
 from common import OUT, write_wav
 
 from agents.decode.media import decode_audio
-from streams.audio import SAMPLE_RATE
+from streams.events.audio import SAMPLE_RATE
 
 SENTENCES = (
     "The weather service expects heavy rain across the northern valleys by Thursday evening.",

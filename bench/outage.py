@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from common import OUT, progress
 
-from streams.client import JobClient
-from streams.events import JobState
+from clients.jobs import JobClient
+from streams.events.model import JobState
 from tests.integration.test_outage import (
     RECOVERY_LIMIT_S,
     job_through_outage,

@@ -25,10 +25,10 @@ import yaml
 from common import OUT, broker_with_topics, progress, worker
 from memory import broker_pid, rss_mb
 
-from agents.roles import FILE_STAGES
-from streams.client import JobClient
-from streams.events import JobState
+from clients.jobs import JobClient
+from streams.events.model import JobState
 from streams.resources import TOPICS_FILE
+from streams.runtime.roles import FILE_STAGES
 from streams.settings import KaptionSettings
 from tests.paths import SAMPLES
 

@@ -45,12 +45,12 @@ from common import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.decode.media import decode_audio
-from agents.roles import STAGES
 from agents.transcribe.whisper import Clip, load_model, resolve_model, transcribe_batch
 from agents.vad.agent import vad_options
 from agents.vad.plan import speech_segments
-from streams.audio import SAMPLE_RATE, pcm_from_bytes
-from streams.processes import free_port
+from streams.events.audio import SAMPLE_RATE, pcm_from_bytes
+from streams.runtime.processes import free_port
+from streams.runtime.roles import STAGES
 from streams.settings import KaptionSettings
 from tests.paths import REPO
 from tests.wer import word_error_rate as wer

@@ -152,6 +152,14 @@ class KaptionSettings(BaseSettings):
     # Decoding one source gives up after this long (unset: job_deadline_s, past which its job
     # has failed anyway), so a source that trickles for hours frees its slot.
     decode_deadline_s: float | None = Field(default=None, gt=0)
+    # Any producer can publish a job, so the decode stage (and the HTTP API before it) checks
+    # every source (streams/sources.py): local paths must lie under media_root when it is set
+    # (the API requires one); URLs must use one of source_schemes (comma-separated), and
+    # URLs whose host resolves to a loopback, private, link-local or cloud-metadata address are
+    # refused unless allow_private_sources.
+    media_root: Path | None = None
+    source_schemes: str = "http,https"
+    allow_private_sources: bool = False
 
     # --- Live streams -----------------------------------------------------------------------
     # Ingest sends audio in chunks of this many seconds: each is one event and one step of live
@@ -193,7 +201,8 @@ class KaptionSettings(BaseSettings):
 
     # --- Process ----------------------------------------------------------------------------
     data_dir: Path = Field(default_factory=default_data_dir)
-    # glibc malloc arenas of a worker (streams/allocator.py; 0: glibc's default of 8 per core):
+    # glibc malloc arenas of a worker (streams/runtime/allocator.py; 0: glibc's default of 8
+    # per core):
     # each thread's arena keeps what it freed, so a cap keeps the worker's memory flat.
     malloc_arena_max: int = Field(default=2, ge=0)
     # info: one line per job state change, failure (with its reason) and group join or leave.

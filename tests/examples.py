@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from streams.events import (
+from streams.events.model import (
     AudioChunk,
     AudioReady,
     CueRecord,

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from agents.cues.model import CueRules
 from agents.cues.transcript import cues_ready, missing
-from streams.events import Event, JobStatus, SegmentTranscribed, TranscriptComplete
-from streams.ids import job_prefix
-from streams.stage import Stage
-from streams.states import FINAL_STATES
-from streams.topics import Outgoing
+from streams.broker.topics import Outgoing
+from streams.events.ids import job_prefix
+from streams.events.model import Event, JobStatus, SegmentTranscribed, TranscriptComplete
+from streams.events.states import FINAL_STATES
+from streams.runtime.stage import Stage
 
 INPUTS = ("segments.transcribed", "transcripts.complete", "jobs.status")
 

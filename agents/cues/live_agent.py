@@ -18,10 +18,10 @@ from agents.cues.live_order import (
     Policy,
     receive_step,
 )
-from streams.events import LiveTranscript
-from streams.metrics import METRICS
-from streams.stage import Stage
-from streams.topics import Outgoing
+from streams.broker.topics import Outgoing
+from streams.events.model import LiveTranscript
+from streams.runtime.metrics import METRICS
+from streams.runtime.stage import Stage
 
 INPUTS = ("live.transcripts",)
 

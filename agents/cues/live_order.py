@@ -22,18 +22,15 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from difflib import SequenceMatcher
 from typing import Any
 
-import numpy as np
-
 from agents.cues.build import build_cues
 from agents.cues.cleanup import clean_words
 from agents.cues.model import DEFAULT_RULES, CueRules, Word
-from streams.events import LiveCue, LiveCueLine, LiveKind, LiveTranscript, LiveWord
+from streams.events.model import LiveCue, LiveCueLine, LiveKind, LiveTranscript, LiveWord
 
 ORDER_TIMEOUT_S = 10.0
 # Items waiting for a missing head, at most; beyond this the head is given up at once, so a
@@ -258,19 +255,6 @@ def tick_step(state: LiveOrderState, now: float, policy: Policy = Policy()) -> S
     step = Step(_copy(state))
     _settle(step, now, policy, advanced=False)
     return step
-
-
-def latency_summary(values: Sequence[float]) -> dict[str, float]:
-    """count, p50, p95 and max of latencies in seconds (NaN figures when there are none)."""
-    data = np.asarray(values, dtype=float)
-    if data.size == 0:
-        return {"count": 0, "p50": math.nan, "p95": math.nan, "max": math.nan}
-    return {
-        "count": int(data.size),
-        "p50": float(np.percentile(data, 50)),
-        "p95": float(np.percentile(data, 95)),
-        "max": float(data.max()),
-    }
 
 
 def normalise(text: str) -> str:

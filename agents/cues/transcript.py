@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from agents.cues.build import build_cues
 from agents.cues.cleanup import clean_words
 from agents.cues.model import CueRules, Word
-from streams.events import CueRecord, CuesReady, SegmentTranscribed, TranscriptComplete
+from streams.events.model import CueRecord, CuesReady, SegmentTranscribed, TranscriptComplete
 
 
 def missing(complete: TranscriptComplete, have: Callable[[str], bool]) -> list[str]:

@@ -17,12 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from agents.decode.media import AudioWindow, MediaError, decode_windows
 from agents.decode.sources import SourceLimits
-from streams.audio import SAMPLE_RATE, pcm_to_bytes
-from streams.events import AudioReady, DecodeRequested
-from streams.metrics import METRICS
+from streams.broker.topics import Outgoing
+from streams.events.audio import SAMPLE_RATE, pcm_to_bytes
+from streams.events.model import AudioReady, DecodeRequested
+from streams.runtime.metrics import METRICS
+from streams.runtime.stage import Stage
 from streams.settings import KaptionSettings
-from streams.stage import Stage
-from streams.topics import Outgoing
 
 INPUTS = ("decode.requested",)
 

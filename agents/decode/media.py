@@ -21,7 +21,7 @@ from agents.decode.sources import (
     read_timed_out,
     stalled,
 )
-from streams.audio import SAMPLE_RATE
+from streams.events.audio import SAMPLE_RATE
 
 DEFAULT_LIMITS = SourceLimits()
 # Local files: PyAV's interrupt callback gives up on an open or a packet read after this long.

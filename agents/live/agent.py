@@ -13,10 +13,10 @@ from typing import Any
 
 from agents.live.phrases import Detector, Out, PhraseRules, StreamState
 from agents.live.vad import silero
-from streams.events import AudioChunk, LiveSegment
+from streams.broker.topics import Outgoing
+from streams.events.model import AudioChunk, LiveSegment
+from streams.runtime.stage import Stage
 from streams.settings import KaptionSettings
-from streams.stage import Stage
-from streams.topics import Outgoing
 
 INPUTS = ("live.audio",)
 LANE = "live-detect"

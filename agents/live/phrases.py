@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from agents.live.vad import FRAME, VadState, score
-from streams.audio import SAMPLE_RATE
-from streams.events import AudioChunk, LiveKind, LiveSegment, LiveTranscript
+from streams.events.audio import SAMPLE_RATE
+from streams.events.model import AudioChunk, LiveKind, LiveSegment, LiveTranscript
 
 BYTES_PER_SAMPLE = 2
 FRAME_S = FRAME / SAMPLE_RATE

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from agents.orchestrator.decide import Policy, decide, needs_check
 from agents.orchestrator.state import Job
 from agents.orchestrator.tables import JobTables
-from streams.events import Event, JobCheck, JobState
-from streams.metrics import METRICS
-from streams.stage import Stage
-from streams.topics import Outgoing
+from streams.broker.topics import Outgoing
+from streams.events.model import Event, JobCheck, JobState
+from streams.runtime.metrics import METRICS
+from streams.runtime.stage import Stage
 
 log = logging.getLogger(__name__)
 

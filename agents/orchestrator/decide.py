@@ -23,7 +23,9 @@ from agents.orchestrator.state import (
     WindowLookup,
     progress,
 )
-from streams.events import (
+from streams.broker.topics import Outgoing
+from streams.events.ids import SegmentId
+from streams.events.model import (
     DecodeRequested,
     Event,
     Gap,
@@ -38,8 +40,6 @@ from streams.events import (
     SubtitlesPublished,
     TranscriptComplete,
 )
-from streams.ids import SegmentId
-from streams.topics import Outgoing
 
 ACTIVE = frozenset({JobState.DECODING, JobState.TRANSCRIBING})
 DAY_MS = 86_400_000

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
 
-from streams.events import JobState
-from streams.states import FINAL_STATES
+from streams.events.model import JobState
+from streams.events.states import FINAL_STATES
 
 DONE, FAILED = "done", "failed"
 

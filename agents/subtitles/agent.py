@@ -4,9 +4,9 @@ then SubtitlesPublished (a few bytes) for the orchestrator."""
 from __future__ import annotations
 
 from agents.subtitles.render import to_srt, to_vtt
-from streams.events import CuesReady, SubtitlesPublished, SubtitlesReady
-from streams.stage import Stage
-from streams.topics import Outgoing
+from streams.broker.topics import Outgoing
+from streams.events.model import CuesReady, SubtitlesPublished, SubtitlesReady
+from streams.runtime.stage import Stage
 
 INPUTS = ("cues.ready",)
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.subtitles.render import parse_cues, to_srt, to_vtt
-from streams.events import CueRecord, LiveCue, LiveCueLine, LiveKind
+from streams.events.model import CueRecord, LiveCue, LiveCueLine, LiveKind
 
 log = logging.getLogger(__name__)
 
@@ -230,14 +230,6 @@ def _segment_offset(cues: Sequence[_PendingCue], start: float, fallback: float) 
     starting = [p for p in cues if p.cue.start >= start]
     chosen = starting or list(cues)
     return chosen[0].source_offset if chosen else fallback
-
-
-def remove_outputs(out_dir: Path, name: str) -> None:
-    """A stream's files from an earlier run, so a new stream can take its name (a writer that
-    finds an ended stream's state ignores everything)."""
-    for pattern in (f"{name}.vtt", f"{name}.srt", f"{name}.m3u8", f"{name}-*.vtt", f".{name}.*"):
-        for path in Path(out_dir).glob(pattern):
-            path.unlink(missing_ok=True)
 
 
 class LiveOutputs:

@@ -13,9 +13,9 @@ import logging
 import re
 
 from agents.subtitles.live import LiveOutputs
-from streams.events import LiveCue, LiveKind
-from streams.stage import Stage
-from streams.topics import Outgoing
+from streams.broker.topics import Outgoing
+from streams.events.model import LiveCue, LiveKind
+from streams.runtime.stage import Stage
 
 INPUTS = ("live.cues",)
 

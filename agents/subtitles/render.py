@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import pysubs2
 
-from streams.events import CueRecord
+from streams.events.model import CueRecord
 
 # pysubs2 keeps SubStation conventions internally: "\N" is a hard line break in event text.
 _LINE_BREAK = r"\N"

@@ -25,13 +25,13 @@ from agents.transcribe.whisper import (
     load_model,
     transcribe_batch,
 )
-from streams.audio import pcm_from_bytes
-from streams.events import SegmentDone, SegmentFailed, SegmentTranscribed, SpeechSegment
-from streams.ids import SegmentId
-from streams.metrics import METRICS
+from streams.broker.topics import Outgoing
+from streams.events.audio import pcm_from_bytes
+from streams.events.ids import SegmentId
+from streams.events.model import SegmentDone, SegmentFailed, SegmentTranscribed, SpeechSegment
+from streams.runtime.metrics import METRICS
+from streams.runtime.stage import Stage, reason
 from streams.settings import KaptionSettings
-from streams.stage import Stage, reason
-from streams.topics import Outgoing
 
 INPUTS = ("segments",)
 

@@ -19,12 +19,12 @@ import numpy as np
 
 from agents.transcribe.agent import BUNDLED_MODEL, configured_model, preload
 from agents.transcribe.whisper import MODEL_VERSION, Clip, Transcript, transcribe_batch
-from streams.audio import SAMPLE_RATE, pcm_from_bytes
-from streams.events import LiveKind, LiveSegment, LiveTranscript
-from streams.metrics import METRICS
+from streams.broker.topics import Outgoing
+from streams.events.audio import SAMPLE_RATE, pcm_from_bytes
+from streams.events.model import LiveKind, LiveSegment, LiveTranscript
+from streams.runtime.metrics import METRICS
+from streams.runtime.stage import Stage, reason
 from streams.settings import KaptionSettings
-from streams.stage import Stage, reason
-from streams.topics import Outgoing
 
 INPUTS = ("live.segments",)
 LANE = "live"

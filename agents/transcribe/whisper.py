@@ -15,8 +15,8 @@ import faster_whisper
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-from streams.audio import SAMPLE_RATE, pcm_to_float
-from streams.events import TranscribedWord
+from streams.events.audio import SAMPLE_RATE, pcm_to_float
+from streams.events.model import TranscribedWord
 
 
 def resolve_model(name: str) -> str:

@@ -8,12 +8,12 @@ import time
 from faster_whisper.vad import VadOptions
 
 from agents.vad.plan import plan, speech_segments
-from streams.audio import pcm_from_bytes
-from streams.events import AudioReady
-from streams.metrics import METRICS
+from streams.broker.topics import Outgoing
+from streams.events.audio import pcm_from_bytes
+from streams.events.model import AudioReady
+from streams.runtime.metrics import METRICS
+from streams.runtime.stage import Stage
 from streams.settings import KaptionSettings
-from streams.stage import Stage
-from streams.topics import Outgoing
 
 INPUTS = ("audio.ready",)
 

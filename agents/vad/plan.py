@@ -7,9 +7,9 @@ import numpy as np
 from faster_whisper.vad import VadOptions
 
 from agents.vad.speech import cut, detect_speech, merge_spans
-from streams.audio import pcm_to_bytes
-from streams.events import PlannedSegment, SegmentsPlanned, SpeechSegment
-from streams.ids import SegmentId
+from streams.events.audio import pcm_to_bytes
+from streams.events.ids import SegmentId
+from streams.events.model import PlannedSegment, SegmentsPlanned, SpeechSegment
 
 
 def speech_segments(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from streams.audio import pcm_to_float
+from streams.events.audio import pcm_to_float
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from streams.broker import tansu
-from streams.kafka import librdkafka_config
+from streams.runtime.kafka import librdkafka_config
 from streams.settings import KaptionSettings
 
 log = logging.getLogger(__name__)

@@ -28,8 +28,8 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from streams.broker.ports import BrokerError, wait_for_port
-from streams.processes import die_with_parent, free_port
 from streams.resources import data_path
+from streams.runtime.processes import die_with_parent, free_port
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +297,7 @@ class LocalKafka:
             time.sleep(0.1)
         for node in running:
             node.stop(graceful=False)
+
 
 def plan(
     state_dir: Path,

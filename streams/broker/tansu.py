@@ -15,7 +15,7 @@ Tansu:
   (:func:`rewind_uncommitted_partitions`);
 - DescribeGroups lists no members and ListGroups only groups that committed;
 - aiokafka's InitProducerId fails there (UnknownError), so the agents' producer is not
-  idempotent on Tansu (streams/stage.py).
+  idempotent on Tansu (streams/runtime/stage.py).
 
 Nothing is patched on import: :func:`apply_faust_fixes` is called once when a worker process
 starts on Tansu. tests/unit/test_tansu.py fails when a Faust or aiokafka release changes what a
@@ -36,8 +36,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from streams.broker.ports import wait_for_port
-from streams.kafka import librdkafka_config
-from streams.processes import die_with_parent, free_port, stop
+from streams.runtime.kafka import librdkafka_config
+from streams.runtime.processes import die_with_parent, free_port, stop
 from streams.settings import KaptionSettings
 
 log = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from streams.admin import apply_topics
+from clients.jobs import JobClient, JobResult
+from streams.broker.admin import apply_topics
 from streams.broker.local import local_kafka
-from streams.client import JobClient, JobResult
-from streams.processes import worker_process
+from streams.runtime.processes import worker_process
 from streams.settings import KaptionSettings
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from streams.kafka import librdkafka_config
+from streams.runtime.kafka import librdkafka_config
 from streams.settings import KaptionSettings
 
 

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from streams.broker.local import local_kafka
-from streams.processes import free_port
+from streams.runtime.processes import free_port
 from streams.settings import KaptionSettings
 
 CHUNK = 256 * 1024

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.roles import STAGES
-from streams.events import JobState
-from streams.processes import die_with_parent, settings_env, worker_process
+from streams.events.model import JobState
+from streams.runtime.processes import die_with_parent, settings_env, worker_process
+from streams.runtime.roles import STAGES
 from streams.settings import KaptionSettings
 from tests.integration.conftest import create_topics, fresh_settings, run_job
 from tests.paths import MEDIA
@@ -94,7 +94,7 @@ def autoscaler(settings: KaptionSettings) -> Iterator[Autoscaler]:
         [
             sys.executable,
             "-m",
-            "streams.cli",
+            "clients.cli",
             "autoscale",
             *(x for o in options.items() for x in o),
         ],

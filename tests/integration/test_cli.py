@@ -14,8 +14,8 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from agents.subtitles.render import parse_cues
-from streams.kafka import librdkafka_config
-from streams.processes import free_port, settings_env
+from streams.runtime.kafka import librdkafka_config
+from streams.runtime.processes import free_port, settings_env
 from streams.settings import KaptionSettings
 from tests.integration.conftest import Cluster, create_topics, fresh_settings
 from tests.paths import MEDIA, SAMPLES
@@ -30,7 +30,7 @@ def kaption(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
+        [sys.executable, "-m", "clients.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -151,7 +151,7 @@ def test_a_worker_starts_in_any_directory(bootstrap: str, tmp_path: Path) -> Non
     readonly.chmod(0o555)
     env = {**settings_env(settings), "PYTHONPATH": os.pathsep.join(sys.path)}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker", "--role", "decode"],
+        [sys.executable, "-m", "clients.cli", "worker", "--role", "decode"],
         cwd=readonly,
         env={"PATH": "/usr/bin:/bin", **env},
         stdout=subprocess.PIPE,
@@ -210,7 +210,7 @@ def test_broker_runs_a_three_node_cluster_that_run_reuses_and_stops_on_sigterm(
     port = free_port()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **KAFKA_JARS}
     broker = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "broker", "--nodes", "3", "--port", str(port)],
+        [sys.executable, "-m", "clients.cli", "broker", "--nodes", "3", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

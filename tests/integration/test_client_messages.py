@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.processes import free_port, settings_env
+from streams.runtime.processes import free_port, settings_env
 from streams.settings import KaptionSettings
 from tests.integration.conftest import create_topics, fresh_settings
 from tests.integration.tcp_proxy import proxied_broker
@@ -45,7 +45,7 @@ def cli(settings: KaptionSettings, args: Sequence[str], stderr: Path) -> subproc
     }
     with stderr.open("wb") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", *args],
+            [sys.executable, "-m", "clients.cli", *args],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=err,

@@ -17,17 +17,17 @@ from aiokafka.partitioner import DefaultPartitioner
 from click.testing import CliRunner
 from confluent_kafka import Producer
 
-from agents.roles import STAGES, register_function
 from agents.subtitles.render import parse_cues
-from streams.cli import main
-from streams.codec import AvroCodec
-from streams.dlq import REPLAYED_FROM, DeadLetter, read_dead_letters
-from streams.events import JobRequested, JobState
-from streams.kafka import librdkafka_config
+from clients.cli import main
+from clients.status import read_statuses
+from streams.broker.topics import load_registry
+from streams.events.codec import AvroCodec
+from streams.events.model import JobRequested, JobState
+from streams.operations.dlq import REPLAYED_FROM, DeadLetter, read_dead_letters
+from streams.runtime.kafka import librdkafka_config
+from streams.runtime.roles import STAGES, register_function
+from streams.runtime.worker import build_stages
 from streams.settings import KaptionSettings
-from streams.status import read_statuses
-from streams.topics import load_registry
-from streams.worker import build_stages
 from tests.examples import EXAMPLES, WHEN
 from tests.integration.conftest import Cluster
 from tests.integration.helpers import headers_of, read

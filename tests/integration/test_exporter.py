@@ -15,11 +15,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from streams.admin import admin_client, end_offsets, topic_partitions
+from streams.broker.admin import admin_client, end_offsets, topic_partitions
 from streams.broker.tansu import true_end_offsets
-from streams.exporter import SCRAPE_SUCCESS, serve_exporter
-from streams.http import Endpoint
-from streams.kafka import librdkafka_config
+from streams.operations.exporter import SCRAPE_SUCCESS, serve_exporter
+from streams.runtime.http import Endpoint
+from streams.runtime.kafka import librdkafka_config
 from streams.settings import KaptionSettings
 from tests.integration.conftest import create_topics, fresh_settings
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
+from clients.jobs import JobClient, JobResult
 from streams.broker.local import LocalKafka, local_kafka
-from streams.client import JobClient, JobResult
-from streams.events import JobState, JobStatus
-from streams.kafka import librdkafka_config
-from streams.processes import worker_process
+from streams.events.model import JobState, JobStatus
+from streams.runtime.kafka import librdkafka_config
+from streams.runtime.processes import worker_process
 from streams.settings import KaptionSettings
 from tests.integration.conftest import ONE_SEGMENT_AT_A_TIME, create_topics, fresh_settings
 from tests.paths import SAMPLES

@@ -21,15 +21,15 @@ import pytest
 from agents.cues.check import check_cues
 from agents.cues.live_order import normalise
 from agents.cues.model import Cue
-from agents.live.ingest import End, IngestOptions, read_live
 from agents.live.phrases import mark
-from agents.live.session import Captions, StreamClient, ingest
-from agents.roles import STAGES
-from streams.client import JobClient
-from streams.events import JobState, LiveCue, LiveKind, LiveWord
-from streams.processes import free_port, settings_env, wait_ready, worker_process
+from clients.jobs import JobClient
+from clients.live.ingest import End, IngestOptions, read_live
+from clients.live.session import Captions, StreamClient, ingest
+from streams.broker.topics import Outgoing
+from streams.events.model import JobState, LiveCue, LiveKind, LiveWord
+from streams.runtime.processes import free_port, settings_env, wait_ready, worker_process
+from streams.runtime.roles import STAGES
 from streams.settings import KaptionSettings
-from streams.topics import Outgoing
 from tests.integration.conftest import create_topics, fresh_settings
 from tests.integration.helpers import scrape
 from tests.live_sources import free_udp_port, hls_stream, udp_mpegts
@@ -212,7 +212,7 @@ def assert_stream_status(
 ) -> None:
     """`kaption streams` tells what happened to the stream: ended and why, its gap and why."""
     env = {"PATH": "/usr/bin:/bin", **settings_env(settings)}
-    command = [sys.executable, "-m", "streams.cli", "streams"]
+    command = [sys.executable, "-m", "clients.cli", "streams"]
     shown = subprocess.run(
         [*command, stream_id, "--json"], capture_output=True, text=True, env=env, timeout=60
     )

@@ -15,8 +15,8 @@ from pathlib import Path
 import pysubs2
 import pytest
 
-from agents.roles import LIVE_STAGES
-from streams.processes import free_port, settings_env, wait_ready, worker_process
+from streams.runtime.processes import free_port, settings_env, wait_ready, worker_process
+from streams.runtime.roles import LIVE_STAGES
 from streams.settings import KaptionSettings
 from tests.integration.conftest import create_topics, fresh_settings
 from tests.integration.helpers import scrape
@@ -31,7 +31,7 @@ READY_S = 120.0
 
 def kaption(settings: KaptionSettings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
+        [sys.executable, "-m", "clients.cli", *args],
         env={**os.environ, **settings_env(settings)},
         capture_output=True,
         text=True,

@@ -26,14 +26,14 @@ from typing import Any
 import pytest
 import yaml
 
-from agents.roles import FILE_STAGES
-from agents.roles import STAGES as ALL_STAGES
+from clients.jobs import JobClient
 from streams.broker.ports import wait_for_port
-from streams.client import JobClient
-from streams.events import JobState
-from streams.processes import die_with_parent, free_port, settings_env, stop, worker_process
+from streams.broker.topics import Outgoing
+from streams.events.model import JobState
+from streams.runtime.processes import die_with_parent, free_port, settings_env, stop, worker_process
+from streams.runtime.roles import FILE_STAGES
+from streams.runtime.roles import STAGES as ALL_STAGES
 from streams.settings import KaptionSettings
-from streams.topics import Outgoing
 from tests.examples import corrupt_segment
 from tests.integration.conftest import create_topics, fresh_settings, run_job
 from tests.integration.helpers import read
@@ -135,7 +135,7 @@ def observed(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     settings = fresh_settings(bootstrap, tmp, metrics_port=worker_port, log_format="json")
     create_topics(settings)
     env = {**os.environ, **settings_env(settings)}
-    exporter_command = [sys.executable, "-m", "streams.cli", "exporter", "--port"]
+    exporter_command = [sys.executable, "-m", "clients.cli", "exporter", "--port"]
     # Prometheus first: were it missing, an exporter already started would keep Popen's exit
     # waiting for it forever.
     with (

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from streams.client import JobClient, JobResult
-from streams.events import JobState, JobStatus
-from streams.processes import worker_process
+from clients.jobs import JobClient, JobResult
+from streams.events.model import JobState, JobStatus
+from streams.runtime.processes import worker_process
 from streams.settings import KaptionSettings
 from tests.integration.conftest import ONE_SEGMENT_AT_A_TIME, create_topics, fresh_settings
 from tests.integration.helpers import read

@@ -10,10 +10,10 @@ from agents.cues.check import check_cues
 from agents.cues.model import Cue
 from agents.subtitles.render import parse_cues
 from agents.transcribe.agent import BUNDLED_MODEL
-from streams.client import JobClient
-from streams.codec import AvroCodec
-from streams.events import CueRecord, JobState, SegmentFailed
-from streams.topics import Outgoing
+from clients.jobs import JobClient
+from streams.broker.topics import Outgoing
+from streams.events.codec import AvroCodec
+from streams.events.model import CueRecord, JobState, SegmentFailed
 from tests.examples import EXAMPLES, corrupt_segment
 from tests.integration.conftest import Cluster
 from tests.integration.helpers import headers_of, read, topic_bytes, value_of

@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from agents.roles import STAGES
-from streams.admin import consumer_lag
+from clients.jobs import JobClient, JobResult
+from streams.broker.admin import consumer_lag
 from streams.broker.kind import timings
-from streams.client import JobClient, JobResult
-from streams.codec import AvroCodec
-from streams.events import JobState, JobStatus, SegmentTranscribed, StageFailed
-from streams.kafka import librdkafka_config
-from streams.processes import free_port, wait_ready, worker_process
+from streams.broker.topics import Outgoing
+from streams.events.codec import AvroCodec
+from streams.events.model import JobState, JobStatus, SegmentTranscribed, StageFailed
+from streams.runtime.kafka import librdkafka_config
+from streams.runtime.processes import free_port, wait_ready, worker_process
+from streams.runtime.roles import STAGES
 from streams.settings import KaptionSettings
-from streams.topics import Outgoing
 from tests.integration.conftest import (
     ONE_SEGMENT_AT_A_TIME,
     create_topics,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.client import JobClient, JobResult
-from streams.events import JobState
-from streams.processes import worker_process
+from clients.jobs import JobClient, JobResult
+from streams.events.model import JobState
+from streams.runtime.processes import worker_process
 from tests.integration.conftest import Cluster, create_topics, fresh_settings
 from tests.paths import MEDIA
 from tests.slow_http import media_server

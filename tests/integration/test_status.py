@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.client import JobClient
-from streams.events import JobState, JobStatus
-from streams.status import read_statuses, status_rows
-from streams.topics import Outgoing
+from clients.jobs import JobClient
+from clients.status import read_statuses, status_rows
+from streams.broker.topics import Outgoing
+from streams.events.model import JobState, JobStatus
 from tests.examples import EXAMPLES, WHEN
 from tests.integration.conftest import create_topics, fresh_settings
 

@@ -19,10 +19,10 @@ from agents.transcribe.whisper import (
 )
 from agents.vad.agent import vad_options
 from agents.vad.plan import speech_segments
-from streams.audio import SAMPLE_RATE, pcm_from_bytes, pcm_to_float
-from streams.codec import AvroCodec
-from streams.events import JobState, SegmentTranscribed, SpeechSegment
-from streams.processes import free_port, worker_process
+from streams.events.audio import SAMPLE_RATE, pcm_from_bytes, pcm_to_float
+from streams.events.codec import AvroCodec
+from streams.events.model import JobState, SegmentTranscribed, SpeechSegment
+from streams.runtime.processes import free_port, worker_process
 from streams.settings import KaptionSettings
 from tests.integration.conftest import create_topics, fresh_settings, run_job
 from tests.integration.helpers import read, scrape, value_of

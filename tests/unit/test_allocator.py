@@ -9,13 +9,13 @@ import sys
 
 import pytest
 
-from streams.allocator import limit_malloc_arenas
+from streams.runtime.allocator import limit_malloc_arenas
 
 # Eight threads allocate and free large blocks at once, then glibc prints one "Arena N:" block
 # per arena to stderr.
 PROGRAM = """
 import ctypes, sys, threading
-from streams.allocator import limit_malloc_arenas
+from streams.runtime.allocator import limit_malloc_arenas
 cap = int(sys.argv[1])
 if cap:
     assert limit_malloc_arenas(cap)

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
-from agents.roles import STAGES, register_function, stage_inputs
-from streams.app import app_id, create_app
-from streams.autoscale import WorkerPool, group_of
-from streams.scaling import Decision, Policy, Sample, ScalerState, decide
+from streams.broker.topics import load_registry
+from streams.operations.autoscale import WorkerPool, group_of
+from streams.operations.scaling import Decision, Policy, Sample, ScalerState, decide
+from streams.runtime.app import app_id, create_app
+from streams.runtime.roles import STAGES, register_function, stage_inputs
+from streams.runtime.stage import Platform, Stage
 from streams.settings import KaptionSettings
-from streams.stage import Platform, Stage
-from streams.topics import load_registry
 from tests.paths import REPO
 
 K8S = REPO / "docker" / "k8s"
@@ -361,8 +361,8 @@ def test_the_configmap_holds_settings_kaption_reads(monkeypatch: pytest.MonkeyPa
 
 
 def http_routes() -> set[str]:
-    """The paths streams/http.py answers itself (everything else is /metrics)."""
-    source = (REPO / "streams" / "http.py").read_text()
+    """The paths streams/runtime/http.py answers itself (everything else is /metrics)."""
+    source = (REPO / "streams" / "runtime" / "http.py").read_text()
     return {"/metrics"} | {p for p in ("/healthz", "/readyz") if f'path == "{p}"' in source}
 
 

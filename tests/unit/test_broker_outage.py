@@ -17,9 +17,14 @@ from aiokafka.errors import (
 )
 from confluent_kafka import Consumer
 
-from streams.admin import BrokerUnreachable
-from streams.client import NOTICE_EVERY_S, BrokerWatch, any_broker_up
-from streams.kafka import AIOKAFKA_LOGGERS, RepeatFilter, quiet_repeated_client_errors, transient
+from clients.jobs import NOTICE_EVERY_S, BrokerWatch, any_broker_up
+from streams.broker.admin import BrokerUnreachable
+from streams.runtime.kafka import (
+    AIOKAFKA_LOGGERS,
+    RepeatFilter,
+    quiet_repeated_client_errors,
+    transient,
+)
 
 
 class Clock:

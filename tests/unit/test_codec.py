@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 import pytest
 from fastavro.schema import to_parsing_canonical_form
 
-from streams.codec import AvroCodec, DecodeError
-from streams.events import DecodeRequested, JobRequested
-from streams.registry import RegistryClient
+from streams.events.codec import AvroCodec, DecodeError
+from streams.events.model import DecodeRequested, JobRequested
+from streams.events.registry import RegistryClient
 from streams.resources import SCHEMAS_DIR
 from tests.examples import EXAMPLES
 

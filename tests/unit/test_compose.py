@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
-from agents.roles import STAGES
+from streams.runtime.roles import STAGES
 from streams.settings import KaptionSettings, env_variable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -323,8 +323,10 @@ def test_images_run_kaption_as_the_kubernetes_user(dockerfile: str, base: str) -
 def test_kafka_runs_the_release_and_broker_settings_of_the_tests() -> None:
     kafka = services()["kafka"]
     pom = ET.parse(DOCKER / "kafka" / "pom.xml").getroot()
-    version = pom.findtext("{http://maven.apache.org/POM/4.0.0}properties/"
-                           "{http://maven.apache.org/POM/4.0.0}kafka.version")
+    version = pom.findtext(
+        "{http://maven.apache.org/POM/4.0.0}properties/"
+        "{http://maven.apache.org/POM/4.0.0}kafka.version"
+    )
     assert version and kafka["image"] == f"apache/kafka:{version}"
     assert binds(kafka)[KAFKA_MOUNTED_CONFIG] == SERVER_PROPERTIES.resolve()
 

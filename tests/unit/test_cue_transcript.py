@@ -8,8 +8,8 @@ import pytest
 
 from agents.cues.model import DEFAULT_RULES
 from agents.cues.transcript import cues_ready, missing
-from agents.roles import STAGES, stages_for
-from streams.events import Gap, SegmentTranscribed, TranscribedWord, TranscriptComplete
+from streams.events.model import Gap, SegmentTranscribed, TranscribedWord, TranscriptComplete
+from streams.runtime.roles import STAGES, stages_for
 from tests.examples import TRANSCRIBED
 
 

@@ -16,7 +16,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
-from streams.metrics import Metrics
+from streams.runtime.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "grafana"

@@ -1,12 +1,15 @@
-"""Dead letters (streams/dlq.py): naming, addressing, what `show` and `list` print, and which
-records a replay sends where. The broker side is in tests/integration/test_dead_letters.py."""
+"""Dead letters (streams/operations/dlq.py): naming, addressing, what `show` and `list` print,
+and which records a replay sends where. The broker side is in
+tests/integration/test_dead_letters.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from streams.codec import AvroCodec
-from streams.dlq import (
+from streams.broker.topics import load_registry
+from streams.events.codec import AvroCodec
+from streams.events.model import SpeechSegment
+from streams.operations.dlq import (
     DeadLetter,
     DeadLetterError,
     dead_letter_topics,
@@ -17,9 +20,7 @@ from streams.dlq import (
     resolve,
     target_partition,
 )
-from streams.events import SpeechSegment
 from streams.settings import KaptionSettings
-from streams.topics import load_registry
 from tests.examples import EXAMPLES
 
 SETTINGS = KaptionSettings()

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from streams import events
-from streams.codegen import class_mismatches, generate
+from streams.events import model as events
+from streams.events.codegen import class_mismatches, generate
 from streams.resources import SCHEMAS_DIR
 from tests.examples import EXAMPLES
 
@@ -23,7 +23,7 @@ def schema_of(name: str) -> dict[str, Any]:
 
 def test_the_committed_module_is_what_the_schemas_generate() -> None:
     committed = Path(events.__file__).read_text()
-    assert committed == generate(), "streams/events.py is stale: run `make events`"
+    assert committed == generate(), "streams/events/model.py is stale: run `make events`"
 
 
 def test_every_schema_file_has_its_class_and_an_example() -> None:

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.exporter import (
+from streams.operations.exporter import (
     KAFKA_EXPORTER_METRICS,
     SCRAPE_SECONDS,
     SCRAPE_SUCCESS,
@@ -24,7 +24,7 @@ from streams.exporter import (
     metric_families,
     scrape_families,
 )
-from streams.metrics import Metrics
+from streams.runtime.metrics import Metrics
 from streams.settings import KaptionSettings
 
 # kafka_exporter's names and labels (github.com/danielqsj/kafka_exporter), the ones we export.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.ids import SegmentId, job_prefix
+from streams.events.ids import SegmentId, job_prefix
 
 
 def test_ids_round_trip_and_order_by_media_time() -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.live.ingest import Chunk, End, IngestOptions, read_live
-from streams.audio import SAMPLE_RATE, pcm_from_bytes
+from clients.live.ingest import Chunk, End, IngestOptions, read_live
+from streams.events.audio import SAMPLE_RATE, pcm_from_bytes
 from tests.live_sources import free_udp_port, hls_server, hls_stream, udp_mpegts
 from tests.paths import MEDIA
 

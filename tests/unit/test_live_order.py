@@ -17,7 +17,6 @@ from agents.cues.live_order import (
     LiveOrderState,
     PhraseLatency,
     Policy,
-    latency_summary,
     normalise,
     receive,
     receive_step,
@@ -25,7 +24,7 @@ from agents.cues.live_order import (
     tick_step,
 )
 from agents.cues.model import Cue
-from streams.events import LiveCue, LiveKind, LiveTranscript, TranscribedWord
+from streams.events.model import LiveCue, LiveKind, LiveTranscript, TranscribedWord
 
 T0 = 1_790_000_000.0  # wall clock at media time 0
 INTERIM, FINAL, SILENCE, GAP, END = (
@@ -474,18 +473,6 @@ def test_a_held_final_counts_its_wait_in_its_latency() -> None:
     assert (cue.seq, cue.published_at) == (1, T0 + 3.0)
     # "b" ends at 1.25 s, captured at T0 + 1.25; it arrived at +2.5 but is published at +3.0.
     assert cue.words[0].final_latency_s == pytest.approx(1.75)
-
-
-def test_latency_summary() -> None:
-    summary = latency_summary([float(v) for v in range(1, 101)])
-    assert summary["count"] == 100
-    assert summary["p50"] == pytest.approx(50.5)
-    assert summary["p95"] == pytest.approx(95.05)
-    assert summary["max"] == 100.0
-    assert latency_summary([])["count"] == 0
-
-
-# --- lost items ------------------------------------------------------------------------------
 
 
 def test_a_missing_head_is_skipped_with_a_gap_after_the_order_timeout() -> None:

@@ -21,7 +21,7 @@ from agents.subtitles.live import (
     segment_vtt,
 )
 from agents.subtitles.render import parse_cues, to_srt, to_vtt
-from streams.events import CueRecord, LiveCue, LiveCueLine, LiveKind
+from streams.events.model import CueRecord, LiveCue, LiveCueLine, LiveKind
 
 NAME = "news"
 SEGMENT_S = 6.0

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from faster_whisper.vad import get_vad_model
 
-from agents.live.ingest import End
 from agents.live.phrases import Detector, Out, PhraseRules, StreamState
-from agents.live.session import audio_chunk
 from agents.live.vad import FRAME, VadState, score
-from streams.audio import SAMPLE_RATE
-from streams.events import AudioChunk, LiveKind, LiveSegment, LiveTranscript
+from clients.live.ingest import End
+from clients.live.session import audio_chunk
+from streams.events.audio import SAMPLE_RATE
+from streams.events.model import AudioChunk, LiveKind, LiveSegment, LiveTranscript
 from tests.paths import MEDIA
 
 CHUNK_S = 0.5

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.live.ingest import Chunk, End
-from agents.live.session import Latencies, audio_chunk, stream_name
+from clients.live.ingest import Chunk, End
+from clients.live.session import Latencies, audio_chunk, stream_name
 
 
 @pytest.mark.parametrize(

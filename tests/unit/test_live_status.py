@@ -6,8 +6,15 @@ import json
 
 import pytest
 
-from agents.live.status import RECENT_WORDS, fold, stream_rows, streams_json, summarise
-from streams.events import LiveCue, LiveCueLine, LiveKind, LiveWord
+from clients.live.status import (
+    RECENT_WORDS,
+    fold,
+    latency_summary,
+    stream_rows,
+    streams_json,
+    summarise,
+)
+from streams.events.model import LiveCue, LiveCueLine, LiveKind, LiveWord
 
 T0 = 1_790_000_000.0
 
@@ -90,3 +97,15 @@ def test_latency_figures_keep_only_the_latest_words() -> None:
     assert len(summaries["s"].final_latencies) == RECENT_WORDS
     [row] = stream_rows(summaries.values(), now=T0)
     assert row["final_latency_p95_s"] == 1.0 and row["words"] == 2 * RECENT_WORDS
+
+
+def test_latency_summary() -> None:
+    summary = latency_summary([float(v) for v in range(1, 101)])
+    assert summary["count"] == 100
+    assert summary["p50"] == pytest.approx(50.5)
+    assert summary["p95"] == pytest.approx(95.05)
+    assert summary["max"] == 100.0
+    assert latency_summary([])["count"] == 0
+
+
+# --- lost items ------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from streams.broker import local
+from streams.broker.topics import Replication, replication
 from streams.settings import KAFKA_VERSION
-from streams.topics import Replication, replication
 from tests.paths import REPO
 
 POM = REPO / "docker" / "kafka" / "pom.xml"

@@ -1,4 +1,5 @@
-"""streams.logs: JSON and text lines, job ids on job lines, one handler however often called."""
+"""streams.runtime.logs: JSON and text lines, job ids on job lines, one handler however often
+called."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from datetime import datetime, timedelta
 import pytest
 from mode.utils.logging import setup_logging
 
-from streams.logs import NOISY_LOGGERS, KaptionHandler, configure_logging, job_log, level_number
+from streams.runtime.logs import (
+    NOISY_LOGGERS,
+    KaptionHandler,
+    configure_logging,
+    job_log,
+    level_number,
+)
 
 log = logging.getLogger("kaption.test")
 

@@ -15,7 +15,7 @@ from agents.decode.media import (
     quietest_cut,
     windows,
 )
-from streams.audio import pcm_from_bytes
+from streams.events.audio import pcm_from_bytes
 from tests.paths import MEDIA
 from tests.unit.test_media_fixtures import SPEECH_FILES
 

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
-from streams.metrics import METRICS, Metrics
+from streams.runtime.metrics import METRICS, Metrics
 
 ID_LABELS = {"job", "job_id", "segment", "segment_id", "stream", "stream_id", "id"}
 UNITS = ("_seconds", "_bytes", "_total", "_info", "_factor", "_size", "_ready")

@@ -11,7 +11,8 @@ from typing import Any
 from agents.orchestrator.decide import Decision, Policy, decide, needs_check
 from agents.orchestrator.state import Job, Progress, Window, progress
 from agents.orchestrator.tables import JobTables
-from streams.events import (
+from streams.events.ids import SegmentId
+from streams.events.model import (
     DecodeRequested,
     Event,
     JobCheck,
@@ -26,7 +27,6 @@ from streams.events import (
     SubtitlesPublished,
     TranscriptComplete,
 )
-from streams.ids import SegmentId
 
 NOW = 1_700_000_000_000
 JOB = "j1"

@@ -10,8 +10,8 @@ import time
 import pytest
 from aiokafka.client import AIOKafkaClient
 
-from streams import reconnect
-from streams.processes import free_port
+from streams.runtime import reconnect
+from streams.runtime.processes import free_port
 
 
 def test_the_backoff_doubles_from_a_tenth_of_a_second_to_five() -> None:
@@ -22,7 +22,10 @@ def test_the_backoff_doubles_from_a_tenth_of_a_second_to_five() -> None:
 
 
 def test_importing_kaption_patches_nothing() -> None:
-    code = "import streams.cli, streams.worker, streams.reconnect as r\nassert not r.applied()\n"
+    code = (
+        "import clients.cli, streams.runtime.worker, streams.runtime.reconnect as r\n"
+        "assert not r.applied()\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -6,10 +6,10 @@ import faust
 import pytest
 from click.testing import CliRunner
 
-from streams.app import broker_credentials
-from streams.cli import main
-from streams.kafka import client_kwargs, librdkafka_config
-from streams.processes import settings_env
+from clients.cli import main
+from streams.runtime.app import broker_credentials
+from streams.runtime.kafka import client_kwargs, librdkafka_config
+from streams.runtime.processes import settings_env
 from streams.settings import KaptionSettings
 
 

@@ -10,7 +10,7 @@ from agents.decode.media import DecodedAudio, decode_audio
 from agents.vad.agent import vad_options
 from agents.vad.plan import plan, speech_segments
 from agents.vad.speech import Span, merge_spans, split_long
-from streams.events import SpeechSegment
+from streams.events.model import SpeechSegment
 from streams.settings import KaptionSettings
 from tests.paths import MEDIA
 

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from streams.spread import Spread
+from streams.runtime.spread import Spread
 
 
 def test_each_event_goes_to_the_least_loaded_partition() -> None:

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from streams.broker.topics import Outgoing, WrongTopicError
+from streams.runtime.stage import EventTooLargeError, Platform, reason, stage_failed
 from streams.settings import KaptionSettings
-from streams.stage import EventTooLargeError, Platform, reason, stage_failed
-from streams.topics import Outgoing, WrongTopicError
 from tests.examples import EXAMPLES
 
 

@@ -1,4 +1,4 @@
-"""streams.status: the rows `kaption status` shows (pure), and an unreachable broker."""
+"""clients.status: the rows `kaption status` shows (pure), and an unreachable broker."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from streams.admin import BrokerUnreachable
-from streams.events import JobState, JobStatus
-from streams.processes import free_port
-from streams.settings import KaptionSettings
-from streams.status import (
+from clients.status import (
     COLUMNS,
     humanise_seconds,
     read_statuses,
     status_json,
     status_rows,
 )
+from streams.broker.admin import BrokerUnreachable
+from streams.events.model import JobState, JobStatus
+from streams.runtime.processes import free_port
+from streams.settings import KaptionSettings
 from tests.examples import EXAMPLES, WHEN
 
 

@@ -10,7 +10,7 @@ from agents.cues.check import check_cues
 from agents.cues.model import Cue as BuiltCue
 from agents.cues.model import Word
 from agents.subtitles.render import parse_cues, to_srt, to_ssafile, to_vtt
-from streams.events import CueRecord
+from streams.events.model import CueRecord
 
 
 def Cue(start: float, end: float, lines: tuple[str, ...]) -> CueRecord:

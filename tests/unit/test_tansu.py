@@ -21,7 +21,8 @@ from streams.settings import KaptionSettings
 
 def test_importing_kaption_patches_nothing() -> None:
     code = (
-        "import streams.cli, streams.stage, streams.worker, streams.broker.tansu as f\n"
+        "import clients.cli, streams.runtime.stage, streams.runtime.worker\n"
+        "import streams.broker.tansu as f\n"
         "from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread as T\n"
         "assert not f.applied(T._create_worker_consumer)\n"
         "assert not f.applied(T.seek_to_committed)\n"

@@ -6,10 +6,17 @@ import pytest
 
 from agents.cues.agent import INPUTS as CUE_INPUTS
 from agents.orchestrator.agent import INPUTS
-from streams.codec import AvroCodec
-from streams.events import EVENT_TYPES
+from streams.broker.topics import (
+    Outgoing,
+    TopicSpec,
+    WrongTopicError,
+    drift,
+    load_registry,
+    parse_topics,
+)
+from streams.events.codec import AvroCodec
+from streams.events.model import EVENT_TYPES
 from streams.resources import SCHEMAS_DIR, TOPICS_FILE
-from streams.topics import Outgoing, TopicSpec, WrongTopicError, drift, load_registry, parse_topics
 from tests.examples import EXAMPLES
 
 REGISTRY = load_registry(TOPICS_FILE, "kaption.")

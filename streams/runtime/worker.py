@@ -16,18 +16,18 @@ from typing import Any, cast
 import faust
 import mode
 
-from streams import reconnect
-from streams.admin import admin_client, topic_partitions
-from streams.allocator import limit_malloc_arenas
-from streams.app import create_app
 from streams.broker import tansu
+from streams.broker.admin import admin_client, topic_partitions
 from streams.broker.kind import broker_kind, resolved, timings
-from streams.http import Endpoint, serve
-from streams.kafka import quiet_repeated_client_errors
-from streams.logs import configure_logging, level_number
-from streams.metrics import METRICS
+from streams.runtime import reconnect
+from streams.runtime.allocator import limit_malloc_arenas
+from streams.runtime.app import create_app
+from streams.runtime.http import Endpoint, serve
+from streams.runtime.kafka import quiet_repeated_client_errors
+from streams.runtime.logs import configure_logging, level_number
+from streams.runtime.metrics import METRICS
+from streams.runtime.stage import Platform, Stage
 from streams.settings import KaptionSettings
-from streams.stage import Platform, Stage
 
 log = logging.getLogger(__name__)
 Register = Callable[[Stage], None]

@@ -17,15 +17,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from streams.admin import BrokerUnreachable, apply_topics, consumer_lag
+from clients.jobs import JobClient, JobResult, JobTimeout
+from clients.status import COLUMNS, read_statuses, status_json, status_rows
+from streams.broker.admin import BrokerUnreachable, apply_topics, consumer_lag
 from streams.broker.launch import announce, broker_for_command, local_broker
 from streams.broker.ports import BrokerError
-from streams.client import JobClient, JobResult, JobTimeout
-from streams.events import JobState, JobStatus
-from streams.logs import configure_logging
-from streams.processes import free_port, wait_ready, worker_process
+from streams.events.model import JobState, JobStatus
+from streams.runtime.logs import configure_logging
+from streams.runtime.processes import free_port, wait_ready, worker_process
 from streams.settings import KaptionSettings, invalid_settings
-from streams.status import COLUMNS, read_statuses, status_json, status_rows
 
 console = Console(stderr=True)
 RUN_WORKER_START_S = 60.0  # `run`: "no worker has picked up the job" only after this long
@@ -138,7 +138,7 @@ def topics_apply(**options: Any) -> None:
 
 
 def role_choice() -> click.Choice:
-    from agents.roles import ALL, STAGES
+    from streams.runtime.roles import ALL, STAGES
 
     return click.Choice([ALL, *STAGES])
 
@@ -157,8 +157,8 @@ def role_choice() -> click.Choice:
 @kafka_options
 def worker(roles: tuple[str, ...], **options: Any) -> None:
     """Run stages' agents against a running broker (any mix of processes shares the work)."""
-    from agents.roles import register_function, stages_for
-    from streams.worker import run_worker
+    from streams.runtime.roles import register_function, stages_for
+    from streams.runtime.worker import run_worker
 
     settings = require_broker(make_settings(**options))
     run_worker(settings, stages_for(roles), register_function)
@@ -217,7 +217,7 @@ def say(line: str) -> None:
 
 
 def client_for(settings: KaptionSettings) -> JobClient:
-    if settings.log_level == "debug":  # librdkafka's own lines too (streams.kafka)
+    if settings.log_level == "debug":  # librdkafka's own lines too (streams.runtime.kafka)
         configure_logging(settings.log_level, settings.log_format)
     return JobClient(settings, notify=say)
 
@@ -299,7 +299,7 @@ def submit(
 def run(video: Path, out: Path, model: str | None, timeout: float, **options: Any) -> None:
     """One machine: broker (embedded unless given), topics, all roles, submit, write subtitles."""
 
-    from agents.roles import FILE_STAGES
+    from streams.runtime.roles import FILE_STAGES
 
     started = time.perf_counter()
     settings = make_settings(whisper_model=model, **options)
@@ -355,7 +355,7 @@ def status(job: str | None, as_json: bool, **options: Any) -> None:
 def streams(stream: str | None, as_json: bool, **options: Any) -> None:
     """Live streams: LIVE or ENDED and why, media captioned, finals, gaps and their last
     reason, final caption latency (STREAM: that one only; exit 1 if unknown)."""
-    from agents.live import status as live_status
+    from clients.live import status as live_status
 
     settings = require_broker(make_settings(**options))
     summaries = live_status.read_streams(settings)
@@ -378,7 +378,7 @@ def streams(stream: str | None, as_json: bool, **options: Any) -> None:
 @kafka_options
 def exporter(port: int, host: str, **options: Any) -> None:
     """Serve consumer lag and offsets under kafka_exporter's metric names until interrupted."""
-    from streams.exporter import serve_exporter
+    from streams.operations.exporter import serve_exporter
 
     settings = require_broker(make_settings(**options))
     configure_logging(settings.log_level, settings.log_format)
@@ -396,7 +396,7 @@ def exporter(port: int, host: str, **options: Any) -> None:
 @kafka_options
 def lag(groups: tuple[str, ...], **options: Any) -> None:
     """Committed offset, end offset and lag per consumer group, topic and partition."""
-    from agents.roles import STAGES
+    from streams.runtime.roles import STAGES
 
     settings = require_broker(make_settings(**options))
     wanted = groups or tuple(f"{settings.topic_prefix}{stage}" for stage in STAGES)
@@ -427,9 +427,9 @@ def print_rows(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None
             click.echo("\t".join(row))
 
 
-# --- autoscale (streams/autoscale.py) ------------------------------------------------------
+# --- autoscale (streams/operations/autoscale.py) --------------------------------------------------
 def stage_choice() -> click.Choice:
-    from agents.roles import STAGES
+    from streams.runtime.roles import STAGES
 
     return click.Choice(STAGES)
 
@@ -526,8 +526,13 @@ def autoscale(
 ) -> None:
     """Start and stop local `kaption worker --role ROLE` processes from the stage's consumer
     lag and processing rate, one line per change; Ctrl-C stops them all."""
-    from streams.autoscale import StopRequested, WorkerPool, run_autoscaler, worker_command
-    from streams.scaling import Policy
+    from streams.operations.autoscale import (
+        StopRequested,
+        WorkerPool,
+        run_autoscaler,
+        worker_command,
+    )
+    from streams.operations.scaling import Policy
 
     settings = require_broker(make_settings(**options))
     if min_workers > max_workers:
@@ -548,15 +553,15 @@ def autoscale(
     run_autoscaler(settings, role, policy, poll_s, pool, stop.event)
 
 
-# --- dead letters (kaption dlq): the logic lives in streams/dlq.py ------------------------------
+# --- dead letters (kaption dlq): the logic lives in streams/operations/dlq.py ------------
 @main.group()
 def dlq() -> None:
     """Dead-lettered records: list, show, replay to their source topic."""
 
 
 def _dlq_topic(settings: KaptionSettings, name: str) -> str:
-    from streams.dlq import DeadLetterError, resolve
-    from streams.topics import load_registry
+    from streams.broker.topics import load_registry
+    from streams.operations.dlq import DeadLetterError, resolve
 
     try:
         return resolve(load_registry(settings.topics_file, settings.topic_prefix), name)
@@ -572,7 +577,13 @@ def _dlq_topic(settings: KaptionSettings, name: str) -> str:
 def dlq_list(topic: str | None, as_json: bool, width: int, **options: Any) -> None:
     """Dead letters of TOPIC (a source or .dlq topic; default all): where, when, from where,
     which stage, the error. "R" marks those a full replay has already re-published."""
-    from streams.dlq import list_row, read_dead_letters, replay_group, replayed_up_to, to_json
+    from streams.operations.dlq import (
+        list_row,
+        read_dead_letters,
+        replay_group,
+        replayed_up_to,
+        to_json,
+    )
 
     settings = require_broker(make_settings(**options))
     letters = read_dead_letters(settings, [_dlq_topic(settings, topic)] if topic else None)
@@ -600,8 +611,8 @@ def dlq_show(topic: str, address: str, **options: Any) -> None:
     size with hex and base64 previews)."""
     import json
 
-    from streams.dlq import DeadLetterError, describe, parse_address, read_one
-    from streams.registry import event_codec
+    from streams.events.registry import event_codec
+    from streams.operations.dlq import DeadLetterError, describe, parse_address, read_one
 
     settings = require_broker(make_settings(**options))
     logical = _dlq_topic(settings, topic)
@@ -635,7 +646,7 @@ def dlq_replay(
     they came from, header kaption.replayed-from). Without --offset: every record not replayed
     before by the replay group, which then moves past them: a second run sends only dead
     letters that arrived since."""
-    from streams.dlq import DeadLetterError, parse_address, replay
+    from streams.operations.dlq import DeadLetterError, parse_address, replay
 
     settings = require_broker(make_settings(**options))
     logical = _dlq_topic(settings, topic)
@@ -673,7 +684,7 @@ def ingest(source: str, stream_id: str, realtime: bool | None, **options: Any) -
     (udp://, rtp://, srt://, rtmp://, rtsp://, http(s):// HLS) or a file."""
     import threading
 
-    from agents.live.session import StreamClient, ingest, read_source, stop_on_signals
+    from clients.live.session import StreamClient, ingest, read_source, stop_on_signals
 
     settings = require_broker(make_settings(**options))
     stop = threading.Event()
@@ -707,7 +718,7 @@ def live(
     OUT/NAME.vtt for the whole stream at the end, and prints the caption latencies."""
     import threading
 
-    from agents.live.session import (
+    from clients.live.session import (
         Captions,
         StreamClient,
         follow_to_end,
@@ -716,8 +727,8 @@ def live(
         stop_on_signals,
         stream_name,
     )
-    from agents.roles import LIVE_STAGES
-    from agents.subtitles.live import remove_outputs
+    from streams.operations.live_files import remove_outputs
+    from streams.runtime.roles import LIVE_STAGES
 
     started = time.perf_counter()
     stream_id = name or stream_name(source)

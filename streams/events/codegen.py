@@ -1,9 +1,9 @@
-"""Generates ``streams/events.py``, one typed class per Avro schema, from ``schemas/*.avsc``.
+"""Generates ``streams/events/model.py``, one typed class per Avro schema, from ``schemas/*.avsc``.
 
 The .avsc files are the single source of truth; the classes are derived so that agents exchange
 typed, immutable values instead of dicts, and enums are never written twice. Run
-``python -m streams.codegen`` (``make events``) after changing a schema; a unit test fails while
-the committed module and the schemas disagree.
+``python -m streams.events.codegen`` (``make events``) after changing a schema; a unit test
+fails while the committed module and the schemas disagree.
 
 Avro types map to Python as: string → str, bytes → bytes, int/long → int, float/double →
 float, boolean → bool, long/timestamp-millis → datetime, array → tuple, ["null", T] → T | None,
@@ -23,7 +23,7 @@ from typing import Any
 
 from streams.resources import SCHEMAS_DIR
 
-TARGET = Path(__file__).resolve().parent / "events.py"
+TARGET = Path(__file__).resolve().parent / "model.py"
 PRIMITIVES = {
     "string": "str",
     "bytes": "bytes",
@@ -34,7 +34,8 @@ PRIMITIVES = {
     "boolean": "bool",
 }
 
-HEADER = '''"""Typed kaption events: GENERATED from schemas/*.avsc by ``python -m streams.codegen``.
+HEADER = '''"""Typed kaption events: GENERATED from schemas/*.avsc by
+``python -m streams.events.codegen``.
 
 Do not edit by hand: change the schema and run ``make events``. Each class converts to and from
 the plain records fastavro reads and writes (``from_record``/``to_record``).
@@ -255,7 +256,7 @@ def load_generator(schemas_dir: Path) -> _Generator:
 
 
 def generate(schemas_dir: Path = SCHEMAS_DIR) -> str:
-    """The source of streams/events.py for the schemas in ``schemas_dir``."""
+    """The source of streams/events/model.py for the schemas in ``schemas_dir``."""
     return load_generator(schemas_dir).render()
 
 
@@ -285,7 +286,7 @@ def main() -> None:
     source = generate()
     if "--check" in sys.argv:
         if TARGET.read_text() != source:
-            sys.exit(f"{TARGET} is out of date: run `python -m streams.codegen`")
+            sys.exit(f"{TARGET} is out of date: run `python -m streams.events.codegen`")
         return
     TARGET.write_text(source)
     print(f"wrote {TARGET}")

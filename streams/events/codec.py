@@ -3,8 +3,8 @@
 Without a schema registry every record is written in Avro single-object encoding
 (``C3 01`` + 8-byte little-endian CRC-64-AVRO fingerprint + body) and readers resolve the
 fingerprint against ``schemas/``. With a registry the Confluent wire format is used
-(magic ``00`` + 4-byte big-endian schema id + body); see :mod:`streams.registry`.
-Values are the typed classes of :mod:`streams.events`. Decoding failures raise
+(magic ``00`` + 4-byte big-endian schema id + body); see :mod:`streams.events.registry`.
+Values are the typed classes of :mod:`streams.events.model`. Decoding failures raise
 :class:`DecodeError` so callers can dead-letter the record.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 import fastavro
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 
-from streams.events import EVENT_TYPES, Event
+from streams.events.model import EVENT_TYPES, Event
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
@@ -53,7 +53,8 @@ def load_schemas(schemas_dir: Path) -> dict[str, EventSchema]:
         raise FileNotFoundError(f"no .avsc schemas in {schemas_dir}")
     if set(schemas) != set(EVENT_TYPES):
         raise RuntimeError(
-            f"streams/events.py does not match {schemas_dir}: run `python -m streams.codegen`"
+            f"streams/events/model.py does not match {schemas_dir}: "
+            "run `python -m streams.events.codegen`"
         )
     return schemas
 

@@ -1,7 +1,7 @@
 """Kafka administration with confluent-kafka's AdminClient: topics from topics.yaml (create
 what is missing, report drift), consumer-group offsets and lag, and the cluster reads the lag
-exporter (streams/exporter.py) makes on each scrape. A read's timeout (seconds) bounds all of
-it, the broker lookup included."""
+exporter (streams/operations/exporter.py) makes on each scrape. A read's timeout (seconds)
+bounds all of it, the broker lookup included."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetS
 
 from streams.broker import tansu
 from streams.broker.kind import broker_kind
-from streams.kafka import librdkafka_config
+from streams.broker.topics import ApplyReport, drift, load_registry, replication
+from streams.runtime.kafka import librdkafka_config
 from streams.settings import KaptionSettings
-from streams.topics import ApplyReport, drift, load_registry, replication
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 15.0
@@ -69,7 +69,7 @@ def topic_partitions(admin: AdminClient, timeout_s: float = TIMEOUT_S) -> dict[s
 
 def apply_topics(settings: KaptionSettings) -> ApplyReport:
     """Creates the missing topics of topics.yaml (under the settings' prefix) with the
-    replication the cluster allows (streams.topics.replication); reports, and never alters,
+    replication the cluster allows (streams.broker.topics.replication); reports, and never alters,
     existing ones that differ from their spec."""
     registry = load_registry(settings.topics_file, settings.topic_prefix)
     admin = admin_client(settings)

@@ -59,7 +59,7 @@ from urllib.parse import urljoin, urlsplit
 import av
 import av.container
 
-from streams.audio import SAMPLE_RATE
+from streams.events.audio import SAMPLE_RATE
 
 BYTES_PER_SAMPLE = 2  # int16
 POLL_S = 0.1  # how often a waiting generator or reader looks at its stop flag

@@ -16,14 +16,14 @@ from typing import Any, Self
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from streams.admin import BrokerUnreachable
-from streams.codec import DecodeError
-from streams.events import Event, JobRequested, JobState, JobStatus, SubtitlesReady
-from streams.kafka import librdkafka_config
-from streams.registry import event_codec
+from streams.broker.admin import BrokerUnreachable
+from streams.broker.topics import Outgoing, load_registry
+from streams.events.codec import DecodeError
+from streams.events.model import Event, JobRequested, JobState, JobStatus, SubtitlesReady
+from streams.events.registry import event_codec
+from streams.events.states import FINAL_STATES
+from streams.runtime.kafka import librdkafka_config
 from streams.settings import KaptionSettings
-from streams.states import FINAL_STATES
-from streams.topics import Outgoing, load_registry
 
 log = logging.getLogger(__name__)
 POLL_S = 0.2

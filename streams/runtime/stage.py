@@ -17,14 +17,14 @@ from aiokafka import AIOKafkaProducer
 from faust.types import EventT, TableT
 
 from streams.broker.kind import broker_kind
-from streams.codec import AvroCodec, DecodeError
-from streams.events import Event, StageFailed
-from streams.kafka import event_producer, transient
-from streams.metrics import BAD_INPUT, DEAD_LETTER, METRICS, OK, OUTCOMES
-from streams.registry import event_codec
+from streams.broker.topics import Outgoing, TopicRegistry, load_registry
+from streams.events.codec import AvroCodec, DecodeError
+from streams.events.model import Event, StageFailed
+from streams.events.registry import event_codec
+from streams.runtime.kafka import event_producer, transient
+from streams.runtime.metrics import BAD_INPUT, DEAD_LETTER, METRICS, OK, OUTCOMES
+from streams.runtime.spread import Spread
 from streams.settings import KaptionSettings
-from streams.spread import Spread
-from streams.topics import Outgoing, TopicRegistry, load_registry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -111,7 +111,7 @@ class Platform:
                 f"{out.event.SCHEMA} of {len(value)} bytes exceeds {out.topic}'s {limit}"
             )
         partition = None
-        if out.weight is not None:  # spread by weight (streams/spread.py), not by key hash
+        if out.weight is not None:  # spread by weight (streams/runtime/spread.py), not by key hash
             partitions = self.registry.specs[out.topic].partitions
             partition = self.spread.partition(out.topic, partitions, out.weight)
         await self.send(self.registry.name(out.topic), key, value, partition=partition)

@@ -9,16 +9,18 @@ not all of them).
 from __future__ import annotations
 
 import json
+import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from agents.cues.live_order import latency_summary
-from streams.codec import DecodeError
-from streams.events import LiveCue, LiveKind
-from streams.registry import event_codec
+import numpy as np
+
+from clients.status import humanise_seconds, read_topic
+from streams.events.codec import DecodeError
+from streams.events.model import LiveCue, LiveKind
+from streams.events.registry import event_codec
 from streams.settings import KaptionSettings
-from streams.status import humanise_seconds, read_topic
 
 # Columns of the human table, in order (every row has more keys; see stream_row).
 COLUMNS = ("stream", "state", "media", "finals", "gaps", "final latency", "updated", "reason")
@@ -138,3 +140,16 @@ def read_streams(settings: KaptionSettings, timeout_s: float = 30.0) -> dict[str
 
     read_topic(settings, CUES_TOPIC, take, "live stream status", timeout_s)
     return summaries
+
+
+def latency_summary(values: Sequence[float]) -> dict[str, float]:
+    """count, p50, p95 and max of latencies in seconds (NaN figures when there are none)."""
+    data = np.asarray(values, dtype=float)
+    if data.size == 0:
+        return {"count": 0, "p50": math.nan, "p95": math.nan, "max": math.nan}
+    return {
+        "count": int(data.size),
+        "p50": float(np.percentile(data, 50)),
+        "p95": float(np.percentile(data, 95)),
+        "max": float(data.max()),
+    }

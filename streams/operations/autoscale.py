@@ -1,7 +1,8 @@
 """`kaption autoscale`: local `kaption worker --role ROLE` processes, as many as the stage's
 backlog needs. Each poll measures the stage's consumer group (lag and committed offsets on its
-input topics), asks the pure policy (streams/scaling.py) and starts or stops processes, printing
-one line per change. Workers it did not start (another machine's, a ``--role all`` process) share
+input topics), asks the pure policy (streams/operations/scaling.py) and starts or stops
+processes, printing one line per change. Workers it did not start (another machine's, a
+``--role all`` process) share
 the work: on Apache Kafka the group's members (DescribeGroups) count them, and it starts that
 many fewer; Tansu lists no members, so there they are not counted.
 """
@@ -21,24 +22,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from agents.roles import stage_inputs
-from streams.admin import admin_client, consumer_lag, group_members
+from streams.broker.admin import admin_client, consumer_lag, group_members
 from streams.broker.kind import broker_kind
-from streams.processes import die_with_parent, role_args, settings_env
-from streams.scaling import Decision, Policy, Sample, ScalerState, decide
+from streams.operations.scaling import Decision, Policy, Sample, ScalerState, decide
+from streams.runtime.processes import die_with_parent, role_args, settings_env
+from streams.runtime.roles import stage_inputs
 from streams.settings import KaptionSettings
 
 log = logging.getLogger(__name__)
 
 
 def group_of(settings: KaptionSettings, stage: str) -> str:
-    """The stage's consumer group: its Faust app id (streams/app.py, kept free of Faust here)."""
+    """The stage's consumer group: its Faust app id (streams/runtime/app.py, kept free of Faust
+    here)."""
     return f"{settings.topic_prefix}{stage}"
 
 
 def measure(settings: KaptionSettings, stage: str, workers: int, at: float) -> Sample:
     """Lag and committed offsets of the stage's group on its inputs (true end offsets on
-    Tansu too: streams/admin.py), and the group's members beyond this autoscaler's workers."""
+    Tansu too: streams/broker/admin.py), and the group's members beyond this autoscaler's
+    workers."""
     topics = [settings.topic_prefix + logical for logical in stage_inputs(stage)]
     group = group_of(settings, stage)
     partitions = consumer_lag(settings, [group], topics)
@@ -133,7 +136,7 @@ class WorkerPool:
 
 
 def worker_command(stage: str) -> list[str]:
-    return [sys.executable, "-m", "streams.cli", "worker", *role_args(stage)]
+    return [sys.executable, "-m", "clients.cli", "worker", *role_args(stage)]
 
 
 def decision_line(stage: str, before: int, decision: Decision) -> str:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from streams.events import JobState
+from streams.events.model import JobState
 
 FINAL_STATES = frozenset({JobState.COMPLETED, JobState.PARTIAL, JobState.FAILED})

@@ -1,6 +1,7 @@
 """The autoscaler's decision: how many workers a stage should have, from its consumer group's lag
 and the rate its workers process records. Pure (no clock, no Kafka): `kaption autoscale`
-(streams/autoscale.py) measures, calls ``decide`` once per poll and starts or stops processes.
+(streams/operations/autoscale.py) measures, calls ``decide`` once per poll and starts or stops
+processes.
 
 The policy, in one line: enough workers to drain the backlog within ``target_drain_s``::
 

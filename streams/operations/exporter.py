@@ -3,7 +3,7 @@ kafka_exporter's metric names (github.com/danielqsj/kafka_exporter), so the dash
 alerts written for it work unchanged, here and where kafka_exporter itself runs in production.
 
 Every scrape of ``/metrics`` reads the cluster with confluent-kafka's AdminClient
-(streams/admin.py), all of it within one time budget (``timeout_s``), and exports:
+(streams/broker/admin.py), all of it within one time budget (``timeout_s``), and exports:
 
 - ``kafka_brokers``: brokers in the cluster
 - ``kafka_topic_partitions{topic}``: partitions of the topic
@@ -77,7 +77,8 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from streams.admin import (
+from streams.broker import tansu
+from streams.broker.admin import (
     Partition,
     admin_client,
     cluster_metadata,
@@ -87,9 +88,8 @@ from streams.admin import (
     group_members,
     oldest_offsets,
 )
-from streams.broker import tansu
 from streams.broker.kind import broker_kind
-from streams.http import Endpoint, serve
+from streams.runtime.http import Endpoint, serve
 from streams.settings import KaptionSettings
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,7 @@
 """Child processes: `kaption worker` started and stopped from Python (run, tests, bench).
 
-Kept apart from streams.worker so a parent does not import Faust, PyAV and the model runtime.
+Kept apart from streams.runtime.worker so a parent does not import Faust, PyAV and the model
+runtime.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def worker_process(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", *role_args(roles)],
+            [sys.executable, "-m", "clients.cli", "worker", *role_args(roles)],
             env={**os.environ, **settings_env(settings)},
             stdout=log,
             stderr=subprocess.STDOUT,

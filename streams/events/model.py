@@ -1,4 +1,5 @@
-"""Typed kaption events: GENERATED from schemas/*.avsc by ``python -m streams.codegen``.
+"""Typed kaption events: GENERATED from schemas/*.avsc by
+``python -m streams.events.codegen``.
 
 Do not edit by hand: change the schema and run ``make events``. Each class converts to and from
 the plain records fastavro reads and writes (``from_record``/``to_record``).

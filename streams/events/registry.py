@@ -12,7 +12,7 @@ from typing import Any
 
 from fastavro.schema import to_parsing_canonical_form
 
-from streams.codec import AvroCodec, EventSchema
+from streams.events.codec import AvroCodec, EventSchema
 from streams.settings import KaptionSettings
 
 

@@ -1,5 +1,5 @@
 """Dead letters an operator can work with: list, inspect and replay the records the stage
-runner (streams/stage.py) sent to ``<topic>.dlq``.
+runner (streams/runtime/stage.py) sent to ``<topic>.dlq``.
 
 Every read is group-less (assign, never join) from a partition's oldest record up to its true
 end (``log_end_offsets``: corrected on Tansu, whose ListOffsets undercounts). Replay
@@ -26,7 +26,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from streams.admin import (
+from streams.broker.admin import (
     BrokerUnreachable,
     admin_client,
     committed_offsets,
@@ -34,10 +34,10 @@ from streams.admin import (
     oldest_offsets,
     topic_partitions,
 )
-from streams.codec import AvroCodec, DecodeError
-from streams.kafka import librdkafka_config
+from streams.broker.topics import DLQ_SUFFIX, TopicRegistry, load_registry
+from streams.events.codec import AvroCodec, DecodeError
+from streams.runtime.kafka import librdkafka_config
 from streams.settings import KaptionSettings
-from streams.topics import DLQ_SUFFIX, TopicRegistry, load_registry
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 import faust
 
 from streams.broker.kind import timings
-from streams.kafka import MAX_EVENT_BYTES, ssl_context
+from streams.runtime.kafka import MAX_EVENT_BYTES, ssl_context
 from streams.settings import KaptionSettings
 
 

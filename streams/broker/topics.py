@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from streams.events import Event
+from streams.events.model import Event
 
 DLQ_SUFFIX = ".dlq"
 _KEYS = {
@@ -32,7 +32,7 @@ class Outgoing:
     topic: str
     event: Event
     # Set (e.g. seconds of audio): sent to the partition with the least weight so far instead of
-    # by key hash, so consumers get even work (streams/spread.py).
+    # by key hash, so consumers get even work (streams/runtime/spread.py).
     weight: float | None = None
 
 

@@ -2,7 +2,7 @@
 live captions back, with their latency figures.
 
 The client side of the live lane: a producer of chunks and a group-less reader of live cues
-(streams/client.py's JobClient, reading ``live.cues`` instead of job statuses).
+(clients/jobs.py's JobClient, reading ``live.cues`` instead of job statuses).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from agents.live.ingest import Chunk, End, IngestOptions, read_live
-from streams.audio import SAMPLE_RATE
-from streams.client import POLL_S, JobClient
-from streams.events import AudioChunk, LiveCue, LiveKind
+from clients.jobs import POLL_S, JobClient
+from clients.live.ingest import Chunk, End, IngestOptions, read_live
+from streams.broker.topics import Outgoing
+from streams.events.audio import SAMPLE_RATE
+from streams.events.model import AudioChunk, LiveCue, LiveKind
 from streams.settings import KaptionSettings
-from streams.topics import Outgoing
 
 
 class StreamClient(JobClient):

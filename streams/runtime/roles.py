@@ -7,7 +7,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the worker imports Faust: not needed to list the roles
-    from streams.worker import Register
+    from streams.runtime.worker import Register
 
 # In the order of the flow. Each stage is its own Faust app and consumer group, and its module
 # (agents/<stage>/agent.py) has a ``register(stage)``. Live streams have a lane of their own:

@@ -1,7 +1,7 @@
 """Job status for `kaption status`: every job's latest state, read from the compacted
 ``jobs.status`` topic with a group-less consumer, and the rows a table or JSON shows.
 
-Rows carry a ``kind`` ("job"; agents/live/status.py makes the "stream" rows of `kaption
+Rows carry a ``kind`` ("job"; clients/live/status.py makes the "stream" rows of `kaption
 streams` from the live cues with the same reader).
 """
 
@@ -16,14 +16,14 @@ from datetime import datetime
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from streams.admin import BrokerUnreachable
-from streams.codec import AvroCodec, DecodeError
-from streams.events import JobStatus
-from streams.kafka import librdkafka_config
-from streams.registry import event_codec
+from streams.broker.admin import BrokerUnreachable
+from streams.broker.topics import load_registry
+from streams.events.codec import AvroCodec, DecodeError
+from streams.events.model import JobStatus
+from streams.events.registry import event_codec
+from streams.events.states import FINAL_STATES
+from streams.runtime.kafka import librdkafka_config
 from streams.settings import KaptionSettings
-from streams.states import FINAL_STATES
-from streams.topics import load_registry
 
 log = logging.getLogger(__name__)
 
