@@ -5,6 +5,11 @@ Each node has a state directory of its own (its log directory, server.properties
 server.log); the common settings come from docker/kafka/server.properties, the same file
 docker/compose.yaml gives the apache/kafka image. A node is formatted once
 (``kafka.tools.StorageTool format``) and keeps its data across restarts.
+
+For tests and development a node's client listener can require authentication (``Security``):
+SASL/SCRAM users created when the node is formatted, TLS with a throwaway CA
+(``throwaway_tls``), or both. Authentication only: there is no authorizer, so any
+authenticated user may do anything. Without it (the default) the listener is PLAINTEXT.
 """
 
 from __future__ import annotations
@@ -91,13 +96,133 @@ def cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """TLS on a node's client listener, as PEM files Kafka reads itself."""
+
+    keystore: Path  # the node's private key (PKCS#8, unencrypted), then its certificate chain
+    truststore: Path  # the CA certificate(s) that signed it (and any client certificates)
+    client_auth: bool = False  # require a client certificate signed by the truststore's CA
+    # A client's files (PEM) for tests: what KAPTION_SSL_CAFILE/CERTFILE/KEYFILE name.
+    client_certificate: Path | None = None
+    client_key: Path | None = None
+
+
+@dataclass(frozen=True)
+class Security:
+    """Authentication on a node's client listener (a test and development facility).
+
+    ``users`` (name, password) get SCRAM credentials for every one of ``mechanisms`` when the
+    node is formatted; with users the listener is SASL_PLAINTEXT, or SASL_SSL with ``tls``;
+    ``tls`` alone gives SSL. Brokers talk to each other on the same listener as the first user,
+    so no unauthenticated data listener is left open; the controller listener stays PLAINTEXT
+    on loopback."""
+
+    users: tuple[tuple[str, str], ...] = ()
+    mechanisms: tuple[str, ...] = SCRAM_MECHANISMS
+    tls: ServerTls | None = None
+
+    def __post_init__(self) -> None:
+        if not self.users and self.tls is None:
+            raise ValueError("Security needs SCRAM users, TLS, or both")
+        if self.users and not self.mechanisms:
+            raise ValueError("SCRAM users need at least one mechanism")
+        unknown = set(self.mechanisms) - set(SCRAM_MECHANISMS)
+        if unknown:
+            raise ValueError(f"not a SCRAM mechanism: {', '.join(sorted(unknown))}")
+        for name, password in self.users:
+            # Both end up inside StorageTool's [name=...,password=...] and a JAAS string.
+            if not name or not password or any(c in name + password for c in '",[]=\\ '):
+                raise ValueError(f"SCRAM user {name!r}: name and password need plain characters")
+
+    @property
+    def protocol(self) -> str:
+        if self.users:
+            return "SASL_SSL" if self.tls else "SASL_PLAINTEXT"
+        return "SSL"
+
+    def client_settings(self, user: int = 0, mechanism: str | None = None) -> dict[str, str]:
+        """KaptionSettings fields (KAPTION_<NAME> upper-cased) for a client of this listener:
+        one of ``users`` with one of ``mechanisms`` (the first by default)."""
+        found = {"security_protocol": self.protocol}
+        if self.users:
+            name, password = self.users[user]
+            found |= {
+                "sasl_mechanism": mechanism or self.mechanisms[0],
+                "sasl_username": name,
+                "sasl_password": password,
+            }
+        if self.tls is not None:
+            found["ssl_cafile"] = str(self.tls.truststore)
+            if self.tls.client_auth and self.tls.client_certificate and self.tls.client_key:
+                found["ssl_certfile"] = str(self.tls.client_certificate)
+                found["ssl_keyfile"] = str(self.tls.client_key)
+        return found
+
+    def librdkafka(self) -> dict[str, str]:
+        """The same as confluent-kafka configuration (the readiness check's)."""
+        mapping = {
+            "security_protocol": "security.protocol",
+            "sasl_mechanism": "sasl.mechanism",
+            "sasl_username": "sasl.username",
+            "sasl_password": "sasl.password",
+            "ssl_cafile": "ssl.ca.location",
+            "ssl_certfile": "ssl.certificate.location",
+            "ssl_keyfile": "ssl.key.location",
+        }
+        return {mapping[key]: value for key, value in self.client_settings().items()}
+
+    def format_args(self) -> list[str]:
+        """StorageTool's ``--add-scram`` arguments: every user for every mechanism (KRaft keeps
+        SCRAM credentials in its metadata log, so brokers can authenticate each other from the
+        first start)."""
+        return [
+            arg
+            for mechanism in self.mechanisms
+            for name, password in self.users
+            for arg in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
+        ]
+
+    def listener_properties(self) -> dict[str, str]:
+        """The settings the secured client listener needs, inter-broker traffic included."""
+        listener = self.protocol.lower()
+        found = {"inter.broker.listener.name": self.protocol}
+        if self.users:
+            name, password = self.users[0]
+            login = (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{name}" password="{password}";'
+            )
+            found |= {
+                "sasl.enabled.mechanisms": ",".join(self.mechanisms),
+                "sasl.mechanism.inter.broker.protocol": self.mechanisms[0],
+            }
+            # The server side of every enabled mechanism needs a login module; the inter-broker
+            # client logs in with its username and password.
+            for mechanism in self.mechanisms:
+                found[f"listener.name.{listener}.{mechanism.lower()}.sasl.jaas.config"] = login
+        if self.tls is not None:
+            found |= {
+                "ssl.keystore.type": "PEM",
+                "ssl.keystore.location": str(self.tls.keystore),
+                "ssl.truststore.type": "PEM",
+                "ssl.truststore.location": str(self.tls.truststore),
+                "ssl.client.auth": "required" if self.tls.client_auth else "none",
+            }
+        return found
+
+
 @dataclass(frozen=True)
 class NodeSpec:
     node_id: int
-    port: int  # clients (PLAINTEXT)
+    port: int  # clients (PLAINTEXT, or as ``security`` says)
     controller_port: int
     state_dir: Path
     advertised_port: int | None = None  # what clients are told to use (a proxy's), if not port
+    security: Security | None = None  # None: a PLAINTEXT client listener
 
 
 def node_properties(
@@ -108,11 +233,20 @@ def node_properties(
     (3 copies, 2 in sync where there are 3 nodes)."""
     replicas = str(min(3, nodes))
     min_isr = str(min(2, nodes))
+    client = node.security.protocol if node.security else "PLAINTEXT"
+    secured: dict[str, str] = {}
+    if node.security is not None:
+        protocols = common.get("listener.security.protocol.map", "CONTROLLER:PLAINTEXT")
+        if f"{client}:" not in protocols:
+            protocols += f",{client}:{client}"
+        secured = {"listener.security.protocol.map": protocols}
+        secured |= node.security.listener_properties()
     return {
         **common,
+        **secured,
         "node.id": str(node.node_id),
-        "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.advertised_port or node.port}",
+        "listeners": f"{client}://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+        "advertised.listeners": f"{client}://127.0.0.1:{node.advertised_port or node.port}",
         "controller.quorum.voters": voters,
         "log.dirs": str(node.state_dir / "data"),
         "offsets.topic.replication.factor": replicas,
@@ -167,7 +301,13 @@ class KafkaNode:
             return
         done = subprocess.run(
             self.command(
-                "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(self.properties_file)
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster,
+                "-c",
+                str(self.properties_file),
+                *(self.spec.security.format_args() if self.spec.security else []),
             ),
             capture_output=True,
             text=True,
@@ -225,6 +365,15 @@ class LocalKafka:
     def bootstrap(self) -> str:
         return ",".join(f"127.0.0.1:{node.spec.port}" for node in self.nodes)
 
+    @property
+    def security(self) -> Security | None:
+        return self.nodes[0].spec.security
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka settings a client of this cluster needs besides the bootstrap servers:
+        nothing for PLAINTEXT, the first user's credentials and the CA where secured."""
+        return self.security.librdkafka() if self.security else {}
+
     def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Formats the nodes not yet formatted (side by side), starts every node and waits until
         the cluster lists all of them as brokers."""
@@ -254,7 +403,9 @@ class LocalKafka:
                 )
             except BrokerError as exc:
                 raise BrokerError(f"{exc}; its log ends:\n{node.tail()}") from exc
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
+        admin = AdminClient(
+            {"bootstrap.servers": self.bootstrap, "log_level": 0, **self.client_config()}
+        )
         while time.monotonic() < deadline:
             with contextlib.suppress(KafkaException):
                 if len(admin.list_topics(timeout=2).brokers) == len(self.nodes):
@@ -306,10 +457,12 @@ def plan(
     heap: str,
     first_port: int = 0,
     advertised: Sequence[int] = (),
+    security: Security | None = None,
 ) -> LocalKafka:
     """The cluster kept in ``state_dir``: its id (made once), each node's ports (``first_port``
     and up for clients, free ports when 0; controllers always on free ports; ``advertised``:
-    the ports clients are told, e.g. proxies') and properties."""
+    the ports clients are told, e.g. proxies'), client listener (``security``) and
+    properties."""
     java = java_executable()
     if java is None:
         raise BrokerError("no Java found (Apache Kafka needs Java 17+)")
@@ -325,6 +478,7 @@ def plan(
             controller_port=free_port(),
             state_dir=state_dir / f"node-{index + 1}",
             advertised_port=advertised[index] if index < len(advertised) else None,
+            security=security,
         )
         for index in range(nodes)
     ]
@@ -348,9 +502,10 @@ def local_kafka(
     first_port: int = 0,
     heap: str = "512m",
     advertised: Sequence[int] = (),
+    security: Security | None = None,
 ) -> Iterator[LocalKafka]:
     """Runs a local Kafka cluster for the duration of the block (stopped cleanly after)."""
-    cluster = plan(state_dir, nodes, kafka_home, heap, first_port, advertised)
+    cluster = plan(state_dir, nodes, kafka_home, heap, first_port, advertised, security)
     try:
         cluster.start()
         yield cluster
