@@ -23,6 +23,7 @@ from streams.broker.admin import BrokerUnreachable, apply_topics, consumer_lag
 from streams.broker.launch import announce, broker_for_command, local_broker
 from streams.broker.ports import BrokerError
 from streams.events.model import JobState, JobStatus
+from streams.runtime.kafka import KafkaAuthenticationError
 from streams.runtime.logs import configure_logging
 from streams.runtime.processes import free_port, wait_ready, worker_process
 from streams.settings import KaptionSettings, invalid_settings
@@ -60,12 +61,14 @@ def metrics_option(fn: Any) -> Any:
 
 
 class KaptionGroup(click.Group):
-    """Turns an unreachable broker or a rejected setting into a clear message instead of a
-    traceback."""
+    """Turns an unreachable broker, a broker that refuses our credentials or a rejected setting
+    into a clear message instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KafkaAuthenticationError as exc:  # reachable, but wrong credentials or TLS
+            raise click.ClickException(str(exc)) from exc
         except BrokerUnreachable as exc:
             raise click.ClickException(f"cannot reach Kafka: {exc}") from exc
         except ValidationError as exc:
@@ -387,6 +390,42 @@ def exporter(port: int, host: str, **options: Any) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     endpoint.stop()
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Default 8000.")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@kafka_options
+def api(port: int | None, host: str | None, **options: Any) -> None:
+    """Serve the HTTP API (jobs, streams, web page) until interrupted. Needs
+    KAPTION_API_TOKENS; uploads and paths live under KAPTION_MEDIA_ROOT."""
+    import uvicorn
+
+    from clients.api.app import create_app
+    from clients.api.config import ApiConfigError, ApiSettings
+
+    settings = require_broker(make_settings(**options))
+    configure_logging(settings.log_level, settings.log_format)
+    api_settings = ApiSettings()
+    overrides = {k: v for k, v in (("port", port), ("host", host)) if v is not None}
+    api_settings = api_settings.model_copy(update=overrides)
+    try:
+        app = create_app(settings, api_settings)
+    except ApiConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    root = app.state.settings.media_root
+    unset = "" if settings.media_root else " (KAPTION_MEDIA_ROOT unset)"
+    click.echo(f"kaption api on http://{api_settings.host}:{api_settings.port}")
+    click.echo(f"media root {root}{unset}")
+    levels = {"crit": "critical", "warn": "warning"}
+    uvicorn.run(
+        app,
+        host=api_settings.host,
+        port=api_settings.port,
+        log_level=levels.get(settings.log_level, settings.log_level),
+        log_config=None,  # the platform's logging, configured above
+        timeout_graceful_shutdown=5,  # open event streams must not hold a stop up
+    )
 
 
 @main.command()

@@ -22,7 +22,7 @@ from streams.events.codec import DecodeError
 from streams.events.model import Event, JobRequested, JobState, JobStatus, SubtitlesReady
 from streams.events.registry import event_codec
 from streams.events.states import FINAL_STATES
-from streams.runtime.kafka import librdkafka_config
+from streams.runtime.kafka import librdkafka_config, raise_if_refused, refusal
 from streams.settings import KaptionSettings
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,9 @@ class BrokerWatch:
         """librdkafka's error_cb: its errors are ours to report, not to print. Losing every
         broker connection marks the broker down at once; librdkafka reconnects by itself."""
         log.debug("librdkafka: %s", error.str())
+        refused = refusal(error)  # wrong credentials or TLS: waiting for the broker cannot help
+        if refused is not None:
+            raise refused
         if error.code() == KafkaError._ALL_BROKERS_DOWN:
             self.down(error.str())
 
@@ -180,6 +183,9 @@ class JobClient:
                     "enable.idempotence": True,
                     "acks": "all",
                     "message.timeout.ms": message_timeout_ms,
+                    # The agents' key hash (aiokafka, like Java): a job's request lands on the
+                    # partition of its later events, so one orchestrator worker owns the job.
+                    "partitioner": "murmur2_random",
                 },
             )
         )
@@ -214,6 +220,7 @@ class JobClient:
                 self.producer.list_topics(self.registry.name("jobs.requested"), timeout=PROBE_S)
                 self._assign_at_end(self.READS)
             except KafkaException as exc:
+                raise_if_refused(self.producer)  # a refused login, not an outage: stop now
                 self.watch.down(str(exc.args[0].str()))
                 self.watch.check()
                 time.sleep(POLL_S)  # a refused connection fails at once

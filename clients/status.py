@@ -22,7 +22,7 @@ from streams.events.codec import AvroCodec, DecodeError
 from streams.events.model import JobStatus
 from streams.events.registry import event_codec
 from streams.events.states import FINAL_STATES
-from streams.runtime.kafka import librdkafka_config
+from streams.runtime.kafka import librdkafka_config, list_topics
 from streams.settings import KaptionSettings
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,8 @@ def read_topic(
     )
     try:
         try:
-            metadata = consumer.list_topics(topic, timeout=max(0.1, timeout_s))
+            # KafkaAuthenticationError when the broker refuses our login
+            metadata = list_topics(consumer, max(0.1, timeout_s), topic)
         except KafkaException as exc:
             raise BrokerUnreachable(str(exc.args[0])) from exc
         found = metadata.topics.get(topic)

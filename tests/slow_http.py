@@ -1,7 +1,7 @@
 """Misbehaving media sources on 127.0.0.1, for unit and integration tests: a host that never
-accepts, a server that accepts and never answers, one that stalls after some bytes, and one that
-serves real media slowly. Each is a context manager yielding a URL; leaving it releases every
-waiting connection, so nothing outlives the test."""
+accepts, a server that accepts and never answers, one that stalls after some bytes, one that
+serves real media slowly, and one that only redirects. Each is a context manager yielding a URL;
+leaving it releases every waiting connection, so nothing outlives the test."""
 
 from __future__ import annotations
 
@@ -125,6 +125,35 @@ def media_server(
         yield server
     finally:
         server.closing.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+class RedirectHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        location = self.server.location  # type: ignore[attr-defined]
+        self.send_response(302)
+        self.send_header("Location", location.replace("{self}", self.path))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def redirect_server(location: str) -> Iterator[str]:
+    """A URL on 127.0.0.1 that answers every GET with a 302 to ``location`` (``{self}``: the
+    requested path, so a relative Location can loop)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RedirectHandler)
+    server.daemon_threads = True
+    server.location = location  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, name="redirect-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/media.mp4"
+    finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

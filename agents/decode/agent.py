@@ -23,6 +23,7 @@ from streams.events.model import AudioReady, DecodeRequested
 from streams.runtime.metrics import METRICS
 from streams.runtime.stage import Stage
 from streams.settings import KaptionSettings
+from streams.sources import SourcePolicy, UnsafeSource
 
 INPUTS = ("decode.requested",)
 
@@ -52,13 +53,18 @@ def register(stage: Stage) -> None:
     settings = stage.settings
     window_s, limits = settings.audio_window_s, source_limits(settings)
     concurrency = settings.decode_concurrency
+    # Any producer can publish a job: every source is checked on the decode thread (the check
+    # may resolve a host name) before anything opens it; a refused one fails its job.
+    policy = SourcePolicy.from_settings(settings)
     threads = ThreadPoolExecutor(concurrency, thread_name_prefix=f"kaption-{stage.name}")
     decoded_seconds = METRICS.audio_seconds.labels("decode")
 
     async def handle(request: DecodeRequested) -> list[Outgoing]:
         loop = asyncio.get_running_loop()
         gone = threading.Event()  # set when this handler ends, cancelled (shutdown) included
-        windows = decode_windows(request.source, window_s, limits=limits, should_stop=gone.is_set)
+        windows = decode_windows(
+            request.source, window_s, limits=limits, should_stop=gone.is_set, policy=policy
+        )
         try:
             while (window := await loop.run_in_executor(threads, next, windows, None)) is not None:
                 await stage.publish(Outgoing("audio.ready", audio_ready(request, window)))
@@ -67,4 +73,5 @@ def register(stage: Stage) -> None:
             gone.set()  # a decode still running on its thread stops at its next chunk
         return []
 
-    stage.agent(INPUTS, handle, expected_errors=(MediaError,), concurrency=concurrency)
+    expected = (MediaError, UnsafeSource)  # bad input: the job fails with the reason
+    stage.agent(INPUTS, handle, expected_errors=expected, concurrency=concurrency)

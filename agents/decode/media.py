@@ -19,11 +19,17 @@ from agents.decode.sources import (
     ffmpeg_options,
     is_url,
     read_timed_out,
+    redirect_of,
     stalled,
 )
 from streams.events.audio import SAMPLE_RATE
+from streams.sources import SourcePolicy, check_source
 
 DEFAULT_LIMITS = SourceLimits()
+# The safe default: URLs only to public addresses over HTTP(S); paths anywhere (no media root).
+STRICT = SourcePolicy()
+# FFmpeg's own limit, which kaption applies now that it follows redirects itself.
+MAX_REDIRECTS = 8
 # Local files: PyAV's interrupt callback gives up on an open or a packet read after this long.
 LOCAL_TIMEOUT_S = 30.0
 
@@ -74,9 +80,9 @@ def past_deadline(source: str, limits: SourceLimits) -> MediaError:
     return MediaError(f"still reading {source} after {limits.deadline_s:g} s: gave up")
 
 
-def _open(source: str, limits: SourceLimits) -> av.container.InputContainer:
+def _open(source: str, limits: SourceLimits, policy: SourcePolicy) -> av.container.InputContainer:
     if is_url(source):
-        return _open_url(source, limits)
+        return _open_url(source, limits, policy)
     _check_local(source)
     try:
         return av.open(source, mode="r", timeout=LOCAL_TIMEOUT_S)
@@ -84,20 +90,31 @@ def _open(source: str, limits: SourceLimits) -> av.container.InputContainer:
         raise not_media(source, exc) from exc
 
 
-def _open_url(source: str, limits: SourceLimits) -> av.container.InputContainer:
-    check_connect(source, limits)
-    clock = ReadClock()
-    try:
-        # The deadline bounds the opening too (PyAV's interrupt callback, opening only): a
-        # source can trickle for hours before its header is complete.
-        timeout = (limits.deadline_s, None)
-        return av.open(source, mode="r", options=ffmpeg_options(limits), timeout=timeout)
-    except av.error.FFmpegError as exc:
-        if limits.deadline_s is not None and clock.waited() >= limits.deadline_s:
-            raise past_deadline(source, limits) from exc
-        if stalled(exc, clock.waited(), limits):
-            raise read_timed_out(source, limits) from exc
-        raise not_media(source, exc) from exc
+def _open_url(
+    source: str, limits: SourceLimits, policy: SourcePolicy
+) -> av.container.InputContainer:
+    """Opens ``source`` (already checked), following its HTTP redirects one by one: each
+    Location is checked like a new source before anything connects to it."""
+    opened = ReadClock()
+    url = source
+    for _ in range(MAX_REDIRECTS + 1):
+        check_connect(url, limits, policy.allow_private)
+        clock = ReadClock()
+        try:
+            # The deadline bounds the opening too (PyAV's interrupt callback, opening only): a
+            # source can trickle for hours before its header is complete.
+            timeout = (limits.deadline_s, None)
+            return av.open(url, mode="r", options=ffmpeg_options(limits), timeout=timeout)
+        except av.error.FFmpegError as exc:
+            if limits.deadline_s is not None and opened.waited() >= limits.deadline_s:
+                raise past_deadline(source, limits) from exc
+            if stalled(exc, clock.waited(), limits):
+                raise read_timed_out(source, limits) from exc
+            location = redirect_of(url, exc, limits)
+            if location is None:
+                raise not_media(source, exc) from exc
+        url = check_source(location, policy)
+    raise MediaError(f"more than {MAX_REDIRECTS} redirects from {source}")
 
 
 def audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream:
@@ -206,14 +223,17 @@ def decode_windows(
     sample_rate: int = SAMPLE_RATE,
     limits: SourceLimits = DEFAULT_LIMITS,
     should_stop: Callable[[], bool] = lambda: False,
+    policy: SourcePolicy = STRICT,
 ) -> Iterator[AudioWindow]:
     """Lazily decodes a media file or URL into windows (so long media never sits in one event,
-    and speech detection can start before decoding ends). Raises MediaError for input kaption
-    cannot use: before the first window for unreadable input, later for a broken stream, a URL
-    that stops sending (``limits``) or a decode that passes ``limits.deadline_s``; Abandoned
-    once ``should_stop`` says the caller has gone."""
+    and speech detection can start before decoding ends). Raises UnsafeSource, before opening
+    anything, for a source ``policy`` refuses; MediaError for input kaption cannot use: before
+    the first window for unreadable input, later for a broken stream, a URL that stops sending
+    (``limits``) or a decode that passes ``limits.deadline_s``; Abandoned once ``should_stop``
+    says the caller has gone."""
     started = time.monotonic()
-    with _open(source, limits) as container:
+    source = check_source(source, policy)  # a path comes back resolved under the media root
+    with _open(source, limits, policy) as container:
         offset = start_offset(container)  # also checks for an audio track
         clock = ReadClock()
         pcm = bounded(iter_pcm(container, sample_rate), source, limits, started, should_stop, clock)

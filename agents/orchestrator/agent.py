@@ -12,6 +12,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
+from agents.orchestrator import intake
 from agents.orchestrator.decide import Policy, decide, needs_check
 from agents.orchestrator.state import Job
 from agents.orchestrator.tables import JobTables
@@ -22,7 +23,8 @@ from streams.runtime.stage import Stage
 
 log = logging.getLogger(__name__)
 
-INPUTS = (
+# What moves a job (Avro events, in order per job).
+JOB_INPUTS = (
     "jobs.requested",
     "jobs.checks",
     "segments.planned",
@@ -31,6 +33,9 @@ INPUTS = (
     "stage.failed",
     "subtitles.published",
 )
+# Every topic the stage reads: the job inputs and the intake's CloudEvents (agents/orchestrator/
+# intake.py), which share their partition count.
+INPUTS = (*JOB_INPUTS, *intake.INPUTS)
 
 
 def job_of(event: Event) -> str:
@@ -107,7 +112,8 @@ def register(stage: Stage) -> None:
         report(job, decision.job, at)
         return []
 
-    stage.agent(INPUTS, handle)
+    stage.agent(JOB_INPUTS, handle)
+    intake.register(stage)
 
     for state in JobState:
         METRICS.jobs.labels(state.value).set(0)

@@ -21,7 +21,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetS
 from streams.broker import tansu
 from streams.broker.kind import broker_kind
 from streams.broker.topics import ApplyReport, drift, load_registry, replication
-from streams.runtime.kafka import librdkafka_config
+from streams.runtime.kafka import BrokerUnreachable, librdkafka_config, list_topics
 from streams.settings import KaptionSettings
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,6 @@ TIMEOUT_S = 15.0
 RETRY_S = 0.1  # between ListOffsets asked again after a retriable error
 LEADER_SETTLING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
 Partition = tuple[str, int]  # (topic, partition)
-
-
-class BrokerUnreachable(RuntimeError):
-    pass
 
 
 def admin_client(settings: KaptionSettings) -> AdminClient:
@@ -49,7 +45,8 @@ class ClusterMetadata:
 def cluster_metadata(admin: AdminClient, timeout_s: float = TIMEOUT_S) -> ClusterMetadata:
     """The brokers and topics of the cluster, from one metadata request."""
     try:
-        metadata = admin.list_topics(timeout=timeout_s)
+        # KafkaAuthenticationError when the broker refuses our login
+        metadata = list_topics(admin, timeout_s)
     except KafkaException as exc:
         raise BrokerUnreachable(str(exc.args[0])) from exc
     return ClusterMetadata(

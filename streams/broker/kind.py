@@ -12,13 +12,13 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from streams.broker import tansu
-from streams.runtime.kafka import librdkafka_config
+from streams.runtime.kafka import librdkafka_config, list_topics, raise_refusals
 from streams.settings import KaptionSettings
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,11 @@ TANSU_TIMINGS = Timings(
 @functools.lru_cache(maxsize=16)
 def _detect(config_items: tuple[tuple[str, str], ...]) -> Kind:
     """The kind, from the cluster id (KafkaException when the broker does not answer: that is
-    not remembered, so the next call asks again)."""
-    metadata = AdminClient(dict(config_items)).list_topics(timeout=DETECT_TIMEOUT_S)
+    not remembered, so the next call asks again; KafkaAuthenticationError when it refuses our
+    credentials or TLS)."""
+    config: dict[str, Any] = {**dict(config_items), "error_cb": raise_refusals}
+    admin = AdminClient(config)
+    metadata = list_topics(admin, DETECT_TIMEOUT_S)
     cluster = metadata.cluster_id or ""
     return "tansu" if cluster.startswith(tansu.CLUSTER_ID_PREFIX) else "kafka"
 
@@ -60,7 +63,9 @@ def broker_kind(settings: KaptionSettings) -> Kind:
     if settings.broker_kind != "auto":
         return settings.broker_kind
     config = librdkafka_config(settings)
-    config.pop("logger", None)  # not hashable, and not needed for one metadata request
+    # Not hashable (the logger is not needed for one metadata request; _detect adds error_cb).
+    config.pop("logger", None)
+    config.pop("error_cb", None)
     try:
         return _detect(tuple(sorted((k, str(v)) for k, v in config.items())))
     except KafkaException:

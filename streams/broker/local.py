@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -92,8 +93,12 @@ def read_properties(path: Path) -> dict[str, str]:
 
 
 def cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters),
+    never starting with "-" (as Kafka's own ids: a tool would read it as an option)."""
+    while True:
+        found = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not found.startswith("-"):
+            return found
 
 
 SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -144,10 +149,10 @@ class Security:
             return "SASL_SSL" if self.tls else "SASL_PLAINTEXT"
         return "SSL"
 
-    def client_settings(self, user: int = 0, mechanism: str | None = None) -> dict[str, str]:
+    def client_settings(self, user: int = 0, mechanism: str | None = None) -> dict[str, Any]:
         """KaptionSettings fields (KAPTION_<NAME> upper-cased) for a client of this listener:
-        one of ``users`` with one of ``mechanisms`` (the first by default)."""
-        found = {"security_protocol": self.protocol}
+        one of ``users`` with one of ``mechanisms`` (the first by default); all strings."""
+        found: dict[str, Any] = {"security_protocol": self.protocol}
         if self.users:
             name, password = self.users[user]
             found |= {
@@ -210,7 +215,10 @@ class Security:
                 "ssl.keystore.location": str(self.tls.keystore),
                 "ssl.truststore.type": "PEM",
                 "ssl.truststore.location": str(self.tls.truststore),
-                "ssl.client.auth": "required" if self.tls.client_auth else "none",
+                # Listener-prefixed: on a SASL_SSL listener Kafka ignores the global one (KIP-684).
+                f"listener.name.{listener}.ssl.client.auth": (
+                    "required" if self.tls.client_auth else "none"
+                ),
             }
         return found
 
@@ -303,8 +311,7 @@ class KafkaNode:
             self.command(
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster,
+                f"--cluster-id={cluster}",  # one argument: an id may start with "-"
                 "-c",
                 str(self.properties_file),
                 *(self.spec.security.format_args() if self.spec.security else []),
@@ -511,3 +518,55 @@ def local_kafka(
         yield cluster
     finally:
         cluster.stop()
+
+
+def throwaway_tls(directory: Path, client_auth: bool = False, days: int = 2) -> ServerTls:
+    """A CA, a server certificate for 127.0.0.1 and localhost, and a client certificate, all
+    new (openssl), as PEM files in ``directory``: TLS for tests, trusted by nobody else."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise BrokerError("no openssl found (throwaway TLS certificates need it)")
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        done = subprocess.run([openssl, *args], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise BrokerError(f"openssl {args[0]} failed: {done.stderr.strip()}")
+
+    ca_key, ca = directory / "ca.key", directory / "ca.pem"
+    ca_extensions = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"]
+    run(
+        *("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", str(days)),
+        *("-subj", "/CN=kaption throwaway CA", "-keyout", str(ca_key), "-out", str(ca)),
+        *(arg for extension in ca_extensions for arg in ("-addext", extension)),
+    )
+
+    def issue(name: str, extensions: str) -> tuple[Path, Path]:
+        key, csr, cert = (directory / f"{name}.{ext}" for ext in ("key", "csr", "pem"))
+        ext = directory / f"{name}.ext"
+        ext.write_text(extensions)
+        run(
+            *("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}"),
+            *("-keyout", str(key), "-out", str(csr)),
+        )
+        run(
+            *("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key)),
+            *("-CAcreateserial", "-days", str(days), "-extfile", str(ext), "-out", str(cert)),
+        )
+        return key, cert
+
+    # Brokers also connect to each other with this one, so it is good for both ends.
+    server_key, server_cert = issue(
+        "server",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    client_key, client_cert = issue("client", "extendedKeyUsage=clientAuth\n")
+    keystore = directory / "server-keystore.pem"  # Kafka's PEM keystore: key, then chain
+    keystore.write_text(server_key.read_text() + server_cert.read_text() + ca.read_text())
+    return ServerTls(
+        keystore=keystore,
+        truststore=ca,
+        client_auth=client_auth,
+        client_certificate=client_cert,
+        client_key=client_key,
+    )

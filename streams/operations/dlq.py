@@ -14,6 +14,7 @@ explicit offsets replay exactly those records and move nothing.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -266,7 +267,8 @@ def _jsonable(value: Any) -> Any:
 
 def describe(letter: DeadLetter, codec: AvroCodec) -> dict[str, Any]:
     """Everything about one dead letter, for ``kaption dlq show``: headers, key, and the body
-    decoded as its event when it decodes, else its size and a preview."""
+    decoded as its event when it decodes, else its size and a preview (and the body itself
+    when it is JSON)."""
     value = letter.value or b""
     body: dict[str, Any]
     try:
@@ -279,6 +281,8 @@ def describe(letter: DeadLetter, codec: AvroCodec) -> dict[str, Any]:
             "hex": value[:PREVIEW_BYTES].hex(),
             "base64": base64.b64encode(value[:PREVIEW_BYTES]).decode(),
         }
+        with contextlib.suppress(ValueError):  # JSON (jobs.requested.json) is shown whole
+            body["json"] = json.loads(value)
     return {
         "topic": letter.topic,
         "partition": letter.partition,

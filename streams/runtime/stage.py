@@ -280,8 +280,14 @@ class Stage:
         on_failure: FailureHandler | None = None,
         expected_errors: tuple[type[Exception], ...] = (),
         concurrency: int = 1,
+        decode: Callable[[bytes | None], Event] | None = None,
+        name: str = "",
     ) -> None:
         """Registers a Faust agent: decode each message, call ``handle``, publish its result.
+
+        ``decode`` reads a record's value where the topic is not Avro (raising DecodeError,
+        so a bad record is dead-lettered like an undecodable one); ``name`` tells a stage's
+        second agent from its first.
 
         ``concurrency`` actors share the stage's input, so up to that many events are handled
         at once (and may finish out of order; Faust commits an offset only once every event
@@ -298,6 +304,7 @@ class Stage:
         channel = self.app.topic(*by_name, key_serializer="raw", value_serializer="raw")
         failed = on_failure or stage_failed(self.name)
         platform, stage = self.platform, self.name
+        read = decode or platform.codec.decode
         for outcome in OUTCOMES:  # every series exists from the start, at zero
             METRICS.events.labels(stage, outcome)
         queue_seconds = METRICS.queue_seconds.labels(stage)
@@ -308,7 +315,7 @@ class Stage:
             key = (message.key or b"").decode(errors="replace")
             logical = by_name[message.topic]
             try:
-                decoded = platform.codec.decode(message.value)
+                decoded = read(message.value)
                 carried = registry.specs[logical].value_schema
                 if carried != decoded.SCHEMA:
                     raise DecodeError(f"a {decoded.SCHEMA} on {logical}, which carries {carried}")
@@ -340,5 +347,6 @@ class Stage:
                 processing_seconds.observe(time.perf_counter() - started)
                 METRICS.events.labels(stage, outcome).inc()
 
-        agent.__name__ = f"{stage}_agent"
-        self.app.agent(channel, name=f"kaption.{stage}", concurrency=concurrency)(agent)
+        suffix = f".{name}" if name else ""
+        agent.__name__ = f"{stage}{suffix.replace('.', '_')}_agent"
+        self.app.agent(channel, name=f"kaption.{stage}{suffix}", concurrency=concurrency)(agent)

@@ -23,7 +23,7 @@ from streams.runtime import reconnect
 from streams.runtime.allocator import limit_malloc_arenas
 from streams.runtime.app import create_app
 from streams.runtime.http import Endpoint, serve
-from streams.runtime.kafka import quiet_repeated_client_errors
+from streams.runtime.kafka import check_access, quiet_repeated_client_errors
 from streams.runtime.logs import configure_logging, level_number
 from streams.runtime.metrics import METRICS
 from streams.runtime.stage import Platform, Stage
@@ -182,6 +182,8 @@ def run_worker(
     limit_malloc_arenas(settings.malloc_arena_max)  # before the worker starts its threads
     quiet_repeated_client_errors()  # aiokafka logs every failed attempt during an outage
     reconnect.apply()  # ... and retries a refusing broker as fast as it can without this
+    if settings.broker_kind != "auto":
+        check_access(settings)  # else the kind's question below finds a refused login
     kind = broker_kind(settings)  # asked once; the stages' clients then know it
     settings = resolved(settings, kind)
     if kind == "tansu":

@@ -41,6 +41,7 @@ def slow_cluster(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         data_dir,
         source_read_timeout_s=READ_TIMEOUT_S,
         source_connect_timeout_s=5.0,
+        allow_private_sources=True,  # the slow servers are on 127.0.0.1
     )
     create_topics(settings)
     log = data_dir / "worker.log"

@@ -78,8 +78,10 @@ def test_show_previews_what_does_not_decode() -> None:
     garbage = bytes(range(200))
     body = describe(letter(garbage), CODEC)["body"]
     assert not body["decoded"] and "unknown encoding" in body["error"]
-    assert body["hex"] == garbage[:64].hex() and body["base64"]
+    assert body["hex"] == garbage[:64].hex() and body["base64"] and "json" not in body
     assert describe(letter(None), CODEC)["size"] == 0
+    cloudevent = b'{"specversion": "1.0", "data": {"source": "a.mp4"}}'
+    assert describe(letter(cloudevent), CODEC)["body"]["json"]["data"] == {"source": "a.mp4"}
 
 
 def test_a_list_row_says_where_from_and_truncates_the_message() -> None:

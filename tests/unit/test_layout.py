@@ -26,7 +26,7 @@ def wrong_way(importer: str, imported: str) -> bool:
     """Whether module ``importer`` (dotted) may not import ``imported``."""
     top, *rest = importer.split(".")
     target = imported.split(".")
-    if target[0] not in PACKAGES or target[0] == top and top != "agents":
+    if target[0] not in PACKAGES or (target[0] == top and top != "agents"):
         return False
     if top == "streams":  # the platform knows neither its clients nor its stages
         return True

@@ -58,6 +58,11 @@ def test_a_cluster_id_is_22_characters_of_url_safe_base64() -> None:
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
+def test_no_cluster_id_starts_with_a_dash() -> None:
+    """StorageTool read such an id (1 in 64) as an option and the node was never formatted."""
+    assert not [i for i in (local.cluster_id() for _ in range(2000)) if i.startswith("-")]
+
+
 def test_missing_kafka_says_what_is_missing(tmp_path: Path) -> None:
     reason = local.missing(tmp_path)
     assert reason is not None and "no Apache Kafka jars" in reason and "make kafka" in reason

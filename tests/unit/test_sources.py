@@ -1,29 +1,42 @@
 """Network sources against real HTTP servers on 127.0.0.1: a source that hangs (not connecting,
 connected and silent, headers then nothing, half the media then nothing) fails with a timeout
-that names the URL; one that only trickles is read to the end."""
+that names the URL; one that only trickles is read to the end. These servers are loopback
+addresses, which the source policy refuses unless told otherwise (LOOPBACK_OK); the refusals
+themselves are tested here too: before connecting, at the connect probe, on a redirect."""
 
 from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from agents.decode.agent import source_limits
-from agents.decode.media import Abandoned, MediaError, decode_audio, decode_windows
-from agents.decode.sources import SourceLimits, connect_address, ffmpeg_options
+from agents.decode.media import (
+    MAX_REDIRECTS,
+    Abandoned,
+    MediaError,
+    decode_audio,
+    decode_windows,
+)
+from agents.decode.sources import SourceLimits, check_connect, connect_address, ffmpeg_options
 from streams.settings import KaptionSettings
+from streams.sources import SourcePolicy, UnsafeSource
 from tests.paths import MEDIA
-from tests.slow_http import media_server, unreachable_host
+from tests.slow_http import media_server, redirect_server, unreachable_host
 
 SPEECH = (MEDIA / "speech.mp4").read_bytes()
 QUICK = SourceLimits(connect_timeout_s=0.5, read_timeout_s=0.5)
 SLACK_S = 2.0  # the machine is shared: a timeout may fire this much late, never early
+LOOPBACK_OK = SourcePolicy(allow_private=True)
 
 
-def decode_url(url: str, limits: SourceLimits = QUICK) -> np.ndarray:
-    found = list(decode_windows(url, 3600.0, limits=limits))
+def decode_url(
+    url: str, limits: SourceLimits = QUICK, policy: SourcePolicy = LOOPBACK_OK
+) -> np.ndarray:
+    found = list(decode_windows(url, 3600.0, limits=limits, policy=policy))
     return np.concatenate([w.pcm for w in found])
 
 
@@ -93,7 +106,9 @@ def test_the_decode_deadline_stops_a_trickle(name: str) -> None:
 
 def test_a_decode_nobody_waits_for_stops_at_its_next_chunk() -> None:
     with media_server(SPEECH, bytes_per_s=200_000) as server:
-        windows = decode_windows(server.url, 3600.0, limits=QUICK, should_stop=lambda: True)
+        windows = decode_windows(
+            server.url, 3600.0, limits=QUICK, should_stop=lambda: True, policy=LOOPBACK_OK
+        )
         with pytest.raises(Abandoned):
             next(windows)
 
@@ -105,7 +120,10 @@ def test_local_files_are_decoded_as_before() -> None:
 
 
 def test_the_read_timeout_is_ffmpegs_protocol_neutral_rw_timeout() -> None:
-    assert ffmpeg_options(SourceLimits(read_timeout_s=2.5)) == {"rw_timeout": "2500000"}
+    assert ffmpeg_options(SourceLimits(read_timeout_s=2.5)) == {
+        "rw_timeout": "2500000",
+        "max_redirects": "0",  # kaption follows redirects itself, checking each
+    }
 
 
 def test_the_connect_check_goes_where_ffmpeg_connects(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,3 +144,46 @@ def test_the_decode_deadline_is_the_job_deadline_unless_set() -> None:
     settings = KaptionSettings(job_deadline_s=7200.0, source_read_timeout_s=12.0)
     assert source_limits(settings) == SourceLimits(10.0, 12.0, deadline_s=7200.0)
     assert source_limits(settings.model_copy(update={"decode_deadline_s": 60.0})).deadline_s == 60
+
+
+def test_a_loopback_url_is_refused_before_anything_connects_to_it() -> None:
+    with media_server(SPEECH) as server:
+        with pytest.raises(UnsafeSource) as refused:
+            decode_url(server.url, policy=SourcePolicy())
+        assert server.requests == 0
+    assert str(refused.value) == (
+        "'127.0.0.1' resolves to 127.0.0.1, a loopback address: refused "
+        "(KAPTION_ALLOW_PRIVATE_SOURCES=1 allows such sources)"
+    )
+
+
+def test_a_path_outside_the_media_root_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "media"
+    root.mkdir()
+    (root / "speech.wav").write_bytes((MEDIA / "speech.wav").read_bytes())
+    policy = SourcePolicy(media_root=root)
+    inside = list(decode_windows("speech.wav", 3600.0, policy=policy))  # relative to the root
+    assert len(inside[0].pcm) > 0
+    with pytest.raises(UnsafeSource, match="is outside the media root"):
+        next(decode_windows(str(MEDIA / "speech.wav"), 3600.0, policy=policy))
+
+
+def test_the_connect_probe_refuses_a_name_that_now_answers_from_loopback() -> None:
+    """DNS rebinding: the name passed the check (a public address then), the host it connects
+    to now is a loopback one."""
+    with media_server(SPEECH) as server:
+        url = server.url.replace("127.0.0.1", "localhost")
+        with pytest.raises(UnsafeSource, match=r"'localhost' answered from (127\.0\.0\.1|::1)"):
+            check_connect(url, QUICK)
+        check_connect(url, QUICK, allow_private=True)
+
+
+def test_redirects_are_followed_by_kaption_each_checked_like_a_new_source() -> None:
+    with media_server(SPEECH) as server, redirect_server(server.url) as redirecting:
+        assert np.array_equal(decode_url(redirecting), decode_audio(str(MEDIA / "speech.mp4")).pcm)
+    unsafe = pytest.raises(UnsafeSource, match="URL scheme 'file' is not allowed")
+    with redirect_server("file:///etc/passwd") as redirecting, unsafe:
+        decode_url(redirecting)
+    endless = pytest.raises(MediaError, match=f"more than {MAX_REDIRECTS} redirects from ")
+    with redirect_server("{self}") as looping, endless:  # a relative Location: to itself
+        decode_url(looping)

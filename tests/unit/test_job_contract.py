@@ -1,0 +1,41 @@
+"""docs/events.md describes the job request's bytes for producers in other languages: what it
+says must be what kaption writes and reads (the canonical form, its fingerprint, the example)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from streams.events.codec import AvroCodec
+from streams.events.model import JobRequested
+from streams.settings import KaptionSettings
+from tests.paths import REPO
+
+DOC = (REPO / "docs" / "events.md").read_text()
+CODEC = AvroCodec(KaptionSettings().schemas_dir)
+EXAMPLE = JobRequested(
+    job_id="j1",
+    source="/media/a.mp4",
+    name="a",
+    language="en",
+    requested_at=datetime(2026, 12, 4, 12, 0, tzinfo=UTC),
+)
+
+
+def documented_bytes() -> bytes:
+    """The example's hex columns (before each line's comment), joined."""
+    block = DOC.split("is these 37 bytes:\n\n```\n", 1)[1].split("```", 1)[0]
+    columns = [re.split(r"\s{2,}", line.strip())[0] for line in block.splitlines()]
+    return bytes.fromhex("".join(columns))
+
+
+def test_the_documented_example_is_what_kaption_writes_and_reads() -> None:
+    encoded = CODEC.encode(EXAMPLE)
+    assert documented_bytes() == encoded and len(encoded) == 37
+    assert CODEC.decode(documented_bytes()) == EXAMPLE
+
+
+def test_the_documented_canonical_form_and_fingerprint_are_kaptions() -> None:
+    schema = CODEC.schemas["JobRequested"]
+    assert schema.canonical in DOC
+    assert " ".join(f"{b:02X}" for b in schema.fingerprint) in DOC
