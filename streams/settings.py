@@ -139,6 +139,22 @@ class KaptionSettings(BaseSettings):
     # File transcription runs at this nice value (Linux; 0 = unchanged): batch work that yields
     # the cores to live captions on the same machine.
     file_transcription_nice: int = Field(default=10, ge=0, le=19)
+    # Text made up where nobody speaks (silence, music, noise; agents/transcribe/hallucination.py,
+    # bench/hallucination.py): faster-whisper's batched pipeline applies none of its own
+    # thresholds, so kaption applies them to each segment's result, in both lanes; None turns a
+    # check off. A result is dropped when its no-speech probability is over
+    # whisper_no_speech_threshold and its mean token log-probability under
+    # whisper_log_prob_threshold (Whisper's own test). faster-whisper's -1.0 kept "Thank you."
+    # on tones (-0.93 to -0.99, no-speech 0.75); speech never had a no-speech probability
+    # over 0.27 (0.35 on held-out files), so -0.5, halfway to 0, leaves a margin. A result
+    # whose gzip compression ratio is over whisper_compression_ratio_threshold loops: a phrase
+    # said 3+ times back to back is kept once. A run of words each improbable, too short or too
+    # long on average, with pauses of whisper_hallucination_silence_threshold seconds (or the
+    # clip's edge) on both sides, is dropped.
+    whisper_no_speech_threshold: float | None = Field(default=0.6, ge=0, le=1)
+    whisper_log_prob_threshold: float | None = Field(default=-0.5, le=0)
+    whisper_compression_ratio_threshold: float | None = Field(default=2.4, gt=0)
+    whisper_hallucination_silence_threshold: float | None = Field(default=2.0, gt=0)
 
     # --- Decoding sources -------------------------------------------------------------------
     # Jobs one decode worker reads at once, each on a thread of its own: a slow or hanging

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from agents.cues.cleanup import clean_words
-from agents.cues.layout import chars, layout, wrap
+from agents.cues.layout import binds_forward, break_penalty, chars, fits, layout, wrap
 from agents.cues.model import DEFAULT_RULES, Cue, CueRules, Word, extension_limit
 
 # A reading-speed split must make the fastest part at least this much slower: dropping the
 # space between two parts alone would otherwise justify a pointless split.
 _SPEED_SPLIT_GAIN = 0.9
+
+# How many words a full cue may give to the next one so that its own lines break well: more
+# would make cues visibly shorter than the lines allow.
+_LOOK_BACK = 4
 
 # Closing quotes and brackets that may follow a sentence or clause end ('He said "no."').
 _TRAILING_QUOTES = "\"'\u201d\u2019»)]}"
@@ -48,8 +52,11 @@ def build_cues(
         at = bisect_left(gap_starts, group[0].start)
         if at < len(gap_starts):
             next_start = min(next_start, gap_starts[at])
-        for part in _split_for_speed(group, next_start, rules):
-            word_cues.append(Cue(part[0].start, _base_end(part, rules), _lines(part, rules)))
+        pieces = _split_for_breaks(group, rules)
+        for j, piece in enumerate(pieces):
+            piece_next = pieces[j + 1][0].start if j + 1 < len(pieces) else next_start
+            for part in _split_for_speed(piece, piece_next, rules):
+                word_cues.append(Cue(part[0].start, _base_end(part, rules), _lines(part, rules)))
 
     # Stable sort: a word cue wins a tie with a gap marker that starts where it ends.
     cues = sorted(word_cues + gap_cues, key=lambda c: c.start)
@@ -136,7 +143,7 @@ def _fits(words: Sequence[Word], rules: CueRules) -> bool:
         return True
     if words[-1].end - words[0].start > rules.max_duration:
         return False
-    return layout(_texts(words), rules) is not None
+    return fits(_texts(words), rules)
 
 
 def _ends_sentence(text: str) -> bool:
@@ -158,20 +165,73 @@ def _starts_new_cue(current: Sequence[Word], word: Word, rules: CueRules) -> boo
     return _ends_sentence(current[-1].text) and _enough_text(current, rules)
 
 
+def _ends_phrase(text: str) -> bool:
+    # A cue, like a line, should not end on a word that binds to the next one ("the / ...").
+    return not binds_forward(text)
+
+
+def _breaks_well(words: Sequence[Word], rules: CueRules) -> bool:
+    """Whether the cue's lines avoid breaking after a function word.
+
+    A full cue has a single layout, often a bad one; ending it a few words earlier frees a
+    better break.
+    """
+    lines = _lines(words, rules)
+    return not any(binds_forward(line.split()[-1]) for line in lines[:-1])
+
+
 def _split_index(current: list[Word], word: Word, rules: CueRules) -> int:
     """Where to end the full cue `current` so that the rest plus `word` still fits.
 
-    Prefers the latest sentence end, then the latest clause end, then simply before `word`.
+    Prefers the latest sentence end, then the latest clause end, then, within the last
+    _LOOK_BACK words, a word that does not bind forward and leaves lines that break well, then
+    the latest word that does not bind forward, then simply before `word`.
     """
-    for is_break in (_ends_sentence, _ends_clause):
-        for k in range(len(current), 0, -1):
+    n = len(current)
+    tiers: list[tuple[Callable[[int], bool], int]] = [
+        (lambda k: _ends_sentence(current[k - 1].text), 1),
+        (lambda k: _ends_clause(current[k - 1].text), 1),
+        (
+            lambda k: _ends_phrase(current[k - 1].text) and _breaks_well(current[:k], rules),
+            max(1, n - _LOOK_BACK),
+        ),
+        (lambda k: _ends_phrase(current[k - 1].text), 1),
+    ]
+    for is_break, lowest in tiers:
+        for k in range(n, lowest - 1, -1):
             if (
-                is_break(current[k - 1].text)
+                is_break(k)
                 and _enough_text(current[:k], rules)
                 and _fits([*current[k:], word], rules)
             ):
                 return k
-    return len(current)
+    return n
+
+
+def _split_for_breaks(words: list[Word], rules: CueRules) -> list[list[Word]]:
+    """A cue whose only layout breaks after a function word, as two cues that break well.
+
+    A cue packed to the last character (often a whole sentence) has a single layout; two cues
+    split at the best break point read better than one with "a / deep" in it.
+    """
+    if len(_lines(words, rules)) < 2 or _breaks_well(words, rules):
+        return [words]
+    texts = _texts(words)
+    splits = [
+        k
+        for k in range(1, len(words))
+        if _ends_phrase(texts[k - 1])
+        and _enough_text(words[:k], rules)
+        and _enough_text(words[k:], rules)
+        and _breaks_well(words[:k], rules)
+        and _breaks_well(words[k:], rules)
+    ]
+    if not splits:
+        return [words]
+    k = min(
+        splits, key=lambda k: (break_penalty(texts, k), abs(chars(texts[:k]) - chars(texts[k:])))
+    )
+    return [words[:k], words[k:]]
 
 
 def _group_words(tokens: Sequence[Word], rules: CueRules) -> list[list[Word]]:

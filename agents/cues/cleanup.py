@@ -3,7 +3,8 @@
 Collapses whitespace, drops Whisper's non-speech artifacts (bracketed annotations such as
 "[Music]", also when split over several words, and music-note tokens), tightens the space before
 punctuation, and normalises word lists: sorted, deduplicated, with punctuation-only words glued
-to their neighbour so that a cue never shows a lone "," or starts with ".".
+to their neighbour so that a cue never shows a lone "," or starts with ".", and without a line
+the model repeats, unsure, after a pause (Whisper's echo of its last line over silence or noise).
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ _MAX_ANNOTATION_WORDS = 6
 # Punctuation-only words that belong to the following word, and to the preceding one.
 _OPENERS = frozenset("([{«\u201c\u2018¿¡")  # curly quotes as escapes: ruff RUF001
 _CLOSERS = frozenset(".,!?;:…)]}»\u201d\u2019\"'%")
+# A line is the words between pauses this long; a line that repeats the one before it is dropped
+# when the model is unsure of it (mean word probability below this): Whisper fills silence and
+# noise with its last line or a stock "Thank you." at low confidence. Measured (tiny.en,
+# bench/hallucination.py, unscreened): made-up lines 0.02-0.49 (one loop fragment 0.66), real
+# lines 0.37-0.87; a real line goes only if it also repeats the line before it word for word.
+REPEAT_PAUSE_S = 1.0
+REPEAT_MAX_PROBABILITY = 0.6
 
 
 def clean_text(text: str) -> str:
@@ -36,13 +44,14 @@ def clean_text(text: str) -> str:
     return _SPACE_BEFORE_PUNCT.sub(r"\1", " ".join(tokens))
 
 
-def clean_words(words: Iterable[Word]) -> list[Word]:
+def clean_words(words: Iterable[Word], drop_repeats: bool = True) -> list[Word]:
     """Normalise raw faster-whisper words into a sorted, deduplicated, artifact-free list.
 
     Each text is stripped and cleaned; empty and artifact words are dropped; an end before the
     start is clamped to the start; exact duplicates (same text and start, as produced by
     overlapping transcription windows) are dropped; punctuation-only words are glued to their
-    neighbour so that a cue never shows a lone "," or starts with ".".
+    neighbour so that a cue never shows a lone "," or starts with "."; and, unless
+    ``drop_repeats`` is off, an unsure repeated line is dropped (``drop_repeated_lines``).
     """
     ordered = _drop_annotation_runs(sorted(words, key=lambda w: w.start))
     seen: set[tuple[str, float]] = set()
@@ -53,7 +62,40 @@ def clean_words(words: Iterable[Word]) -> list[Word]:
             continue
         seen.add((text, word.start))
         kept.append(replace(word, text=text, end=max(word.start, word.end)))
-    return _attach_punctuation(kept)
+    attached = _attach_punctuation(kept)
+    return drop_repeated_lines(attached) if drop_repeats else attached
+
+
+def lines(words: Sequence[Word], pause_s: float = REPEAT_PAUSE_S) -> list[list[Word]]:
+    """Sorted words in runs separated by pauses of at least ``pause_s``."""
+    runs: list[list[Word]] = []
+    for word in words:
+        if runs and word.start - runs[-1][-1].end < pause_s:
+            runs[-1].append(word)
+        else:
+            runs.append([word])
+    return runs
+
+
+def _line_key(line: Sequence[Word]) -> str:
+    return " ".join(re.sub(r"[^\w\s]", "", " ".join(w.text for w in line).lower()).split())
+
+
+def drop_repeated_lines(
+    words: Sequence[Word],
+    pause_s: float = REPEAT_PAUSE_S,
+    max_probability: float = REPEAT_MAX_PROBABILITY,
+) -> list[Word]:
+    """Sorted words without each line that says again what the last kept line said, when its
+    mean word probability is under ``max_probability``. Repetition inside a line ("no, no,
+    no") is speech and stays; so does a clearly heard repeated line."""
+    kept: list[list[Word]] = []
+    for line in lines(words, pause_s):
+        unsure = sum(w.probability for w in line) / len(line) < max_probability
+        if kept and unsure and _line_key(line) == _line_key(kept[-1]):
+            continue
+        kept.append(line)
+    return [word for line in kept for word in line]
 
 
 def _is_music_only(token: str) -> bool:

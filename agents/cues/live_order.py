@@ -9,7 +9,8 @@ shrink or change, and the phrase's FINAL keeps them, taking from its own transcr
 words after them (as Whisper-Streaming commits agreed words), so a word of a long phrase is
 final long before the phrase ends. A word the model is confident of, well inside the audio a
 long enough hypothesis heard, is final on that one hypothesis (`ConfidentCommit`, in the spirit
-of SimulStreaming's AlignAtt). A FINAL is laid out by the file pipeline's cue rules and
+of SimulStreaming's AlignAtt). A FINAL is laid out by the file pipeline's cue rules, placed
+after the cues already released (`place_after`: a new cue gives way, a written one cannot), and
 carries per-word latencies. A head item that never comes (dead-lettered) is skipped after
 ``order_timeout_s`` with a GAP cue.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from difflib import SequenceMatcher
@@ -29,7 +31,8 @@ from typing import Any
 
 from agents.cues.build import build_cues
 from agents.cues.cleanup import clean_words
-from agents.cues.model import DEFAULT_RULES, CueRules, Word
+from agents.cues.layout import chars
+from agents.cues.model import DEFAULT_RULES, Cue, CueRules, Word, extension_limit
 from streams.events.model import LiveCue, LiveCueLine, LiveKind, LiveTranscript, LiveWord
 
 ORDER_TIMEOUT_S = 10.0
@@ -129,6 +132,9 @@ class LiveOrderState:
     stream_id: str = ""
     next_seq: int = 0  # the item to release next
     watermark: float = 0.0  # media end of the last released FINAL/SILENCE/GAP/END
+    # End of the last final cue released: the outputs have written it, so the next phrase's
+    # cues start no earlier.
+    cue_end: float = 0.0
     head: HeadPhrase | None = None
     held: dict[int, LiveTranscript] = field(default_factory=dict)  # finals and marks ahead
     held_interims: dict[int, LiveTranscript] = field(default_factory=dict)  # newest per seq
@@ -139,6 +145,7 @@ class LiveOrderState:
             "stream_id": self.stream_id,
             "next_seq": self.next_seq,
             "watermark": self.watermark,
+            "cue_end": self.cue_end,
             "head": None if self.head is None else asdict(self.head),
             "held": [t.to_record() for _, t in sorted(self.held.items())],
             "held_interims": [t.to_record() for _, t in sorted(self.held_interims.items())],
@@ -154,6 +161,7 @@ class LiveOrderState:
             stream_id=data["stream_id"],
             next_seq=data["next_seq"],
             watermark=data["watermark"],
+            cue_end=data.get("cue_end", 0.0),  # absent from states stored before it existed
             head=None if head is None else _head_from_dict(head),
             held={t.seq: t for t in held},
             held_interims={t.seq: t for t in interims},
@@ -357,12 +365,16 @@ def _skip_lost(step: Step, now: float) -> None:
 
 def _release(step: Step, t: LiveTranscript, now: float, rules: CueRules) -> None:
     state = step.state
+    # Segments up to the watermark may be published and cues up to cue_end are written: the
+    # phrase's cues go after both.
+    floor = max(state.watermark, state.cue_end)
     state.watermark = max(state.watermark, t.end)
     cues: tuple[LiveCueLine, ...] = ()
     words: tuple[LiveWord, ...] = ()
     if t.kind is LiveKind.FINAL:
         head = state.head if state.head is not None and state.head.seq == t.seq else None
-        cues, phrase = _final(t, head, now, rules)
+        cues, phrase = _final(t, head, now, rules, floor)
+        state.cue_end = max([state.cue_end, *(c.end for c in cues)])
         words = tuple(
             LiveWord(
                 word=w.word,
@@ -539,11 +551,11 @@ def _carry_over(
 
 
 def _final(
-    t: LiveTranscript, head: HeadPhrase | None, now: float, rules: CueRules
+    t: LiveTranscript, head: HeadPhrase | None, now: float, rules: CueRules, floor: float
 ) -> tuple[tuple[LiveCueLine, ...], PhraseLatency]:
     """The phrase's final words: its stable words as they were published (in the final's
     casing, punctuation and timing where the final has the same word), then the final
-    transcript's words after them."""
+    transcript's words after them, laid out as cues placed after ``floor``."""
     stable = head.stable if head else []
     unstable = head.unstable if head else []
     transcript = _clean(t)
@@ -556,7 +568,8 @@ def _final(
     ]
     words += tail
     cues = tuple(
-        LiveCueLine(start=c.start, end=c.end, text=c.text) for c in build_cues(words, rules)
+        LiveCueLine(start=c.start, end=c.end, text=c.text)
+        for c in place_after(build_cues(_as_spoken(words), rules), floor, rules)
     )
     latencies = []
     for w, word in zip(stable, words[: len(stable)], strict=True):
@@ -584,7 +597,55 @@ def _final(
     )
 
 
+def place_after(cues: Sequence[Cue], floor: float, rules: CueRules) -> list[Cue]:
+    """A phrase's cues (from `build_cues`, on its own) placed after ``floor``, the end of what
+    the stream has already written, and timed by the rules as far as that allows.
+
+    The file lane clamps a cue's end to the next cue's start; live, the previous cue is
+    written, so the new cue gives way instead: its start moves to ``floor`` (or to the end of
+    the cue before it in the phrase) and its end is extended again for min_duration and
+    reading time, up to the next cue's start less min_gap, as in the file lane. A cue that
+    gave way keeps min_duration even past the next cue's start (which then gives way in turn):
+    clamped, a cue pushed past its own words would be a flash or nothing; min_duration rather
+    than its reading time so that a phrase pushed late catches up within a few cues. The last
+    cue of the phrase extends as if nothing followed, since nothing is known yet; the next
+    phrase gives way to it. Times are whole milliseconds, as SRT and WebVTT write them, so
+    that rounding in the files cannot create an overlap.
+    """
+    placed: list[Cue] = []
+    for i, cue in enumerate(cues):
+        start = max(_ms(cue.start), _ms(floor))
+        next_start = _ms(cues[i + 1].start) if i + 1 < len(cues) else math.inf
+        end = min(max(_ms(cue.end), start), start + rules.max_duration)
+        wanted = start + max(rules.min_duration, chars(cue.lines) / rules.max_chars_per_second)
+        limit = extension_limit(start, next_start, rules)
+        if start > _ms(cue.start):
+            limit = max(limit, start + rules.min_duration)
+        if end < wanted:
+            end = max(end, min(wanted, limit))
+        placed.append(Cue(start, _ms(end), cue.lines))
+        floor = placed[-1].end
+    return placed
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds, 3)
+
+
 # --- words -----------------------------------------------------------------------------------
+
+
+def _as_spoken(words: Sequence[Word]) -> list[Word]:
+    """Cleaned words as `build_cues` takes raw ones: in spoken order (a stable word keeps the
+    timing of the hypothesis that made it stable, which may disagree with the final's, and
+    `clean_words` sorts by start) and with faster-whisper's leading space, which marks each as
+    a word of its own (so that joining pieces such as "o" + "'clock" happens once, as in the
+    file lane, when the transcript is first cleaned)."""
+    out: list[Word] = []
+    for word in words:
+        start = max(word.start, out[-1].start) if out else word.start
+        out.append(Word(f" {word.text}", start, max(start, word.end), word.probability))
+    return out
 
 
 def _clean(t: LiveTranscript) -> list[Word]:

@@ -2,8 +2,9 @@
 
 In ``DIR``, for a stream called ``NAME``:
 
-- ``NAME.vtt``: rolling WebVTT of every final cue so far, appended one whole phrase at a time;
-  at the end it is rewritten (same cues) as the stream's complete WebVTT, next to ``NAME.srt``.
+- ``NAME.vtt``: rolling WebVTT of every final cue so far, appended one whole phrase at a time
+  (a cue never starts before the last written one ends: `after_written`); at the end it is
+  rewritten (same cues) as the stream's complete WebVTT, next to ``NAME.srt``.
 - ``NAME.m3u8`` and ``NAME-<n>.vtt``: an HLS subtitle media playlist (RFC 8216) of WebVTT
   segments; segment n covers media time [n * segment_s, (n + 1) * segment_s) and is written once
   the stream's watermark reaches its end, so a published segment never changes.
@@ -61,6 +62,19 @@ def mpegts_ticks(source_offset: float) -> int:
 def _records(cues: Iterable[LiveCueLine | CueRecord]) -> list[CueRecord]:
     # Blank cues would render as a timing line with no text, which players show as nothing.
     return [CueRecord(start=c.start, end=c.end, text=c.text) for c in cues if c.text.strip()]
+
+
+def after_written(cues: Sequence[CueRecord], horizon: float) -> list[CueRecord]:
+    """Cues to append after a file whose last cue ends at ``horizon``, never overlapping it or
+    each other: a cue that starts earlier starts at ``horizon`` (the written cue cannot
+    change) and ends no earlier than it starts. cues-live already places its finals this way;
+    this keeps the files well-formed whatever comes (items published before it did)."""
+    placed: list[CueRecord] = []
+    for cue in sorted(cues, key=lambda c: c.start):
+        start = max(cue.start, horizon)
+        placed.append(CueRecord(start=start, end=max(cue.end, start), text=cue.text))
+        horizon = max(horizon, placed[-1].end)
+    return placed
 
 
 def segment_vtt(cues: Sequence[LiveCueLine | CueRecord], source_offset: float) -> str:
@@ -334,7 +348,7 @@ class LiveOutputs:
 
     def _append_final(self, lines: Sequence[LiveCueLine], source_offset: float) -> list[Path]:
         state = self._state
-        records = _records(lines)
+        records = after_written(_records(lines), state.horizon)
         if not records:
             return []
         block = rolling_block(records, state.cue_count + 1)

@@ -17,6 +17,7 @@ from functools import partial
 from faster_whisper import WhisperModel
 
 from agents.transcribe.batcher import Batcher
+from agents.transcribe.hallucination import Screening
 from agents.transcribe.whisper import (
     MODEL_VERSION,
     Clip,
@@ -72,6 +73,16 @@ def configured_model(settings: KaptionSettings, lane: str = "") -> WhisperModel:
         lane,
         0 if lane else settings.file_transcription_nice,
         settings.live_encoder_window_s if lane else 0,
+    )
+
+
+def configured_screening(settings: KaptionSettings) -> Screening:
+    """The checks for text made up where nobody speaks, both lanes."""
+    return Screening(
+        settings.whisper_no_speech_threshold,
+        settings.whisper_log_prob_threshold,
+        settings.whisper_compression_ratio_threshold,
+        settings.whisper_hallucination_silence_threshold,
     )
 
 
@@ -152,6 +163,7 @@ def transcribe_segments(settings: KaptionSettings, segments: Sequence[SpeechSegm
         rates.pop(),
         settings.language,
         settings.whisper_beam_size,
+        screening=configured_screening(settings),
     )
     took = time.perf_counter() - started
     audio = sum(s.end - s.start for s in segments)

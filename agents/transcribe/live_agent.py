@@ -17,7 +17,12 @@ from collections import OrderedDict
 
 import numpy as np
 
-from agents.transcribe.agent import BUNDLED_MODEL, configured_model, preload
+from agents.transcribe.agent import (
+    BUNDLED_MODEL,
+    configured_model,
+    configured_screening,
+    preload,
+)
 from agents.transcribe.whisper import MODEL_VERSION, Clip, Transcript, transcribe_batch
 from streams.broker.topics import Outgoing
 from streams.events.audio import SAMPLE_RATE, pcm_from_bytes
@@ -43,6 +48,8 @@ def transcribe_live(
         settings.language,
         settings.whisper_beam_size,
         prompt,
+        # The prompt is the last final text: a made-up line let through would be echoed.
+        configured_screening(settings),
     )
     return transcript, time.perf_counter() - started
 

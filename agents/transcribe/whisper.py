@@ -14,7 +14,9 @@ from typing import Any
 import faster_whisper
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
+from faster_whisper.transcribe import Segment
 
+from agents.transcribe.hallucination import DEFAULT_SCREENING, Screening, screen_words
 from streams.events.audio import SAMPLE_RATE, pcm_to_float
 from streams.events.model import TranscribedWord
 
@@ -160,18 +162,29 @@ def batched_pipeline(model: WhisperModel) -> BatchedInferencePipeline:
 LEAD_S = 3
 
 
-def transcribe_batch(
+@dataclass(frozen=True)
+class Decoded:
+    """One clip's raw result (faster-whisper's Segment: text, words and the scores the
+    screening reads), with where the clip's audio lies in the laid-out batch."""
+
+    segment: Segment
+    offset: float
+    audio_end: float
+    language: str
+
+
+def decode_batch(
     model: WhisperModel,
     clips: Sequence[Clip],
     sample_rate: int,
     language: str,
     beam_size: int,
     prompt: str = "",
-) -> list[Transcript]:
-    """Transcribes segments in one batched model call (faster-whisper's
+) -> list[Decoded]:
+    """Decodes segments in one batched model call (faster-whisper's
     BatchedInferencePipeline, its default options: no timestamp tokens, no conditioning on
-    earlier text), so a segment's transcript does not depend on the segments it shares the
-    batch with. Word times come back in absolute media seconds; one transcript per clip."""
+    earlier text), so a segment's result does not depend on the segments it shares the batch
+    with; one unscreened result per clip."""
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"audio must be {SAMPLE_RATE} Hz, got {sample_rate}")
     if not clips:
@@ -209,14 +222,47 @@ def transcribe_batch(
     results = list(segments)
     if len(results) != len(clips):
         raise RuntimeError(f"{len(clips)} clips gave {len(results)} results")
-    transcripts = []
-    for clip, offset, result in zip(clips, offsets, results, strict=True):
-        shift = clip.start - offset
-        words = tuple(
-            TranscribedWord(
-                word=w.word, start=shift + w.start, end=shift + w.end, probability=w.probability
-            )
-            for w in result.words or []
+    return [
+        Decoded(result, offset, offset + len(samples) / SAMPLE_RATE, info.language)
+        for result, offset, samples in zip(results, offsets, audio, strict=True)
+    ]
+
+
+def screened(clip: Clip, decoded: Decoded, screening: Screening) -> Transcript:
+    """A clip's transcript without what the screening drops; word times in media seconds."""
+    result = decoded.segment
+    raw = result.words or []
+    kept = screen_words(
+        raw,
+        result.no_speech_prob,
+        result.avg_logprob,
+        result.compression_ratio,
+        decoded.offset,
+        decoded.audio_end,
+        screening,
+    )
+    shift = clip.start - decoded.offset
+    words = tuple(
+        TranscribedWord(
+            word=w.word, start=shift + w.start, end=shift + w.end, probability=w.probability
         )
-        transcripts.append(Transcript(result.text.strip(), words, info.language))
-    return transcripts
+        for w in kept
+    )
+    text = result.text if len(kept) == len(raw) else "".join(w.word for w in kept)
+    return Transcript(text.strip(), words, decoded.language)
+
+
+def transcribe_batch(
+    model: WhisperModel,
+    clips: Sequence[Clip],
+    sample_rate: int,
+    language: str,
+    beam_size: int,
+    prompt: str = "",
+    screening: Screening = DEFAULT_SCREENING,
+) -> list[Transcript]:
+    """Transcribes segments in one batched model call (``decode_batch``) and screens each
+    result for text made up where nobody speaks: the batched pipeline applies none of its
+    thresholds itself. Word times come back in absolute media seconds; one per clip."""
+    decoded = decode_batch(model, clips, sample_rate, language, beam_size, prompt)
+    return [screened(c, d, screening) for c, d in zip(clips, decoded, strict=True)]

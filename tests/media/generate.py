@@ -4,6 +4,9 @@ Rerun from the repository root with:
 
     python tests/media/generate.py
 
+(``python tests/media/generate.py no-speech`` makes only the no-speech files for the
+hallucination checks: tones, noise and speech with long pauses.)
+
 Speech comes from espeak-ng (voice en-us, 150 wpm); everything is encoded and muxed with
 PyAV, so no ffmpeg CLI is needed. Output is deterministic for a given espeak-ng/FFmpeg build
 (muxers run with ``+bitexact``, x264 single-threaded), and the files are committed, so only
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import sys
 import tempfile
 import wave
 from dataclasses import dataclass
@@ -203,5 +207,85 @@ def main() -> None:
     (SAMPLES / "demo.txt").write_text(" ".join(DEMO) + "\n")
 
 
+# --- Audio where nobody speaks (tests/unit/test_hallucination.py, bench/hallucination.py) ------
+NO_SPEECH_AAC = AudioSpec("aac", 16000, 32_000)
+PAUSED = [
+    "Please open the window.",
+    "We will meet again tomorrow morning.",
+    "No, no, no, not that one.",
+]
+
+
+def tone(freqs: list[float], seconds: float, harmonics: int, vibrato: float = 0.0) -> np.ndarray:
+    """A note or chord with decaying harmonics and a soft attack and release (float, +-1)."""
+    t = np.arange(round(seconds * ESPEAK_RATE)) / ESPEAK_RATE
+    out = np.zeros_like(t)
+    for f in freqs:
+        phase = 2 * np.pi * f * t + vibrato * np.sin(2 * np.pi * 5 * t)
+        for h in range(1, harmonics + 1):
+            out += np.sin(h * phase) / h**1.5
+    ramp = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.05)
+    return out * ramp / np.max(np.abs(out))
+
+
+def to_int16(signal: np.ndarray, level: float) -> np.ndarray:
+    return np.round(signal * level * 32767).astype(np.int16)
+
+
+def chords() -> np.ndarray:
+    """24 s of organ-like chords (I-vi-IV-V in C, 2 s each, twice round)."""
+    progression = [[261.6, 329.6, 392.0], [220.0, 261.6, 329.6], [174.6, 220.0, 261.6]]
+    progression.append([196.0, 246.9, 293.7])
+    notes = [tone(chord, 2.0, 6) for chord in progression * 3]
+    return to_int16(np.concatenate(notes), 0.3)
+
+
+def melody() -> np.ndarray:
+    """24 s of a plucked-string melody with vibrato, quarter notes at 120 bpm, over rests."""
+    scale = [392.0, 440.0, 493.9, 523.3, 587.3, 659.3, 587.3, 523.3]
+    notes = []
+    for i in range(48):
+        note = tone([scale[(i * 3) % len(scale)]], 0.5, 10, vibrato=0.3)
+        notes.append(note * np.exp(-np.arange(len(note)) / (0.25 * ESPEAK_RATE)))
+    return to_int16(np.concatenate(notes), 0.3)
+
+
+def noise(colour: str, seconds: float, level: float, seed: int) -> np.ndarray:
+    """White or pink (1/f power) noise at ``level`` RMS of full scale."""
+    rng = np.random.default_rng(seed)
+    white = rng.standard_normal(round(seconds * ESPEAK_RATE))
+    if colour == "pink":
+        spectrum = np.fft.rfft(white)
+        freqs = np.fft.rfftfreq(len(white), 1 / ESPEAK_RATE)
+        spectrum[1:] /= np.sqrt(freqs[1:])
+        spectrum[0] = 0
+        white = np.fft.irfft(spectrum, len(white))
+    signal = white / np.sqrt(np.mean(white**2)) * level
+    return to_int16(np.clip(signal, -1, 1), 1.0)
+
+
+def paused_speech() -> tuple[np.ndarray, list[dict[str, object]]]:
+    """Three short phrases 9 s apart over quiet pink noise (a room, not digital silence)."""
+    speech, utterances = compose(PAUSED, lead=2.0, gap=9.0, tail=6.0)
+    room = noise("pink", len(speech) / ESPEAK_RATE, 0.003, seed=3)
+    mixed = np.clip(speech.astype(np.int32) + room, -32768, 32767).astype(np.int16)
+    return mixed, utterances
+
+
+def no_speech_media() -> None:
+    write(MEDIA / "chords.mp4", chords(), NO_SPEECH_AAC)
+    write(MEDIA / "melody.mp4", melody(), NO_SPEECH_AAC)
+    write(MEDIA / "white_noise.mp4", noise("white", 24.0, 0.05, seed=1), NO_SPEECH_AAC)
+    write(MEDIA / "pink_noise.mp4", noise("pink", 24.0, 0.08, seed=2), NO_SPEECH_AAC)
+    paused, utterances = paused_speech()
+    write(MEDIA / "paused.mp4", paused, NO_SPEECH_AAC)
+    reference = {"text": " ".join(PAUSED), "utterances": utterances}
+    (MEDIA / "paused.json").write_text(json.dumps(reference, indent=2) + "\n")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["no-speech"]:
+        no_speech_media()
+    else:
+        main()
+        no_speech_media()

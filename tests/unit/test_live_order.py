@@ -558,3 +558,15 @@ def test_the_state_stays_bounded_over_a_long_stream() -> None:
     assert s.state.next_seq == 2000
     assert s.state.held == {} and s.state.held_interims == {}
     assert sizes[1000] <= sizes[10] * 1.1  # only the numbers' digits grow
+
+
+def test_a_stable_word_timed_after_the_finals_next_word_keeps_its_place() -> None:
+    # "the market" is final on one confident hypothesis; the final hears "a marquee opens" and
+    # times "opens" just before the stable "market" began. The words keep their spoken order
+    # (file-lane cue building sorts words by start).
+    s = Stream()
+    s.receive(item(0, INTERIM, 0.0, 3.0, words_at("the@1.0-1.25 market@1.30-1.35")), T0 + 3.1)
+    assert s.state.head is not None and [w.text for w in s.state.head.stable] == ["the", "market"]
+    spoken = words_at("a@1.0-1.2 marquee@1.2-1.3 opens@1.26-1.5")
+    (cue,) = s.receive(item(0, FINAL, 0.0, 3.5, spoken), T0 + 3.6)
+    assert [c.text for c in cue.cues] == ["the market opens"]

@@ -218,6 +218,24 @@ def test_files_are_valid_after_every_item(tmp_path: Path) -> None:
     assert out.ended
 
 
+def test_a_final_over_a_written_cue_is_moved_after_it(tmp_path: Path) -> None:
+    # The written cue cannot change: the new one starts where it ends, in every file.
+    items = [
+        item(0, FINAL, 0.5, 2.0, 2.0, [(0.5, 2.7, "Hello there.")]),
+        item(1, FINAL, 2.0, 4.0, 4.0, [(2.0, 3.0, "Overlapping"), (3.2, 4.0, "then fine")]),
+        item(2, LiveKind.END, 4.0, 7.0, 7.0, reason="source ended"),
+    ]
+    out = run(tmp_path, items)
+    expected = [
+        CueRecord(start=0.5, end=2.7, text="Hello there."),
+        CueRecord(start=2.7, end=3.0, text="Overlapping"),
+        CueRecord(start=3.2, end=4.0, text="then fine"),
+    ]
+    assert parse_cues(out.vtt_path.read_text(encoding="utf-8"), "vtt") == expected
+    assert parse_cues(out.srt_path.read_text(encoding="utf-8"), "srt") == expected
+    assert parse_cues(out.segment_path(0).read_text(encoding="utf-8"), "vtt") == expected
+
+
 def test_segments_wait_for_the_watermark(tmp_path: Path) -> None:
     out = LiveOutputs(tmp_path, NAME, segment_s=SEGMENT_S)
     # A final cue inside segment 0, but the stream is final only up to 5.9 s: no segment yet.
