@@ -25,6 +25,8 @@ _MAX_ANNOTATION_WORDS = 6
 # Punctuation-only words that belong to the following word, and to the preceding one.
 _OPENERS = frozenset("([{«\u201c\u2018¿¡")  # curly quotes as escapes: ruff RUF001
 _CLOSERS = frozenset(".,!?;:…)]}»\u201d\u2019\"'%")
+# The first character of a word piece faster-whisper split off at a punctuation token.
+_PIECE_STARTS = frozenset("',.-\u2019")
 # A line is the words between pauses this long; a line that repeats the one before it is dropped
 # when the model is unsure of it (mean word probability below this): Whisper fills silence and
 # noise with its last line or a stock "Thank you." at low confidence. Measured (tiny.en,
@@ -53,7 +55,7 @@ def clean_words(words: Iterable[Word], drop_repeats: bool = True) -> list[Word]:
     neighbour so that a cue never shows a lone "," or starts with "."; and, unless
     ``drop_repeats`` is off, an unsure repeated line is dropped (``drop_repeated_lines``).
     """
-    ordered = _drop_annotation_runs(sorted(words, key=lambda w: w.start))
+    ordered = _drop_annotation_runs(_join_pieces(sorted(words, key=lambda w: w.start)))
     seen: set[tuple[str, float]] = set()
     kept: list[Word] = []
     for word in ordered:
@@ -126,6 +128,21 @@ def _annotation_run_end(words: Sequence[Word], first: int) -> int | None:
         if closer in text:
             return j if text.endswith(closer) else None
     return None
+
+
+def _join_pieces(words: Sequence[Word]) -> list[Word]:
+    """Joins the pieces faster-whisper splits one written word into: it starts a new word at a
+    punctuation token even inside a word, so "o'clock" comes as " o" + "'clock", "7,000" as
+    " 7" + ",000", "3.5" as " 3" + ".5". A piece has no leading space (a word does), so this
+    needs the raw texts: words are cleaned once, in build_cues."""
+    out: list[Word] = []
+    for word in words:
+        piece = word.text[:1] in _PIECE_STARTS and any(c.isalnum() for c in word.text)
+        if out and piece and out[-1].text.strip():
+            out[-1] = _join_words(out[-1], word)
+        else:
+            out.append(word)
+    return out
 
 
 def _is_punctuation(text: str) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from agents.cues.build import build_cues
-from agents.cues.cleanup import clean_words
 from agents.cues.model import CueRules, Word
 from streams.events.model import CueRecord, CuesReady, SegmentTranscribed, TranscriptComplete
 
@@ -22,9 +21,10 @@ def cues_ready(
 ) -> CuesReady:
     """Cues from the segments' words (given in ``complete.segment_ids`` order), with the gaps
     of failed segments marked."""
-    words = clean_words(
+    # Raw words (leading spaces tell a word from a piece of one): build_cues cleans them once.
+    words = [
         Word(w.word, w.start, w.end, w.probability) for segment in segments for w in segment.words
-    )
+    ]
     gaps = [(gap.start, gap.end) for gap in complete.gaps]
     cues = build_cues(words, rules, gaps)
     return CuesReady(

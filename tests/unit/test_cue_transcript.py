@@ -56,3 +56,27 @@ def test_roles_name_stages_in_flow_order() -> None:
     assert stages_for(("subtitles", "transcribe", "transcribe")) == ["transcribe", "subtitles"]
     with pytest.raises(ValueError, match="unknown roles"):
         stages_for(("bogus",))
+
+
+def raw_segment(*raw: str) -> SegmentTranscribed:
+    """Words exactly as faster-whisper gives them: a word has a leading space, a piece of one
+    split off at a punctuation token has none."""
+    return replace(
+        segment(0),
+        words=tuple(
+            TranscribedWord(word=w, start=0.3 * i, end=0.3 * i + 0.25, probability=0.9)
+            for i, w in enumerate(raw)
+        ),
+    )
+
+
+def test_pieces_of_a_word_are_written_as_one_word() -> None:
+    raw = (" By", " 7", " o", "'clock,", " 7", ",000", " people", " paid", " 3", ".5", " each.")
+    (cue,) = cues_ready(complete("j:0000-0000"), [raw_segment(*raw)], DEFAULT_RULES).cues
+    assert cue.text.replace("\n", " ") == "By 7 o'clock, 7,000 people paid 3.5 each."
+
+
+def test_a_word_that_starts_with_an_apostrophe_stays_a_word() -> None:
+    raw = (" And", " so", " 'Tis", " the", " season.")
+    (cue,) = cues_ready(complete("j:0000-0000"), [raw_segment(*raw)], DEFAULT_RULES).cues
+    assert cue.text.replace("\n", " ") == "And so 'Tis the season."

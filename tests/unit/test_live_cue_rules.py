@@ -226,11 +226,6 @@ def test_a_phrase_is_written_as_the_file_lane_writes_the_same_words() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="faster-whisper gives o'clock as ' o' + \"'clock\" and agents/cues/cleanup.py does "
-    "not join such pieces yet, in either lane: remove this mark once it does",
-)
 def test_seven_o_clock_is_one_word() -> None:
     spoken = words(" By| 7| o|'clock| the| market's| stalls| are| full.", 1.0)
     (final,) = release(item(0, LiveKind.FINAL, 1.0, 4.0, spoken))
