@@ -48,6 +48,23 @@ def read_statuses(settings: KaptionSettings, timeout_s: float = 10.0) -> dict[st
     return statuses
 
 
+def groupless_reader(settings: KaptionSettings, purpose: str) -> Consumer:
+    """A consumer for reading topics from their beginning by assignment: a group id of its own
+    that it never joins nor commits to, and PARTITION_EOF events that tell each partition's
+    end (see read_topic)."""
+    return Consumer(
+        librdkafka_config(
+            settings,
+            **{
+                "group.id": f"{settings.topic_prefix}{purpose}-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "fetch.wait.max.ms": 100,
+            },
+        )
+    )
+
+
 def read_topic(
     settings: KaptionSettings,
     logical: str,
@@ -64,18 +81,7 @@ def read_topic(
     """
     deadline = time.monotonic() + timeout_s
     topic = load_registry(settings.topics_file, settings.topic_prefix).name(logical)
-    consumer = Consumer(
-        librdkafka_config(
-            settings,
-            **{
-                "group.id": f"{settings.topic_prefix}status-{uuid.uuid4().hex}",
-                "enable.auto.commit": False,
-                # The end of a partition is told by a PARTITION_EOF event, see below.
-                "enable.partition.eof": True,
-                "fetch.wait.max.ms": 100,
-            },
-        )
-    )
+    consumer = groupless_reader(settings, "status")
     try:
         try:
             # KafkaAuthenticationError when the broker refuses our login

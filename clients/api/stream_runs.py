@@ -13,21 +13,21 @@ import logging
 import re
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from clients.live.ingest import End
 from clients.live.session import StreamClient, ingest, read_source
 from clients.live.status import CUES_TOPIC, StreamSummary, fold, latency_summary
+from clients.status import groupless_reader
 from streams.broker.topics import load_registry
 from streams.events.codec import DecodeError
 from streams.events.model import LiveCue
 from streams.events.registry import event_codec
 from streams.operations.live_files import remove_outputs
-from streams.runtime.kafka import KafkaAuthenticationError, librdkafka_config
+from streams.runtime.kafka import KafkaAuthenticationError
 from streams.settings import KaptionSettings
 
 log = logging.getLogger(__name__)
@@ -99,17 +99,7 @@ class CueView:
     def _read(self) -> None:
         registry = load_registry(self.settings.topics_file, self.settings.topic_prefix)
         topic = registry.name(CUES_TOPIC)
-        consumer = Consumer(
-            librdkafka_config(
-                self.settings,
-                **{
-                    "group.id": f"{self.settings.topic_prefix}api-streams-{uuid.uuid4().hex}",
-                    "enable.auto.commit": False,
-                    "enable.partition.eof": True,
-                    "fetch.wait.max.ms": 100,
-                },
-            )
-        )
+        consumer = groupless_reader(self.settings, "api-streams")
         partitions = range(registry.specs[CUES_TOPIC].partitions)
         pending = set(partitions)
         try:

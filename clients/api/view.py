@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +19,12 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
+from clients.status import groupless_reader
 from streams.broker.topics import load_registry
 from streams.events.codec import DecodeError
 from streams.events.model import Event, JobRequested, JobState, JobStatus, SubtitlesReady
 from streams.events.registry import event_codec
 from streams.events.states import FINAL_STATES
-from streams.runtime.kafka import librdkafka_config
 from streams.settings import KaptionSettings
 from streams.sources import PROTOCOL_PREFIX, is_url
 
@@ -223,17 +222,7 @@ class ViewReader:
         self.thread.join(timeout_s)
 
     def _run(self) -> None:
-        consumer = Consumer(
-            librdkafka_config(
-                self.settings,
-                **{
-                    "group.id": f"{self.settings.topic_prefix}api-{uuid.uuid4().hex}",
-                    "enable.auto.commit": False,
-                    "enable.partition.eof": True,
-                    "fetch.wait.max.ms": 100,
-                },
-            )
-        )
+        consumer = groupless_reader(self.settings, "api")
         try:
             refreshed = 0.0
             while not self.stopping.is_set():

@@ -67,3 +67,17 @@ def scrape(port: int, family: str) -> list[Sample]:
         if found.name == family
         for sample in found.samples
     ]
+
+
+def cli(settings: KaptionSettings, *args: str) -> str:
+    """`kaption ARGS` in this process against the settings' broker and prefix; its output,
+    asserting it succeeded."""
+    from click.testing import CliRunner
+
+    from clients.cli import main
+
+    flags = ["--bootstrap-servers", str(settings.bootstrap_servers)]
+    flags += ["--topic-prefix", settings.topic_prefix]
+    result = CliRunner().invoke(main, [*args, *flags], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout

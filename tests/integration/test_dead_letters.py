@@ -14,11 +14,9 @@ from typing import Any
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
-from click.testing import CliRunner
 from confluent_kafka import Producer
 
 from agents.subtitles.render import parse_cues
-from clients.cli import main
 from clients.status import read_statuses
 from streams.broker.topics import load_registry
 from streams.events.codec import AvroCodec
@@ -30,7 +28,7 @@ from streams.runtime.worker import build_stages
 from streams.settings import KaptionSettings
 from tests.examples import EXAMPLES, WHEN
 from tests.integration.conftest import Cluster
-from tests.integration.helpers import headers_of, read
+from tests.integration.helpers import cli, headers_of, read
 from tests.paths import MEDIA
 from tests.wer import word_error_rate
 
@@ -99,14 +97,6 @@ def wait_for_letters(
             assert not missing, f"not dead-lettered: {sorted(missing)}"
             return found
         time.sleep(1.0)
-
-
-def cli(settings: KaptionSettings, *args: str) -> str:
-    flags = ["--bootstrap-servers", str(settings.bootstrap_servers)]
-    flags += ["--topic-prefix", settings.topic_prefix]
-    result = CliRunner().invoke(main, [*args, *flags], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.stdout
 
 
 def test_bad_records_on_every_input_are_dead_lettered_listed_and_replayable(

@@ -11,15 +11,14 @@ import time
 import uuid
 
 import pytest
-from click.testing import CliRunner
 
 from agents.subtitles.render import parse_cues
-from clients.cli import main
 from clients.jobs import JobClient
 from streams.events.model import JobState
 from streams.operations.dlq import read_dead_letters
 from streams.settings import KaptionSettings
 from tests.integration.conftest import Cluster
+from tests.integration.helpers import cli
 from tests.paths import MEDIA
 from tests.wer import word_error_rate
 
@@ -50,14 +49,6 @@ def cloudevent(event_id: str, **data: object) -> str:
         "data": data,
     }
     return json.dumps(body)
-
-
-def cli(settings: KaptionSettings, *args: str) -> str:
-    flags = ["--bootstrap-servers", str(settings.bootstrap_servers)]
-    flags += ["--topic-prefix", settings.topic_prefix]
-    result = CliRunner().invoke(main, [*args, *flags], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.stdout
 
 
 def test_a_cloudevent_from_kcat_becomes_subtitles_and_kaption_status_shows_it(
