@@ -116,6 +116,14 @@ class AudioReady(Event):
     pcm: bytes
     # Segments already accounted for (a re-drive): speech detection does not send them again.
     skip_segments: tuple[str, ...] = ()
+    # Spoken language as the job asks: an ISO 639-1 code, or "auto" (detect); empty: the
+    # deployment's default.
+    language: str = ""
+    # Declared model name (models.yaml) the job asks for; empty: the stage's current model.
+    model: str = ""
+    # How an "auto" language is found: "job" (once, from the first speech) or "segment" (each
+    # segment, for speech that switches language).
+    language_detection: str = "job"
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> AudioReady:
@@ -128,6 +136,9 @@ class AudioReady(Event):
             duration=record["duration"],
             pcm=record["pcm"],
             skip_segments=tuple(record["skip_segments"]),
+            language=record["language"],
+            model=record["model"],
+            language_detection=record["language_detection"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -140,6 +151,9 @@ class AudioReady(Event):
             "duration": self.duration,
             "pcm": self.pcm,
             "skip_segments": list(self.skip_segments),
+            "language": self.language,
+            "model": self.model,
+            "language_detection": self.language_detection,
         }
 
 
@@ -209,6 +223,14 @@ class DecodeRequested(Event):
     source: str
     # Segments already accounted for (a re-drive): speech detection does not send them again.
     skip_segments: tuple[str, ...] = ()
+    # Spoken language as the job asks: an ISO 639-1 code, or "auto" (detect); empty: the
+    # deployment's default.
+    language: str = ""
+    # Declared model name (models.yaml) the job asks for; empty: the stage's current model.
+    model: str = ""
+    # How an "auto" language is found: "job" (once, from the first speech) or "segment" (each
+    # segment, for speech that switches language).
+    language_detection: str = "job"
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> DecodeRequested:
@@ -216,6 +238,9 @@ class DecodeRequested(Event):
             job_id=record["job_id"],
             source=record["source"],
             skip_segments=tuple(record["skip_segments"]),
+            language=record["language"],
+            model=record["model"],
+            language_detection=record["language_detection"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -223,6 +248,9 @@ class DecodeRequested(Event):
             "job_id": self.job_id,
             "source": self.source,
             "skip_segments": list(self.skip_segments),
+            "language": self.language,
+            "model": self.model,
+            "language_detection": self.language_detection,
         }
 
 
@@ -265,6 +293,11 @@ class JobRequested(Event):
     # Spoken language (ISO 639-1).
     language: str
     requested_at: datetime
+    # Declared model name (models.yaml) the job asks for; empty: the stage's current model.
+    model: str = ""
+    # How an "auto" language is found: "job" (once, from the first speech) or "segment" (each
+    # segment, for speech that switches language).
+    language_detection: str = "job"
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> JobRequested:
@@ -274,6 +307,8 @@ class JobRequested(Event):
             name=record["name"],
             language=record["language"],
             requested_at=record["requested_at"],
+            model=record["model"],
+            language_detection=record["language_detection"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -283,6 +318,8 @@ class JobRequested(Event):
             "name": self.name,
             "language": self.language,
             "requested_at": self.requested_at,
+            "model": self.model,
+            "language_detection": self.language_detection,
         }
 
 
@@ -318,6 +355,10 @@ class JobStatus(Event):
     # When the job was requested (its age, its end-to-end time).
     requested_at: datetime
     updated_at: datetime
+    # The job's spoken language (asked for, or detected).
+    language: str = ""
+    # Labels (name@version) of the models that worked on the job.
+    models: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> JobStatus:
@@ -334,6 +375,8 @@ class JobStatus(Event):
             audio_seconds_done=record["audio_seconds_done"],
             requested_at=record["requested_at"],
             updated_at=record["updated_at"],
+            language=record["language"],
+            models=tuple(record["models"]),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -350,6 +393,8 @@ class JobStatus(Event):
             "audio_seconds_done": self.audio_seconds_done,
             "requested_at": self.requested_at,
             "updated_at": self.updated_at,
+            "language": self.language,
+            "models": list(self.models),
         }
 
 
@@ -649,6 +694,103 @@ class LiveTranscript(Event):
         }
 
 
+class ModelState(StrEnum):
+    LOADING = "LOADING"
+    SERVING = "SERVING"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelServing(Event):
+    """What model one worker's stage serves, and how its last switch went; compacted per
+    instance (worker and stage).
+    """
+
+    SCHEMA: ClassVar[str] = "ModelServing"
+
+    # <worker>/<stage>: the Kafka key.
+    instance: str
+    # <host>:<pid> of the worker process.
+    worker: str
+    stage: str
+    # Label (name@version) of the model serving now (empty while the first one loads).
+    model: str
+    # LOADING: the requested model loads while the old one serves; SERVING: the requested one
+    # serves; FAILED: it did not load, the old one serves on.
+    state: ModelState
+    # The model name the last switch asked for.
+    requested: str
+    # The switch this answers (empty: none, e.g. a worker's start or its periodic report).
+    request_id: str
+    # Why a load failed.
+    reason: str
+    load_seconds: float
+    at: datetime
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ModelServing:
+        return cls(
+            instance=record["instance"],
+            worker=record["worker"],
+            stage=record["stage"],
+            model=record["model"],
+            state=ModelState(record["state"]),
+            requested=record["requested"],
+            request_id=record["request_id"],
+            reason=record["reason"],
+            load_seconds=record["load_seconds"],
+            at=record["at"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "instance": self.instance,
+            "worker": self.worker,
+            "stage": self.stage,
+            "model": self.model,
+            "state": self.state.value,
+            "requested": self.requested,
+            "request_id": self.request_id,
+            "reason": self.reason,
+            "load_seconds": self.load_seconds,
+            "at": self.at,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelSwitch(Event):
+    """A request that every worker of a stage serve another declared model (`kaption models
+    use`); compacted per stage, so the last one is the stage's model.
+    """
+
+    SCHEMA: ClassVar[str] = "ModelSwitch"
+
+    # The stage whose model changes (transcribe, transcribe-live); also the Kafka key.
+    stage: str
+    # Declared model name (streams/models/catalog.py); empty: the deployment's default.
+    model: str
+    # Unique per request: workers' answers (ModelServing) carry it.
+    request_id: str
+    requested_at: datetime
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ModelSwitch:
+        return cls(
+            stage=record["stage"],
+            model=record["model"],
+            request_id=record["request_id"],
+            requested_at=record["requested_at"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "model": self.model,
+            "request_id": self.request_id,
+            "requested_at": self.requested_at,
+        }
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SegmentDone(Event):
     """A segment was transcribed (its words went out as SegmentTranscribed for the cue stage);
@@ -662,6 +804,8 @@ class SegmentDone(Event):
     segment_id: str
     # Which transcription attempt succeeded (1 = first).
     attempt: int
+    # Label (name@version) of the model that transcribed it.
+    model: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> SegmentDone:
@@ -669,6 +813,7 @@ class SegmentDone(Event):
             job_id=record["job_id"],
             segment_id=record["segment_id"],
             attempt=record["attempt"],
+            model=record["model"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -676,6 +821,7 @@ class SegmentDone(Event):
             "job_id": self.job_id,
             "segment_id": self.segment_id,
             "attempt": self.attempt,
+            "model": self.model,
         }
 
 
@@ -825,6 +971,9 @@ class SegmentsPlanned(Event):
     # Seconds of audio in the window.
     duration: float
     segments: tuple[PlannedSegment, ...]
+    # The job's spoken language as speech detection found or was told it; empty: not known (per-
+    # segment detection).
+    language: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> SegmentsPlanned:
@@ -835,6 +984,7 @@ class SegmentsPlanned(Event):
             offset=record["offset"],
             duration=record["duration"],
             segments=tuple(PlannedSegment.from_record(x) for x in record["segments"]),
+            language=record["language"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -845,6 +995,7 @@ class SegmentsPlanned(Event):
             "offset": self.offset,
             "duration": self.duration,
             "segments": [x.to_record() for x in self.segments],
+            "language": self.language,
         }
 
 
@@ -867,6 +1018,10 @@ class SpeechSegment(Event):
     sample_rate: int
     # Little-endian int16 mono samples of [start, end).
     pcm: bytes
+    # Language to transcribe in (ISO 639-1); empty: detect it in this segment.
+    language: str = ""
+    # Declared model name (models.yaml) the job asks for; empty: the stage's current model.
+    model: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> SpeechSegment:
@@ -878,6 +1033,8 @@ class SpeechSegment(Event):
             end=record["end"],
             sample_rate=record["sample_rate"],
             pcm=record["pcm"],
+            language=record["language"],
+            model=record["model"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -889,6 +1046,8 @@ class SpeechSegment(Event):
             "end": self.end,
             "sample_rate": self.sample_rate,
             "pcm": self.pcm,
+            "language": self.language,
+            "model": self.model,
         }
 
 
@@ -1058,6 +1217,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "LiveCue": LiveCue,
     "LiveSegment": LiveSegment,
     "LiveTranscript": LiveTranscript,
+    "ModelServing": ModelServing,
+    "ModelSwitch": ModelSwitch,
     "SegmentDone": SegmentDone,
     "SegmentFailed": SegmentFailed,
     "SegmentTranscribed": SegmentTranscribed,
