@@ -34,6 +34,7 @@ from agents.cues.live_order import (
 from agents.decode.media import decode_audio
 from agents.live.agent import phrase_rules
 from agents.live.phrases import Detector, PhraseRules
+from agents.transcribe.agent import default_spec
 from agents.transcribe.live_agent import Context, live_transcript, transcribe_live
 from clients.live.ingest import Chunk, End
 from clients.live.session import audio_chunk
@@ -125,7 +126,7 @@ def transcribe(
         if item.final:
             context.remember(item.stream_id, transcript.text)
         kind = LiveKind.FINAL if item.final else LiveKind.INTERIM
-        result = live_transcript(item, kind, transcript, "", took)
+        result = live_transcript(item, kind, transcript, default_spec(settings), took)
         outputs.append((free_at + HOP_S, result))
     outputs.sort(key=lambda pair: pair[0])
     return Transcribed(outputs, busy)

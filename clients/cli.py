@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from streams.broker.admin import BrokerUnreachable, apply_topics, consumer_lag
 from streams.broker.launch import announce, broker_for_command, local_broker
 from streams.broker.ports import BrokerError
 from streams.events.model import JobState, JobStatus
+from streams.job_options import capabilities, refusal_text, refusals
 from streams.runtime.kafka import KafkaAuthenticationError
 from streams.runtime.logs import configure_logging
 from streams.runtime.processes import free_port, wait_ready, worker_process
@@ -225,6 +227,43 @@ def client_for(settings: KaptionSettings) -> JobClient:
     return JobClient(settings, notify=say)
 
 
+@dataclass(frozen=True)
+class Asked:
+    """What a job asks of transcription (`run` and `submit`'s options)."""
+
+    language: str | None = None
+    model: str = ""
+    per_segment: bool = False
+
+    @property
+    def detection(self) -> str:
+        return "segment" if self.per_segment else "job"
+
+    def check(self, settings: KaptionSettings) -> None:
+        """Refuses at once what no worker could do (an unknown model, a language the model
+        cannot transcribe), with the reason; the orchestrator checks the same."""
+        caps = capabilities(settings)
+        problems = refusals(caps, self.language or settings.language, self.model, self.detection)
+        if problems:
+            raise click.UsageError(refusal_text(problems))
+
+
+def asked_options(fn: Any) -> Any:
+    fn = click.option(
+        "--language-per-segment",
+        "per_segment",
+        is_flag=True,
+        help="With --language auto: detect the language of every segment (speech that "
+        "switches language), not once from the first speech.",
+    )(fn)
+    return click.option(
+        "--language",
+        default=None,
+        help="Spoken language: an ISO 639-1 code, or 'auto' to detect it "
+        "(default: KAPTION_LANGUAGE).",
+    )(fn)
+
+
 def submit_and_wait(
     settings: KaptionSettings,
     source: str,
@@ -232,6 +271,7 @@ def submit_and_wait(
     timeout_s: float,
     alive: Any = None,
     no_worker_after_s: float | None = None,
+    asked: Asked = Asked(),
 ) -> JobResult:
     columns = (
         TextColumn("{task.description:>14}"),
@@ -241,7 +281,7 @@ def submit_and_wait(
         TimeElapsedColumn(),
     )
     with client_for(settings) as client:
-        job_id = client.submit(source, name)
+        job_id = client.submit(source, name, asked.language, asked.model, asked.detection)
         console.print(f"job {job_id}: {source}")
         with Progress(*columns, console=console, transient=False) as progress:
             view = ProgressView(progress)
@@ -259,6 +299,10 @@ def report(result: JobResult, out: Path | None) -> None:
     for path in result.write(out) if out else []:
         click.echo(path)
     summary = f"{status.state}: {status.segments_done}/{status.segments_total} segments"
+    if status.language:
+        summary += f", language {status.language}"
+    if status.models:
+        summary += f", model {', '.join(status.models)}"
     if status.reason:
         summary += f" — {status.reason}"
     console.print(summary)
@@ -274,38 +318,76 @@ def exit_code(result: JobResult) -> int:
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Write subtitles here.")
 @click.option("--name", default=None, help="Base name of the subtitle files.")
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait.")
+@click.option("--model", default="", help="A declared model (default: the workers' own).")
+@asked_options
 @kafka_options
 def submit(
-    source: str, wait: bool, out: Path | None, name: str | None, timeout: float, **options: Any
+    source: str,
+    wait: bool,
+    out: Path | None,
+    name: str | None,
+    timeout: float,
+    model: str,
+    language: str | None,
+    per_segment: bool,
+    **options: Any,
 ) -> None:
     """Publish a job for SOURCE (a path or URL the workers can read) to a running cluster."""
     settings = require_broker(make_settings(**options))
+    asked = Asked(language, model, per_segment)
+    asked.check(settings)
     source = source if "://" in source else str(Path(source).resolve())
     if not wait:
         with client_for(settings) as client:
-            click.echo(client.submit(source, name))
+            click.echo(client.submit(source, name, language, model, asked.detection))
         return
-    result = submit_and_wait(settings, source, name, timeout)
+    result = submit_and_wait(settings, source, name, timeout, asked=asked)
     report(result, out)
     sys.exit(exit_code(result))
+
+
+def prepare_model(settings: KaptionSettings) -> None:
+    """The model found (and a packaged one assembled) before anything starts: a missing extra
+    or a broken model file is said at once, not in a worker's log."""
+    from streams.models.catalog import load_catalog, model_path
+
+    try:
+        model_path(load_catalog(settings).get(""))
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()
 @click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
 @click.option(
-    "--model", default=None, help="faster-whisper model name or path (default bundled tiny.en)."
+    "--model",
+    default=None,
+    help="A declared model (tiny.en, base, or models.yaml's) or a model directory "
+    "(default: bundled tiny.en).",
 )
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait.")
+@asked_options
 @metrics_option
 @kafka_options
-def run(video: Path, out: Path, model: str | None, timeout: float, **options: Any) -> None:
+def run(
+    video: Path,
+    out: Path,
+    model: str | None,
+    timeout: float,
+    language: str | None,
+    per_segment: bool,
+    **options: Any,
+) -> None:
     """One machine: broker (embedded unless given), topics, all roles, submit, write subtitles."""
 
     from streams.runtime.roles import FILE_STAGES
 
     started = time.perf_counter()
     settings = make_settings(whisper_model=model, **options)
+    asked = Asked(language, "", per_segment)  # the worker's own model is --model
+    asked.check(settings)
+    prepare_model(settings)
     with contextlib.ExitStack() as stack:
         settings, embedded = broker_and_topics(stack, settings)
         worker_log = settings.data_dir / "worker.log"
@@ -322,6 +404,7 @@ def run(video: Path, out: Path, model: str | None, timeout: float, **options: An
                 timeout,
                 lambda: process.poll() is None,
                 RUN_WORKER_START_S,  # its own worker is still starting (model, group joins)
+                asked,
             )
         except RuntimeError as exc:
             tail = worker_log.read_text(errors="replace")[-3000:]

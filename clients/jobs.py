@@ -271,7 +271,16 @@ class JobClient:
         if errors:
             raise BrokerUnreachable(f"cannot publish to {out.topic}: {errors[0].str()}")
 
-    def submit(self, source: str, name: str | None = None, language: str | None = None) -> str:
+    def submit(
+        self,
+        source: str,
+        name: str | None = None,
+        language: str | None = None,
+        model: str = "",
+        language_detection: str = "job",
+    ) -> str:
+        """Publishes a job; ``language`` "auto" asks for detection (``language_detection``:
+        once per job or per segment), ``model`` a declared model (empty: the stage's own)."""
         job_id = uuid.uuid4().hex
         request = JobRequested(
             job_id=job_id,
@@ -279,6 +288,8 @@ class JobClient:
             name=name or Path(source).stem or job_id,
             language=language or self.settings.language,
             requested_at=datetime.now(UTC),
+            model=model,
+            language_detection=language_detection,
         )
         self.send(Outgoing("jobs.requested", request))
         return job_id

@@ -85,7 +85,9 @@ class KaptionSettings(BaseSettings):
     # 0: the machine's cores shared by its local transcription workers (see Transcription).
     whisper_cpu_threads: int = Field(default=0, ge=0)
     whisper_beam_size: int = 5
-    language: str = "en"
+    # A job's spoken language unless it names one: an ISO 639-1 code, or "auto" (detected
+    # from the first speech; English without a cost for an English-only model such as tiny.en).
+    language: str = "auto"
     vad_threshold: float = 0.5
     vad_min_silence_ms: int = 2000
     vad_speech_pad_ms: int = 400

@@ -39,6 +39,9 @@ def audio_ready(request: DecodeRequested, window: AudioWindow) -> AudioReady:
         pcm=pcm_to_bytes(window.pcm),
         skip_segments=request.skip_segments,
     )
+        language=request.language,
+        model=request.model,
+        language_detection=request.language_detection,
 
 
 def source_limits(settings: KaptionSettings) -> SourceLimits:

@@ -18,6 +18,7 @@ from agents.orchestrator.state import Job
 from agents.orchestrator.tables import JobTables
 from streams.broker.topics import Outgoing
 from streams.events.model import Event, JobCheck, JobState
+from streams.job_options import capabilities
 from streams.runtime.metrics import METRICS
 from streams.runtime.stage import Stage
 
@@ -95,6 +96,7 @@ def register(stage: Stage) -> None:
         max_redispatches=settings.max_redispatches,
         deadline_ms=int(settings.job_deadline_s * 1000),
         status_every_ms=int(settings.status_interval_s * 1000),
+        capabilities=capabilities(settings),
     )
 
     tables = JobTables(jobs, windows)

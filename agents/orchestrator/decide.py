@@ -40,6 +40,7 @@ from streams.events.model import (
     SubtitlesPublished,
     TranscriptComplete,
 )
+from streams.job_options import Capabilities, refusal_text, refusals
 
 ACTIVE = frozenset({JobState.DECODING, JobState.TRANSCRIBING})
 DAY_MS = 86_400_000
@@ -67,6 +68,9 @@ class Policy:
     max_redispatches: int = 3
     deadline_ms: int = 6 * 3_600_000
     status_every_ms: int = 1000
+    # What a request may ask for (models, languages): a request this deployment cannot honour
+    # fails at once with the reason. None: not checked.
+    capabilities: Capabilities | None = None
 
 
 @dataclass
@@ -164,7 +168,7 @@ def _decide(
     job: Job | None, event: Event, now_ms: int, policy: Policy, windows: WindowLookup
 ) -> Decision:
     if isinstance(event, JobRequested):
-        return _on_requested(job, event, now_ms)
+        return _on_requested(job, event, now_ms, policy)
     if job is None:
         return Decision(None)  # events for unknown (or forgotten) jobs are ignored
     if isinstance(event, JobCheck):
@@ -176,6 +180,8 @@ def _decide(
     if isinstance(event, SegmentsPlanned):
         return _on_planned(job, event, now_ms, windows)
     if isinstance(event, SegmentDone):
+        if event.model and event.model not in job.models:
+            job = job.but(models=(*job.models, event.model))
         return _on_result(job, event.segment_id, DONE, None, now_ms, windows)
     if isinstance(event, SegmentFailed):
         return _on_result(job, event.segment_id, FAILED, event.reason, now_ms, windows)
@@ -196,6 +202,8 @@ def _status(job: Job, now_ms: int, done: Progress) -> Outgoing:
         reason=job.reason,
         audio_seconds_total=done.audio_planned,
         audio_seconds_done=done.audio_done,
+        language=job.language,
+        models=job.models,
         requested_at=datetime.fromtimestamp(job.requested_at / 1000, UTC),
         updated_at=datetime.fromtimestamp(now_ms / 1000, UTC),
     )
@@ -203,7 +211,14 @@ def _status(job: Job, now_ms: int, done: Progress) -> Outgoing:
 
 
 def _decode(job: Job, skip: tuple[str, ...] = ()) -> Outgoing:
-    request = DecodeRequested(job_id=job.job_id, source=job.source, skip_segments=skip)
+    request = DecodeRequested(
+        job_id=job.job_id,
+        source=job.source,
+        skip_segments=skip,
+        language=job.language,
+        model=job.model,
+        language_detection=job.language_detection,
+    )
     return Outgoing("decode.requested", request)
 
 
@@ -217,7 +232,7 @@ def _fail(job: Job, reason: str, now_ms: int, windows: WindowLookup) -> Decision
     return Decision(job, [_status(job, now_ms, done)], _forget_windows(job))
 
 
-def _on_requested(job: Job | None, request: JobRequested, now_ms: int) -> Decision:
+def _on_requested(job: Job | None, request: JobRequested, now_ms: int, policy: Policy) -> Decision:
     if job is not None:
         return Decision(job)  # a resubmitted job id: the first request wins
     job = Job(
@@ -227,7 +242,15 @@ def _on_requested(job: Job | None, request: JobRequested, now_ms: int) -> Decisi
         language=request.language,
         state=JobState.DECODING,
         requested_at=int(request.requested_at.timestamp() * 1000),
+        model=request.model,
+        language_detection=request.language_detection,
     )
+    if policy.capabilities is not None:
+        problems = refusals(
+            policy.capabilities, request.language, request.model, request.language_detection
+        )
+        if problems:
+            return _fail(job, f"refused: {refusal_text(problems)}", now_ms, _no_windows)
     return Decision(job, [_status(job, now_ms, Progress()), _decode(job)])
 
 
@@ -244,6 +267,8 @@ def _on_planned(job: Job, plan: SegmentsPlanned, now_ms: int, windows: WindowLoo
     after = job.but(
         duration=max(job.duration, plan.offset + plan.duration),
         max_window=max(job.max_window, plan.window),
+        # Speech detection says which language it found (or was told) for an "auto" job.
+        language=plan.language or job.language,
     )
     return _advance(job, after, {plan.window: window}, now_ms, windows)
 

@@ -16,6 +16,7 @@ import logging
 from streams.broker.topics import Outgoing
 from streams.events.cloudevents import InvalidJobRequest, job_request
 from streams.events.model import Event, JobRequested
+from streams.job_options import capabilities
 from streams.runtime.stage import Stage
 from streams.sources import SourcePolicy, UnsafeSource, check_source
 
@@ -27,9 +28,10 @@ INPUTS = ("jobs.requested.json",)
 def register(stage: Stage) -> None:
     settings = stage.settings
     policy = SourcePolicy.from_settings(settings)
+    caps = capabilities(settings)
 
     def decode(value: bytes | None) -> Event:
-        return job_request(value, settings.language)
+        return job_request(value, caps, settings.language)
 
     async def handle(request: JobRequested) -> list[Outgoing]:
         try:  # off the event loop: a URL's host name is resolved

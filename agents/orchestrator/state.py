@@ -32,8 +32,11 @@ class Job:
     job_id: str
     name: str
     source: str
-    language: str
+    language: str  # as asked ("auto": detect), then as speech detection found it
     state: JobState
+    model: str = ""  # the declared model the job asks for ("" = the stage's current one)
+    language_detection: str = "job"  # "job" or "segment" (speech that switches language)
+    models: tuple[str, ...] = ()  # labels (name@version) of the models that transcribed it
     requested_at: int = 0  # ms, as the request says
     duration: float = 0.0  # seconds of media planned so far
     max_window: int = -1  # highest window index seen in a plan or a result
@@ -53,7 +56,9 @@ class Job:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Job:
-        return cls(**{**data, "state": JobState(data["state"])})
+        return cls(
+            **{**data, "state": JobState(data["state"]), "models": tuple(data.get("models", ()))}
+        )
 
     def but(self, **changes: Any) -> Job:
         return replace(self, **changes)

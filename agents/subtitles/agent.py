@@ -18,7 +18,7 @@ def subtitles(cues: CuesReady) -> list[Outgoing]:
         language=cues.language,
         cue_count=len(cues.cues),
         srt=to_srt(cues.cues),
-        vtt=to_vtt(cues.cues),
+        vtt=to_vtt(cues.cues, cues.language),
     )
     published = SubtitlesPublished(
         job_id=cues.job_id, language=cues.language, cue_count=len(cues.cues)

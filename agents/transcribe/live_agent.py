@@ -18,15 +18,17 @@ from collections import OrderedDict
 import numpy as np
 
 from agents.transcribe.agent import (
-    BUNDLED_MODEL,
     configured_model,
     configured_screening,
+    default_spec,
+    live_language,
     preload,
 )
-from agents.transcribe.whisper import MODEL_VERSION, Clip, Transcript, transcribe_batch
+from agents.transcribe.whisper import Clip, Transcript, transcribe_batch
 from streams.broker.topics import Outgoing
 from streams.events.audio import SAMPLE_RATE, pcm_from_bytes
 from streams.events.model import LiveKind, LiveSegment, LiveTranscript
+from streams.models.catalog import ModelSpec
 from streams.runtime.metrics import METRICS
 from streams.runtime.stage import Stage, reason
 from streams.settings import KaptionSettings
@@ -45,7 +47,7 @@ def transcribe_live(
         configured_model(settings, LANE),
         [Clip(pcm_from_bytes(segment.pcm), segment.start)],
         segment.sample_rate,
-        settings.language,
+        live_language(settings, default_spec(settings)),
         settings.whisper_beam_size,
         prompt,
         # The prompt is the last final text: a made-up line let through would be echoed.
@@ -81,7 +83,7 @@ def live_transcript(
     segment: LiveSegment,
     kind: LiveKind,
     transcript: Transcript | None,
-    model: str,
+    model: ModelSpec,
     took: float,
     why: str = "",
 ) -> LiveTranscript:
@@ -96,8 +98,8 @@ def live_transcript(
         source_offset=segment.source_offset,
         text=transcript.text if transcript else "",
         words=transcript.words if transcript else (),
-        model=model,
-        model_version=MODEL_VERSION,
+        model=model.name,
+        model_version=model.version,
         processing_seconds=took,
         reason=why,
     )
@@ -112,7 +114,7 @@ def warm_up(settings: KaptionSettings) -> None:
         configured_model(settings, LANE),
         [Clip(np.zeros(SAMPLE_RATE, dtype=np.int16), 0.0)],
         SAMPLE_RATE,
-        settings.language,
+        live_language(settings, default_spec(settings)),
         settings.whisper_beam_size,
     )
 
@@ -121,7 +123,7 @@ def register(stage: Stage) -> None:
     settings, platform = stage.settings, stage.platform
     loading = platform.executor.submit(warm_up, settings)
     platform.checks["live model loaded"] = lambda: loading.done() and loading.exception() is None
-    model = settings.whisper_model or BUNDLED_MODEL
+    model = default_spec(settings)
     audio_seconds = METRICS.audio_seconds.labels("transcribe-live")
     inference_seconds = METRICS.inference_seconds.labels("transcribe-live")
     skipped = METRICS.retries.labels("transcribe-live", "StaleInterim")

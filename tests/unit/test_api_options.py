@@ -24,10 +24,12 @@ def settings(**overrides: object) -> KaptionSettings:
 def test_options_the_pipeline_lacks_are_named_with_their_reason() -> None:
     asked = JobOptions(languages=["en", "fr"], speakers=True, model="large-v3", language="de")
     problems = dict(unavailable(asked, settings()))
-    assert set(problems) == {"language", "languages", "speakers", "model"}
+    assert set(problems) == {"languages", "speakers", "model"}
     assert "translation into en, fr is not available yet" in problems["languages"]
-    assert "'de' is not available yet" in problems["language"]
-    assert "'tiny.en'" in problems["model"]
+    assert "unknown model 'large-v3': the declared models are base, tiny.en" in problems["model"]
+    english_only = dict(unavailable(JobOptions(language="de"), settings()))
+    assert "model 'tiny.en' transcribes English only" in english_only["language"]
+    assert "'base'" not in str(unavailable(JobOptions(language="de", model="base"), settings()))
 
 
 def test_what_the_deployment_does_is_accepted() -> None:
@@ -36,7 +38,10 @@ def test_what_the_deployment_does_is_accepted() -> None:
     assert unavailable(same, settings()) == []
     configured = settings(whisper_model="base", language="de")
     assert unavailable(JobOptions(model="base", language="de"), configured) == []
-    assert [f for f, _ in unavailable(JobOptions(model="tiny.en"), configured)] == ["model"]
+    assert unavailable(JobOptions(language="auto", language_detection="segment"), configured) == []
+    # A deployment on base still takes a job that asks for tiny.en, in English.
+    assert unavailable(JobOptions(model="tiny.en", language="en"), configured) == []
+    assert [f for f, _ in unavailable(JobOptions(model="tiny.en"), configured)] == ["language"]
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,13 @@ import pytest
 from streams.events.cloudevents import InvalidJobRequest, job_request
 from streams.events.codec import DecodeError
 from streams.events.model import JobRequested
+from streams.job_options import Capabilities
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+# What a deployment with the two built-in models can do (no translation, no speaker labels).
+CAPS = Capabilities(models={"tiny.en": False, "base": True}, default_model="tiny.en")
 
 
 def event(**changes: Any) -> dict[str, Any]:
@@ -33,7 +38,7 @@ def event(**changes: Any) -> dict[str, Any]:
 
 def request(body: dict[str, Any] | bytes) -> JobRequested:
     value = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return job_request(value, "en", NOW)
+    return job_request(value, CAPS, "en", NOW)
 
 
 def refused(body: dict[str, Any] | bytes) -> str:
@@ -71,6 +76,15 @@ def test_every_data_field_is_taken() -> None:
     assert request(event(data={"source": "https://cdn.example/v/intro.mp4"})).name == "intro"
 
 
+def test_a_multilingual_model_and_language_detection_can_be_asked_for() -> None:
+    data = {"source": "a.mp4", "model": "base", "language": "de"}
+    got = request(event(data=data))
+    assert (got.model, got.language, got.language_detection) == ("base", "de", "job")
+    data = {"source": "a.mp4", "model": "base", "language": "auto", "language_detection": "segment"}
+    got = request(event(data=data))
+    assert (got.model, got.language, got.language_detection) == ("base", "auto", "segment")
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
@@ -96,18 +110,27 @@ def test_every_data_field_is_taken() -> None:
         (event(data={"source": "a.mp4", "name": "../x"}), "data.name '../x' is not a file base"),
         (event(data={"source": "a.mp4", "name": ".."}), "data.name '..' is not a file base"),
         (event(data={"source": "a.mp4", "language": "english"}), "not an ISO 639-1 code"),
+        (event(data={"source": "a.mp4", "language": "xx"}), "'xx' is neither 'auto' nor"),
         (
             event(data={"source": "a.mp4", "language": "de"}),
-            "spoken language 'de' is not available yet: this deployment transcribes 'en'",
+            "data.language: model 'tiny.en' transcribes English only",
+        ),
+        (
+            event(data={"source": "a.mp4", "model": "large-v9"}),
+            "data.model: unknown model 'large-v9': the declared models are base, tiny.en",
+        ),
+        (
+            event(data={"source": "a.mp4", "language_detection": "word"}),
+            "data.language_detection: 'word' is not one of job, segment",
         ),
         (
             event(data={"source": "a.mp4", "languages": ["fr", "de"]}),
-            "translation into fr, de (data.languages) is not available yet",
+            "data.languages: translation into fr, de is not available yet",
         ),
         (event(data={"source": "a.mp4", "languages": "fr"}), "data.languages must be a list"),
         (
             event(data={"source": "a.mp4", "speakers": True}),
-            "speaker labels (data.speakers) are not available yet",
+            "data.speakers: speaker labels are not available yet",
         ),
         (event(data={"source": "a.mp4", "speakers": "yes"}), "data.speakers must be true or false"),
     ],

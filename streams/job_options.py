@@ -1,0 +1,89 @@
+"""What a job may ask for, checked the same way wherever a request comes in (the CLI, the HTTP
+API, CloudEvents, and the orchestrator for any producer's JobRequested): a pure function of the
+request and this deployment's capabilities, so an option nobody can honour is refused with the
+reason instead of failing half-way or being silently dropped."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+from streams.settings import KaptionSettings
+
+AUTO = "auto"  # detect the spoken language
+DETECTIONS = ("job", "segment")  # once from the first speech, or in every segment
+WHISPER_LANGUAGES = frozenset(_LANGUAGE_CODES)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The declared models (name -> multilingual) and the stages this deployment runs."""
+
+    models: Mapping[str, bool] = field(default_factory=dict)
+    default_model: str = ""
+    translation: bool = False
+    speakers: bool = False
+
+
+def capabilities(settings: KaptionSettings) -> Capabilities:
+    from streams.models.catalog import load_catalog  # reads the models file: not at import
+
+    catalog = load_catalog(settings)
+    return Capabilities(
+        models={spec.name: spec.multilingual for spec in catalog.specs()},
+        default_model=catalog.get("").name,
+    )
+
+
+def refusals(
+    caps: Capabilities,
+    language: str = "",
+    model: str = "",
+    detection: str = "job",
+    languages: Sequence[str] = (),
+    speakers: bool = False,
+) -> list[tuple[str, str]]:
+    """(option, reason) for each thing the request asks that this deployment cannot do; empty:
+    the request can run. ``language`` empty means the deployment's default."""
+    problems: list[tuple[str, str]] = []
+    name = model or caps.default_model
+    multilingual = caps.models.get(name)
+    if model and model not in caps.models:
+        known = ", ".join(sorted(caps.models)) or "none"
+        problems.append(("model", f"unknown model {model!r}: the declared models are {known}"))
+    if language and language != AUTO and language not in WHISPER_LANGUAGES:
+        problems.append(
+            ("language", f"{language!r} is neither 'auto' nor a language Whisper knows")
+        )
+    elif language not in ("", AUTO, "en") and multilingual is False:
+        problems.append(
+            (
+                "language",
+                f"model {name!r} transcribes English only: ask for a multilingual model "
+                "(e.g. --model base) to transcribe "
+                f"{language!r}",
+            )
+        )
+    if detection not in DETECTIONS:
+        problems.append(
+            ("language_detection", f"{detection!r} is not one of {', '.join(DETECTIONS)}")
+        )
+    spoken = language if language not in ("", AUTO) else None
+    targets = [x for x in languages if x != spoken]
+    if targets and not caps.translation:
+        problems.append(
+            (
+                "languages",
+                f"translation into {', '.join(targets)} is not available yet: subtitles come in "
+                "the spoken language only",
+            )
+        )
+    if speakers and not caps.speakers:
+        problems.append(("speakers", "speaker labels are not available yet"))
+    return problems
+
+
+def refusal_text(problems: Sequence[tuple[str, str]]) -> str:
+    return "; ".join(f"{option}: {why}" for option, why in problems)
