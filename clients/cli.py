@@ -143,9 +143,9 @@ def topics_apply(**options: Any) -> None:
 
 
 def role_choice() -> click.Choice:
-    from streams.runtime.roles import ALL, STAGES
+    from streams.runtime.roles import ALL, ROLES
 
-    return click.Choice([ALL, *STAGES])
+    return click.Choice([ALL, *ROLES])
 
 
 @main.command()
@@ -434,14 +434,31 @@ def status(job: str | None, as_json: bool, **options: Any) -> None:
     print_rows(COLUMNS, [tuple("" if r[c] is None else str(r[c]) for c in COLUMNS) for r in rows])
 
 
-@main.command()
+class StreamsGroup(click.Group):
+    """`kaption streams [STREAM]` shows streams (its `show`); `kaption streams replay ID`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=StreamsGroup)
+def streams() -> None:
+    """Live streams (`kaption streams [STREAM] [--json]`) and their replays through the file
+    lane (`kaption streams replay STREAM`)."""
+
+
+@streams.command("show")
 @click.argument("stream", required=False)
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 @kafka_options
-def streams(stream: str | None, as_json: bool, **options: Any) -> None:
-    """Live streams: LIVE or ENDED and why, media captioned, finals, gaps and their last
-    reason, final caption latency (STREAM: that one only; exit 1 if unknown)."""
+def streams_show(stream: str | None, as_json: bool, **options: Any) -> None:
+    """Live streams: LIVE or ENDED and why, media captioned, finals and words, gaps and their
+    last reason, final caption latency, and the latest replay's state and words (STREAM: that
+    one only; exit 1 if unknown)."""
     from clients.live import status as live_status
+    from clients.live.replay import read_replays, replay_columns
 
     settings = require_broker(make_settings(**options))
     summaries = live_status.read_streams(settings)
@@ -449,13 +466,53 @@ def streams(stream: str | None, as_json: bool, **options: Any) -> None:
         if stream not in summaries:
             raise click.ClickException(f"no stream {stream}")
         summaries = {stream: summaries[stream]}
+    replay = replay_columns(read_replays(settings, summaries))
     now = time.time()
     if as_json:
-        click.echo(live_status.streams_json(summaries.values(), now))
+        click.echo(live_status.streams_json(summaries.values(), now, replay=replay))
         return
-    rows = live_status.stream_rows(summaries.values(), now)
+    rows = live_status.stream_rows(summaries.values(), now, replay)
     columns = live_status.COLUMNS
     print_rows(columns, [tuple("" if r[c] is None else str(r[c]) for c in columns) for r in rows])
+
+
+@streams.command("replay")
+@click.argument("stream")
+@click.option(
+    "--model", default=None, help="Declared model name for the replay (default: the file lane's)."
+)
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the result.")
+@click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait.")
+@kafka_options
+def streams_replay(
+    stream: str, model: str | None, wait: bool, timeout: float, **options: Any
+) -> None:
+    """Replay an ended STREAM's retained audio through the file lane; the subtitles-live worker
+    that wrote its files replaces its final NAME.srt, NAME.vtt and NAME.m3u8 (VOD) with the
+    result and keeps the live ones as NAME.live.*."""
+    from clients.live.replay import request_replay, word_count
+    from clients.live.status import read_streams
+
+    settings = require_broker(make_settings(**options))
+    summary = read_streams(settings).get(stream)
+    if summary is not None and not summary.ended:
+        raise click.ClickException(f"stream {stream} is still live: it is replayed when it ends")
+    with client_for(settings) as client:
+        try:
+            job_id = request_replay(client, stream, model or "")
+        except ValueError as exc:  # UnsafeSource, ReplayError: the reason
+            raise click.ClickException(str(exc)) from exc
+        click.echo(job_id)
+        if not wait:
+            return
+        try:
+            result = client.wait(job_id, timeout)
+        except JobTimeout as exc:
+            raise click.ClickException(str(exc)) from exc
+    if result.subtitles is not None:
+        console.print(f"replay: {word_count(result.subtitles.vtt)} words")
+    report(result, None)
+    sys.exit(exit_code(result))
 
 
 @main.command()

@@ -216,6 +216,9 @@ class KaptionSettings(BaseSettings):
     live_out_dir: Path | None = None
     live_hls_segment_s: float = Field(default=6.0, gt=0)
     live_playlist_window: int = Field(default=0, ge=0)
+    # When a stream whose files it writes ends, subtitles-live asks the file lane to replay the
+    # stream's retained audio and replaces its final files with the result (file quality).
+    live_replay: bool = True
     # Ingest: a source silent this long (reconnects included) ends the stream.
     live_idle_timeout_s: float = Field(default=30.0, gt=0)
     live_read_timeout_s: float = Field(default=10.0, gt=0)

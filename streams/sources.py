@@ -5,7 +5,9 @@ accepts one) and the decode stage (before it opens one) make the same check:
   out are refused, judged on the resolved path);
 - a URL must use an allowed scheme, and every address its host resolves to must be a global
   one: loopback, private, link-local (cloud metadata at 169.254.169.254), shared, multicast and
-  reserved addresses are refused unless explicitly allowed.
+  reserved addresses are refused unless explicitly allowed;
+- ``stream:<id>`` names a live stream whose audio the live.audio topic keeps (a replay through
+  the file lane): the id is a Kafka key, never a path, and only a plain one is accepted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from streams.settings import KaptionSettings
 Resolver = Callable[..., Sequence[tuple[Any, ...]]]
 # FFmpeg reads "proto:rest" as a protocol (concat:, subfile:, pipe:, ...): never a plain path.
 PROTOCOL_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+STREAM_PREFIX = "stream:"
+# The ids a replay accepts: no slash, no whitespace, no leading dot or dash (nothing a path,
+# an option or a URL could be made of), at most 200 characters.
+STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
 
 
 class UnsafeSource(ValueError):
@@ -46,11 +52,32 @@ def is_url(source: str) -> bool:
     return "://" in source
 
 
+def stream_source(stream_id: str) -> str:
+    """The job source that replays stream ``stream_id`` from the live.audio topic."""
+    if not STREAM_ID.fullmatch(stream_id):
+        raise UnsafeSource(
+            f"stream id {stream_id!r} cannot be replayed: letters, digits, '.', '_', ':' and "
+            "'-' only (no leading '.' or '-'), at most 200 characters"
+        )
+    return STREAM_PREFIX + stream_id
+
+
+def stream_of(source: str) -> str | None:
+    """The stream id of a ``stream:`` source (checked), else None."""
+    if not source.startswith(STREAM_PREFIX):
+        return None
+    stream_id = source.removeprefix(STREAM_PREFIX)
+    stream_source(stream_id)  # raises UnsafeSource for an id it would not make
+    return stream_id
+
+
 def check_source(source: str, policy: SourcePolicy, resolve: Resolver = socket.getaddrinfo) -> str:
-    """The source to open (a path made absolute and resolved under the media root), or
-    UnsafeSource saying why not."""
+    """The source to open (a path made absolute and resolved under the media root; a stream
+    source as it is), or UnsafeSource saying why not."""
     if not source.strip():
         raise UnsafeSource("the source is empty")
+    if stream_of(source) is not None:
+        return source
     if is_url(source):
         return check_url(source, policy, resolve)
     if PROTOCOL_PREFIX.match(source):

@@ -17,13 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from agents.decode.media import AudioWindow, MediaError, decode_windows
 from agents.decode.sources import SourceLimits
+from agents.decode.stream_source import stream_windows
 from streams.broker.topics import Outgoing
 from streams.events.audio import SAMPLE_RATE, pcm_to_bytes
 from streams.events.model import AudioReady, DecodeRequested
 from streams.runtime.metrics import METRICS
 from streams.runtime.stage import Stage
 from streams.settings import KaptionSettings
-from streams.sources import SourcePolicy, UnsafeSource
+from streams.sources import SourcePolicy, UnsafeSource, stream_of
 
 INPUTS = ("decode.requested",)
 
@@ -38,10 +39,10 @@ def audio_ready(request: DecodeRequested, window: AudioWindow) -> AudioReady:
         duration=len(window.pcm) / SAMPLE_RATE,
         pcm=pcm_to_bytes(window.pcm),
         skip_segments=request.skip_segments,
-    )
         language=request.language,
         model=request.model,
         language_detection=request.language_detection,
+    )
 
 
 def source_limits(settings: KaptionSettings) -> SourceLimits:
@@ -65,9 +66,12 @@ def register(stage: Stage) -> None:
     async def handle(request: DecodeRequested) -> list[Outgoing]:
         loop = asyncio.get_running_loop()
         gone = threading.Event()  # set when this handler ends, cancelled (shutdown) included
-        windows = decode_windows(
-            request.source, window_s, limits=limits, should_stop=gone.is_set, policy=policy
-        )
+        if stream_of(request.source) is not None:  # a live stream's retained audio: a replay
+            windows = stream_windows(request.source, settings, window_s, limits, gone.is_set)
+        else:
+            windows = decode_windows(
+                request.source, window_s, limits=limits, should_stop=gone.is_set, policy=policy
+            )
         try:
             while (window := await loop.run_in_executor(threads, next, windows, None)) is not None:
                 await stage.publish(Outgoing("audio.ready", audio_ready(request, window)))

@@ -93,10 +93,12 @@ def playlist_text(
     target_duration: int,
     event: bool,
     ended: bool,
+    vod: bool = False,
 ) -> str:
     """An HLS media playlist (RFC 8216): an EVENT playlist (``event``: segments are only ever
-    added) or a sliding window whose first entry has number ``media_sequence``; ``ended`` adds
-    #EXT-X-ENDLIST. Every duration, rounded, must be at most ``target_duration``."""
+    added), a VOD one (``vod``: complete, never changes) or a sliding window whose first entry
+    has number ``media_sequence``; ``ended`` adds #EXT-X-ENDLIST. Every duration, rounded, must
+    be at most ``target_duration``."""
     lines = [
         "#EXTM3U",
         # Version 3: decimal EXTINF durations.
@@ -104,8 +106,8 @@ def playlist_text(
         f"#EXT-X-TARGETDURATION:{target_duration}",
         f"#EXT-X-MEDIA-SEQUENCE:{media_sequence}",
     ]
-    if event:
-        lines.append("#EXT-X-PLAYLIST-TYPE:EVENT")
+    if vod or event:
+        lines.append(f"#EXT-X-PLAYLIST-TYPE:{'VOD' if vod else 'EVENT'}")
     for entry in entries:
         if round(entry.duration) > target_duration:
             raise ValueError(

@@ -5,25 +5,32 @@ file name.
 
 The files are the state: each stream's writer records its progress in a sidecar file next to
 them, so a restarted worker resumes without losing or repeating a caption.
+
+Replay (``KAPTION_LIVE_REPLAY``, on by default): when a stream whose files it wrote ends, it
+asks the file lane for the stream's replay (a JobRequested for ``stream:<id>``; the stream's
+audio stays on live.audio), and when that job's SubtitlesReady comes it replaces the stream's
+final files with it, keeping the live ones beside them (agents/subtitles/replay.py). This stage
+asks because it is the one that knows the files are complete and where they are; the replay's
+stages, decode to subtitles, are the file lane's own groups, never the live lane's. Its writes
+have a lane of their own, so a long stream's VOD playlist does not hold up live files.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 
 from agents.subtitles.live import LiveOutputs
+from agents.subtitles.replay import apply_replay
 from streams.broker.topics import Outgoing
-from streams.events.model import LiveCue, LiveKind
+from streams.events.model import LiveCue, LiveKind, SubtitlesReady
+from streams.operations.live_files import file_name
+from streams.operations.replay import is_replay, replay_job_id, replay_request
 from streams.runtime.stage import Stage
+from streams.sources import UnsafeSource
 
-INPUTS = ("live.cues",)
+INPUTS = ("live.cues", "subtitles.ready")
 
 log = logging.getLogger(__name__)
-
-
-def file_name(stream_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", stream_id).strip("-.") or "stream"
 
 
 def register(stage: Stage) -> None:
@@ -53,10 +60,38 @@ def register(stage: Stage) -> None:
             log.info(
                 "stream %s ended (%s): files written in %s", cue.stream_id, cue.reason, out_dir
             )
+            return replay(cue)
         return []
+
+    def replay(end: LiveCue) -> list[Outgoing]:
+        """The stream's replay request; the same job id for a redelivered end (the
+        orchestrator keeps a job id's first request), so a stream is replayed once."""
+        if not settings.live_replay:
+            return []
+        job_id = replay_job_id(end.stream_id, f"{end.published_at!r}")
+        try:
+            request = replay_request(end.stream_id, settings.language, job_id=job_id)
+        except UnsafeSource as exc:
+            log.warning("stream %s is not replayed: %s", end.stream_id, exc)
+            return []
+        log.info("stream %s: replay through the file lane asked (job %s)", end.stream_id, job_id)
+        return [Outgoing("jobs.requested", request)]
 
     async def handle(cue: LiveCue) -> list[Outgoing]:
         # File writes of a few hundred bytes; the segment and playlist rewrites are atomic.
         return await stage.platform.run_in_lane("live-files", write, cue)
 
-    stage.agent(INPUTS, handle, on_failure=lambda key, error: [])
+    def replace(ready: SubtitlesReady) -> list[Outgoing]:
+        assert out_dir is not None
+        written = apply_replay(out_dir, ready)
+        if written:
+            log.info("stream %s: final files replaced by replay %s", ready.name, ready.job_id)
+        return []
+
+    async def replayed(ready: SubtitlesReady) -> list[Outgoing]:
+        if out_dir is None or not is_replay(ready.job_id):
+            return []  # another job's subtitles, or no files here to replace
+        return await stage.platform.run_in_lane("replay-files", replace, ready)
+
+    stage.agent(INPUTS[0], handle, on_failure=lambda key, error: [])
+    stage.agent(INPUTS[1], replayed, on_failure=lambda key, error: [], name="replay")

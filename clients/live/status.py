@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +23,18 @@ from streams.events.registry import event_codec
 from streams.settings import KaptionSettings
 
 # Columns of the human table, in order (every row has more keys; see stream_row).
-COLUMNS = ("stream", "state", "media", "finals", "gaps", "final latency", "updated", "reason")
+COLUMNS = (
+    "stream",
+    "state",
+    "media",
+    "finals",
+    "words",
+    "gaps",
+    "final latency",
+    "updated",
+    "reason",
+    "replay",  # the file-lane replay's state and words (clients/live/replay.py)
+)
 CUES_TOPIC = "live.cues"
 RECENT_WORDS = 500  # latency figures cover the stream's latest words
 
@@ -112,14 +123,28 @@ def stream_row(summary: StreamSummary, now: float) -> dict[str, object]:
     }
 
 
-def stream_rows(summaries: Iterable[StreamSummary], now: float) -> list[dict[str, object]]:
-    """Live streams first, then the most recently updated."""
+def no_replay(stream_id: str) -> dict[str, object]:
+    return {"replay": ""}
+
+
+def stream_rows(
+    summaries: Iterable[StreamSummary],
+    now: float,
+    replay: Callable[[str], Mapping[str, object]] = no_replay,
+) -> list[dict[str, object]]:
+    """Live streams first, then the most recently updated; ``replay`` adds a stream's replay
+    columns (clients/live/replay.py)."""
     ordered = sorted(summaries, key=lambda s: (not s.ended, s.last_published), reverse=True)
-    return [stream_row(summary, now) for summary in ordered]
+    return [stream_row(summary, now) | dict(replay(summary.stream_id)) for summary in ordered]
 
 
-def streams_json(summaries: Iterable[StreamSummary], now: float, indent: int | None = 2) -> str:
-    return json.dumps(stream_rows(summaries, now), indent=indent)
+def streams_json(
+    summaries: Iterable[StreamSummary],
+    now: float,
+    indent: int | None = 2,
+    replay: Callable[[str], Mapping[str, object]] = no_replay,
+) -> str:
+    return json.dumps(stream_rows(summaries, now, replay), indent=indent)
 
 
 def read_streams(settings: KaptionSettings, timeout_s: float = 30.0) -> dict[str, StreamSummary]:
