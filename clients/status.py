@@ -30,7 +30,19 @@ log = logging.getLogger(__name__)
 STATUS_TOPIC = "jobs.status"
 POLL_S = 0.1
 # Columns of the human table, in order (every row has more keys; see status_rows).
-COLUMNS = ("job", "name", "state", "stage", "progress", "audio", "age", "updated", "reason")
+COLUMNS = (
+    "job",
+    "name",
+    "state",
+    "stage",
+    "progress",
+    "audio",
+    "language",
+    "model",
+    "age",
+    "updated",
+    "reason",
+)
 
 
 def read_statuses(settings: KaptionSettings, timeout_s: float = 10.0) -> dict[str, JobStatus]:
@@ -181,6 +193,9 @@ def job_row(status: JobStatus, now: datetime) -> dict[str, object]:
         "audio": f"{status.audio_seconds_done:.1f}/{status.audio_seconds_total:.1f} s",
         "audio_seconds_total": status.audio_seconds_total,
         "audio_seconds_done": status.audio_seconds_done,
+        "language": status.language,
+        "model": ", ".join(status.models),
+        "models": list(status.models),
         "age": humanise_seconds(age_s),
         "age_s": round(age_s, 1),
         "updated": humanise_seconds(updated_s),

