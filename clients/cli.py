@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from clients.jobs import JobClient, JobResult, JobTimeout
+from clients.models import models as models_group
 from clients.status import COLUMNS, read_statuses, status_json, status_rows
 from streams.broker.admin import BrokerUnreachable, apply_topics, consumer_lag
 from streams.broker.launch import announce, broker_for_command, local_broker
@@ -956,6 +957,9 @@ def live(
     for suffix in (".srt", ".vtt", ".m3u8"):
         click.echo(f"wrote {out / stream_id}{suffix}")
     console.print(f"wall time {time.perf_counter() - started:.1f} s")
+
+
+main.add_command(models_group)  # `kaption models` (clients/models.py)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -33,6 +33,7 @@ from streams.events.ids import SegmentId
 from streams.events.model import SegmentDone, SegmentFailed, SegmentTranscribed, SpeechSegment
 from streams.job_options import AUTO
 from streams.models.catalog import ModelSpec, load_catalog, model_path
+from streams.models.serving import ModelServer
 from streams.runtime.metrics import METRICS
 from streams.runtime.stage import Stage, reason
 from streams.settings import KaptionSettings
@@ -151,14 +152,16 @@ def segment_failed(key: str, error: BaseException) -> list[Outgoing]:
     return [Outgoing("segments.failed", failed)]
 
 
-def preload(settings: KaptionSettings, lane: str = "") -> None:
+def preload(
+    settings: KaptionSettings, lane: str = "", spec: ModelSpec | None = None
+) -> WhisperModel:
     started = time.perf_counter()
-    configured_model(settings, lane)
+    model = configured_model(settings, lane, spec)
     took = time.perf_counter() - started
     if lane:
         METRICS.model_load_seconds.labels(f"transcribe-{lane}").set(took)
         log.info("%s transcription model loaded in %.1f s", lane, took)
-        return
+        return model
     METRICS.model_load_seconds.labels("transcribe").set(took)
     log.info(
         "transcription model loaded in %.1f s: %d CPU threads (nice %d), batches of up to %d "
@@ -169,24 +172,35 @@ def preload(settings: KaptionSettings, lane: str = "") -> None:
         configured_batch_size(settings),
         settings.transcribe_batch_max_wait_ms,
     )
+    return model
 
 
-def transcribe_segments(settings: KaptionSettings, segments: Sequence[SpeechSegment]) -> list[Done]:
+# A segment's model by the name its job gave ("": the stage's current model).
+Choose = Callable[[str], tuple[ModelSpec, WhisperModel]]
+
+
+def declared_model(settings: KaptionSettings, name: str) -> tuple[ModelSpec, WhisperModel]:
+    spec = load_catalog(settings).get(name)
+    return spec, configured_model(settings, spec=spec)
+
+
+def transcribe_segments(
+    settings: KaptionSettings, segments: Sequence[SpeechSegment], choose: Choose | None = None
+) -> list[Done]:
     """One model call per model and language in the batch (most batches: one); each segment's
     time is its share of its call's audio. A segment without a language (its job asked for
-    detection per segment) gets the one Whisper hears in it."""
+    detection per segment) gets the one Whisper hears in it. ``choose`` picks each model once
+    per batch (default: the declared one by name)."""
     rates = {s.sample_rate for s in segments}
     if len(rates) != 1:
         raise ValueError(f"a batch mixes sample rates {sorted(rates)}")
     rate = rates.pop()
-    catalog = load_catalog(settings)
     by_model: dict[str, list[int]] = defaultdict(list)
     for i, segment in enumerate(segments):
         by_model[segment.model].append(i)
     done: dict[int, Done] = {}
     for name, members in by_model.items():
-        spec = catalog.get(name)
-        model = configured_model(settings, spec=spec)
+        spec, model = choose(name) if choose else declared_model(settings, name)
         clips = {i: Clip(pcm_from_bytes(segments[i].pcm), segments[i].start) for i in members}
         unknown = [i for i in members if not segments[i].language]
         heard = detect_languages(model, [clips[i] for i in unknown])
@@ -215,9 +229,14 @@ def transcribe_segments(settings: KaptionSettings, segments: Sequence[SpeechSegm
 
 def register(stage: Stage) -> None:
     settings, platform = stage.settings, stage.platform
-    # Load the model while the worker joins its group, not when the first segment arrives.
-    loading = platform.executor.submit(preload, settings)
-    platform.checks["model loaded"] = lambda: loading.done() and loading.exception() is None
+    # The stage's current model (`kaption models use` switches it; streams/models/serving.py),
+    # loading while the worker joins its group. A job that names a model gets that one.
+    server = ModelServer(stage, partial(preload, settings, ""), check="model loaded")
+    server.start()
+
+    def choose(name: str) -> tuple[ModelSpec, WhisperModel]:
+        return declared_model(settings, name) if name else server.current()
+
     audio_seconds = METRICS.audio_seconds.labels("transcribe")
     inference_seconds = METRICS.inference_seconds.labels("transcribe")
     real_time_factor = METRICS.real_time_factor.labels("transcribe")
@@ -225,7 +244,7 @@ def register(stage: Stage) -> None:
 
     async def run_batch(segments: Sequence[SpeechSegment]) -> list[Done]:
         started = time.perf_counter()
-        done = await platform.run_blocking(partial(transcribe_segments, settings, segments))
+        done = await platform.run_blocking(partial(transcribe_segments, settings, segments, choose))
         took = time.perf_counter() - started
         seconds = sum(s.end - s.start for s in segments)
         audio_seconds.inc(seconds)

@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 
 import numpy as np
+from faster_whisper import WhisperModel
 
 from agents.transcribe.agent import (
     configured_model,
@@ -29,6 +30,7 @@ from streams.broker.topics import Outgoing
 from streams.events.audio import SAMPLE_RATE, pcm_from_bytes
 from streams.events.model import LiveKind, LiveSegment, LiveTranscript
 from streams.models.catalog import ModelSpec
+from streams.models.serving import ModelServer
 from streams.runtime.metrics import METRICS
 from streams.runtime.stage import Stage, reason
 from streams.settings import KaptionSettings
@@ -40,14 +42,19 @@ log = logging.getLogger(__name__)
 
 
 def transcribe_live(
-    settings: KaptionSettings, segment: LiveSegment, prompt: str
+    settings: KaptionSettings,
+    segment: LiveSegment,
+    prompt: str,
+    serving: tuple[ModelSpec, WhisperModel] | None = None,
 ) -> tuple[Transcript, float]:
+    """One phrase with ``serving`` (the stage's current model; default: the deployment's)."""
+    spec, model = serving or (default_spec(settings), configured_model(settings, LANE))
     started = time.perf_counter()
     [transcript] = transcribe_batch(
-        configured_model(settings, LANE),
+        model,
         [Clip(pcm_from_bytes(segment.pcm), segment.start)],
         segment.sample_rate,
-        live_language(settings, default_spec(settings)),
+        live_language(settings, spec),
         settings.whisper_beam_size,
         prompt,
         # The prompt is the last final text: a made-up line let through would be echoed.
@@ -105,25 +112,26 @@ def live_transcript(
     )
 
 
-def warm_up(settings: KaptionSettings) -> None:
+def warm_up(settings: KaptionSettings, spec: ModelSpec | None = None) -> WhisperModel:
     """The model loaded and one call made on a second of silence: the first call allocates
     CTranslate2's buffers (tens of MB, most of a second), which would otherwise delay the first
     live caption."""
-    preload(settings, LANE)
+    model = preload(settings, LANE, spec)
     transcribe_batch(
-        configured_model(settings, LANE),
+        model,
         [Clip(np.zeros(SAMPLE_RATE, dtype=np.int16), 0.0)],
         SAMPLE_RATE,
-        live_language(settings, default_spec(settings)),
+        live_language(settings, spec or default_spec(settings)),
         settings.whisper_beam_size,
     )
+    return model
 
 
 def register(stage: Stage) -> None:
     settings, platform = stage.settings, stage.platform
-    loading = platform.executor.submit(warm_up, settings)
-    platform.checks["live model loaded"] = lambda: loading.done() and loading.exception() is None
-    model = default_spec(settings)
+    # The lane's current model, switched by `kaption models use transcribe-live NAME`.
+    server = ModelServer(stage, lambda spec: warm_up(settings, spec), check="live model loaded")
+    server.start()
     audio_seconds = METRICS.audio_seconds.labels("transcribe-live")
     inference_seconds = METRICS.inference_seconds.labels("transcribe-live")
     skipped = METRICS.retries.labels("transcribe-live", "StaleInterim")
@@ -142,8 +150,9 @@ def register(stage: Stage) -> None:
                 # with it sooner (5-min benchmark: first appearance p95 3.1 -> 2.6 s, for
                 # 10 % more compute).
                 prompt = context.prompt(segment.stream_id)
+                serving = await platform.run_in_lane("live-transcribe", server.current)
                 transcript, took = await platform.run_in_lane(
-                    "live-transcribe", transcribe_live, settings, segment, prompt
+                    "live-transcribe", transcribe_live, settings, segment, prompt, serving
                 )
             except Exception as exc:  # retried: a flaky device may pass next time
                 log.warning("stream %s phrase %d: %s", segment.stream_id, segment.seq, exc)
@@ -153,13 +162,14 @@ def register(stage: Stage) -> None:
                 context.remember(segment.stream_id, transcript.text)
             audio_seconds.inc(segment.end - segment.start)
             inference_seconds.observe(took)
-            result = live_transcript(segment, kind, transcript, model, took)
+            result = live_transcript(segment, kind, transcript, serving[0], took)
             return [Outgoing("live.transcripts", result)]
         if not segment.final:
             return []
         assert last is not None
         why = f"transcription failed: {reason(last)}"
-        gap = live_transcript(segment, LiveKind.GAP, None, model, 0.0, why)
+        spec = server.current_spec() or default_spec(settings)
+        gap = live_transcript(segment, LiveKind.GAP, None, spec, 0.0, why)
         return [Outgoing("live.transcripts", gap)]
 
     stage.agent(INPUTS, handle, on_failure=lambda key, error: [])

@@ -112,6 +112,20 @@ class Metrics:
             ["stage"],
             registry=registry,
         )
+        self.model_serving = Gauge(
+            "kaption_model_serving",
+            "1 for the model (name@version) a stage serves in this process now, 0 for those it"
+            " served before (`kaption models use` switches it)",
+            ["stage", "model"],
+            registry=registry,
+        )
+        self.model_switches = Counter(
+            "kaption_model_switches",
+            "Model switches a stage made (served) or refused because the model did not load"
+            " (failed: the old one serves on)",
+            ["stage", "outcome"],
+            registry=registry,
+        )
         self.jobs = Gauge(
             "kaption_jobs",
             "Jobs in the orchestrator's table (of this process's partitions), by state",
