@@ -4,6 +4,9 @@ Without a schema registry every record is written in Avro single-object encoding
 (``C3 01`` + 8-byte little-endian CRC-64-AVRO fingerprint + body) and readers resolve the
 fingerprint against ``schemas/``. With a registry the Confluent wire format is used
 (magic ``00`` + 4-byte big-endian schema id + body); see :mod:`streams.events.registry`.
+Records written with an earlier version of a schema (``schemas/history/``: fields have since
+been added with defaults) are read into the current one by Avro's schema resolution, so an
+older producer, or a worker not yet upgraded in a rolling restart, is still understood.
 Values are the typed classes of :mod:`streams.events.model`. Decoding failures raise
 :class:`DecodeError` so callers can dead-letter the record.
 """
@@ -39,16 +42,28 @@ class EventSchema:
     fingerprint: bytes  # 8 bytes, as written after the single-object magic
 
 
+def _event_schema(path: Path) -> EventSchema:
+    parsed: dict[str, Any] = load_schema(str(path), _write_hint=False)  # type: ignore[assignment]
+    canonical = to_parsing_canonical_form(parsed)
+    short = str(parsed["name"]).rsplit(".", 1)[-1]
+    return EventSchema(
+        short, parsed, canonical, bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+    )
+
+
+@cache
+def load_history(schemas_dir: Path) -> tuple[EventSchema, ...]:
+    """Earlier versions of the schemas (``history/kaption.<Name>.v<N>.avsc``), still read."""
+    return tuple(_event_schema(path) for path in sorted((schemas_dir / "history").glob("*.avsc")))
+
+
 @cache
 def load_schemas(schemas_dir: Path) -> dict[str, EventSchema]:
     """Every ``kaption.<Name>.avsc`` in the folder, by short name (references resolved)."""
     schemas: dict[str, EventSchema] = {}
     for path in sorted(schemas_dir.glob("*.avsc")):
-        parsed: dict[str, Any] = load_schema(str(path), _write_hint=False)  # type: ignore[assignment]
-        canonical = to_parsing_canonical_form(parsed)
-        short = str(parsed["name"]).rsplit(".", 1)[-1]
-        fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
-        schemas[short] = EventSchema(short, parsed, canonical, fp)
+        schema = _event_schema(path)
+        schemas[schema.name] = schema
     if not schemas:
         raise FileNotFoundError(f"no .avsc schemas in {schemas_dir}")
     if set(schemas) != set(EVENT_TYPES):
@@ -71,8 +86,10 @@ class AvroCodec:
 
     def __init__(self, schemas_dir: Path, registry: SchemaIds | None = None) -> None:
         self.schemas = load_schemas(schemas_dir)
-        self._by_fingerprint = {s.fingerprint: s for s in self.schemas.values()}
-        self._by_canonical = {s.canonical: s for s in self.schemas.values()}
+        # Writer schemas this codec reads: the current ones and every earlier version.
+        writers = [*load_history(schemas_dir), *self.schemas.values()]
+        self._by_fingerprint = {s.fingerprint: s for s in writers}
+        self._by_canonical = {s.canonical: s for s in writers}
         self.registry = registry
 
     def encode(self, event: Event) -> bytes:
@@ -88,9 +105,11 @@ class AvroCodec:
         """The typed event; raises DecodeError on anything unreadable."""
         if not data:
             raise DecodeError("empty message")
-        schema, body = self._resolve(data)
+        writer, body = self._resolve(data)
+        schema = self.schemas[writer.name]
+        reader = None if writer is schema else schema.parsed  # an earlier version: resolved
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(body), schema.parsed, None)
+            record = fastavro.schemaless_reader(io.BytesIO(body), writer.parsed, reader)
         except Exception as exc:  # fastavro raises many types for corrupt bodies
             raise DecodeError(f"corrupt {schema.name} body: {exc!r}") from exc
         if not isinstance(record, dict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from streams.events.model import (
     SubtitlesPublished,
     TranscriptComplete,
 )
+from streams.job_options import Capabilities
 
 NOW = 1_700_000_000_000
 JOB = "j1"
@@ -147,7 +148,39 @@ def test_a_request_creates_the_job_and_asks_for_decoding() -> None:
     decision = store.apply(request())
     assert store.state == JobState.DECODING
     assert events(decision) == ["jobs.status:JobStatus", "decode.requested:DecodeRequested"]
-    assert decision.outgoing[1].event == DecodeRequested(job_id=JOB, source="/v.mp4")
+    assert decision.outgoing[1].event == DecodeRequested(job_id=JOB, source="/v.mp4", language="en")
+
+
+CAPS = Capabilities(models={"tiny.en": False, "base": True}, default_model="tiny.en")
+
+
+def test_the_jobs_options_reach_decoding_and_its_language_and_models_its_status() -> None:
+    store = Store(policy=Policy(status_every_ms=0, capabilities=CAPS))
+    asked = replace(request(), language="auto", model="base", language_detection="segment")
+    decision = store.apply(asked)
+    assert decision.outgoing[1].event == DecodeRequested(
+        job_id=JOB, source="/v.mp4", language="auto", model="base", language_detection="segment"
+    )
+    # Speech detection says what it heard; each result names its model.
+    store.apply(replace(plan(0, 2), language="es"))
+    store.apply(replace(done(0, 0), model="base@1"))
+    last = store.apply(replace(done(0, 1), model="base@1"))
+    status = statuses(last)[-1]
+    assert (status.language, status.models) == ("es", ("base@1",))
+    complete = complete_of(last)
+    assert complete.language == "es"
+
+
+def test_a_request_no_worker_can_do_fails_at_once_with_the_reason() -> None:
+    store = Store(policy=Policy(status_every_ms=0, capabilities=CAPS))
+    decision = store.apply(replace(request(), language="fr"))
+    assert store.state == JobState.FAILED
+    assert events(decision) == ["jobs.status:JobStatus"]  # nothing decoded
+    reason = statuses(decision)[0].reason or ""
+    assert reason.startswith("refused: language: model 'tiny.en' transcribes English only")
+    store = Store(policy=Policy(status_every_ms=0, capabilities=CAPS))
+    store.apply(replace(request(), model="large-v9"))
+    assert store.job is not None and "unknown model 'large-v9'" in (store.job.reason or "")
 
 
 def test_a_duplicate_request_changes_nothing() -> None:

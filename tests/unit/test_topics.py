@@ -54,6 +54,7 @@ def test_changelogs_are_declared_and_compacted() -> None:
     assert changelogs == {
         "orchestrator.jobs",
         "orchestrator.windows",
+        "vad.languages",
         "cues.transcripts",
         "live.phrases",
         "live.phrase-audio",
