@@ -883,6 +883,13 @@ def ingest(source: str, stream_id: str, realtime: bool | None, **options: Any) -
 @click.option(
     "--model", default=None, help="faster-whisper model name or path (default bundled tiny.en)."
 )
+@click.option(
+    "--replay/--no-replay",
+    default=False,
+    show_default=True,
+    help="At the end, replay the stream through the file lane and replace the final files "
+    "with its result (file quality; the live ones kept as NAME.live.*).",
+)
 @kafka_options
 def live(
     source: str,
@@ -890,14 +897,17 @@ def live(
     name: str | None,
     realtime: bool | None,
     model: str | None,
+    replay: bool,
     **options: Any,
 ) -> None:
     """One machine, live: broker (embedded unless given), topics, the live workers, and SOURCE
     ingested until it ends or Ctrl-C. Keeps OUT/NAME.vtt (final captions so far) and
     OUT/NAME.m3u8 (an HLS WebVTT subtitle playlist) up to date, writes OUT/NAME.srt and
-    OUT/NAME.vtt for the whole stream at the end, and prints the caption latencies."""
+    OUT/NAME.vtt for the whole stream at the end, and prints the caption latencies; with
+    --replay, then replaces them with the file lane's (and NAME.m3u8 with a VOD playlist)."""
     import threading
 
+    from clients.live.replay import wait_for_replaced
     from clients.live.session import (
         Captions,
         StreamClient,
@@ -908,14 +918,16 @@ def live(
         stream_name,
     )
     from streams.operations.live_files import remove_outputs
-    from streams.runtime.roles import LIVE_STAGES
+    from streams.runtime.roles import FILE_STAGES, LIVE_STAGES
 
     started = time.perf_counter()
     stream_id = name or stream_name(source)
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     remove_outputs(out, stream_id)  # a new stream under this name
-    settings = make_settings(whisper_model=model, live_out_dir=out, **options)
+    # The replay's request needs the file lane: asked for only when this worker runs it too.
+    settings = make_settings(whisper_model=model, live_out_dir=out, live_replay=replay, **options)
+    stages = [*LIVE_STAGES, *FILE_STAGES] if replay else list(LIVE_STAGES)
     port = settings.metrics_port if settings.metrics_port else free_port()
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
@@ -923,7 +935,7 @@ def live(
         worker_log = settings.data_dir / "live-worker.log"
         worker_settings = settings.model_copy(update={"metrics_port": port})
         process = stack.enter_context(
-            worker_process(worker_settings, LIVE_STAGES, worker_log, graceful=not embedded)
+            worker_process(worker_settings, stages, worker_log, graceful=not embedded)
         )
         console.print(f"starting the live workers (log: {worker_log})")
         try:
@@ -947,6 +959,12 @@ def live(
         deadline = time.monotonic() + 30
         while not final.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
+        if replay and final.exists() and end.media_time > 0:
+            console.print("replaying the stream through the file lane")
+            wait_s = max(RUN_WORKER_START_S * 5, 3 * end.media_time)
+            if not wait_for_replaced(out, stream_id, wait_s, lambda: process.poll() is None):
+                raise click.ClickException(f"the replay did not finish within {wait_s:.0f} s")
+            console.print(f"final files replaced by the replay; live ones in {stream_id}.live.*")
     console.print(f"stream ended after {end.media_time:.1f} s: {end.reason}")
     if end.media_time == 0:
         raise click.ClickException(f"no audio from {source}: {end.reason}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pysubs2
@@ -31,6 +32,7 @@ from streams.sources import stream_of
 RESULTS_TOPIC = "subtitles.ready"
 POLL_S = 0.1
 EARLIER_MS = 1000  # a result is looked for from a second before its request (clock skew)
+VOD = "#EXT-X-PLAYLIST-TYPE:VOD"
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,24 @@ def request_replay(client: JobClient, stream_id: str, model: str = "") -> str:
     request = replay_request(stream_id, client.settings.language, model)
     client.send(Outgoing("jobs.requested", request))
     return request.job_id
+
+
+def replaced(out_dir: Path, name: str) -> bool:
+    """Whether stream ``name``'s files in ``out_dir`` are a replay's (its VOD playlist, which
+    agents/subtitles/replay.py writes last)."""
+    playlist = out_dir / f"{name}.m3u8"
+    return playlist.exists() and VOD in playlist.read_text(encoding="utf-8")
+
+
+def wait_for_replaced(
+    out_dir: Path, name: str, timeout_s: float, alive: Callable[[], bool] = lambda: True
+) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not replaced(out_dir, name):
+        if time.monotonic() > deadline or not alive():
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def count_words(vtt: str) -> tuple[int, int]:

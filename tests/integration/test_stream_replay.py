@@ -8,6 +8,8 @@ HLS playlist; `kaption streams` shows both versions' words; `kaption streams rep
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +34,8 @@ from tests.integration.helpers import cli
 from tests.paths import MEDIA
 
 pytestmark = pytest.mark.integration
+# The Apache Kafka jars `make kafka` put in this user's cache (HOME is a fresh folder here).
+KAFKA_JARS = {"KAPTION_KAFKA_HOME": str(KaptionSettings().kafka_home)}
 SPEECH = MEDIA / "speech.mp4"
 STREAM = "talk"
 READY_S = 120.0
@@ -169,3 +173,25 @@ def test_a_replay_on_request_keeps_the_first_live_version_and_refusals_say_why(
         result = client.wait(missing, 60)
     assert result.state == JobState.FAILED
     assert "no audio of stream never-ingested" in (result.status.reason or "")
+
+
+def test_kaption_live_with_replay_ends_with_the_file_lanes_files(tmp_path: Path) -> None:
+    """`kaption live --replay` on its own (embedded broker, both lanes in its worker): the
+    stream's captions live, then its final files replaced by its replay."""
+    args = ["live", str(SPEECH), "--out", "live", "--name", "talk", "--as-fast-as-read"]
+    done = subprocess.run(
+        [sys.executable, "-m", "clients.cli", *args, "--replay"],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **KAFKA_JARS},
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "final files replaced by the replay" in done.stderr
+    out = tmp_path / "live"
+    assert "#EXT-X-PLAYLIST-TYPE:VOD" in (out / "talk.m3u8").read_text()
+    replayed, live = cue_texts(out / "talk.srt"), cue_texts(out / "talk.live.srt")
+    assert replayed and live and replayed != live
+    assert cue_texts(out / "talk.vtt", "vtt") == replayed
