@@ -66,8 +66,8 @@ def register(stage: Stage) -> None:
     def replay(end: LiveCue) -> list[Outgoing]:
         """The stream's replay request; the same job id for a redelivered end (the
         orchestrator keeps a job id's first request), so a stream is replayed once."""
-        if not settings.live_replay:
-            return []
+        if not settings.live_replay or max(end.start, end.end) <= 0:
+            return []  # off, or a stream that never brought audio: nothing to replay
         job_id = replay_job_id(end.stream_id, f"{end.published_at!r}")
         try:
             request = replay_request(end.stream_id, settings.language, job_id=job_id)

@@ -6,10 +6,12 @@ In the stream's directory, for a stream called ``NAME`` whose live files are com
   second replay leaves them alone); the kept playlist still lists the live ``NAME-<n>.vtt``
   segments, which stay.
 - ``NAME.srt``, ``NAME.vtt``: the replay's (file quality).
-- ``NAME.m3u8`` and ``NAME.vod-<n>.vtt``: an on-demand (EXT-X-PLAYLIST-TYPE:VOD) HLS subtitle
+- ``NAME.m3u8`` and ``NAME-<K+n>.vtt``: an on-demand (EXT-X-PLAYLIST-TYPE:VOD) HLS subtitle
   playlist of the replay's cues, in segments of the stream's own length over its whole media
-  time; each segment keeps the X-TIMESTAMP-MAP of the live segment of the same time, so a player
-  lines both versions up with the video the same way.
+  time, numbered after the K live segments (names the live ones have, so whatever serves a
+  stream's segments serves these too, and the kept live playlist's stay as they were); each
+  keeps the X-TIMESTAMP-MAP of the live segment of the same time, so a player lines both
+  versions up with the video the same way.
 
 Every file is written atomically and the playlist last, so a player never finds a playlist
 whose segments are missing. A replay applied twice (a redelivery) writes the same files.
@@ -85,9 +87,10 @@ def apply_replay(out_dir: Path, ready: SubtitlesReady) -> list[Path]:
     segment_s = float(str(state["segment_s"]))
     end = max([float(str(state["end_time"])), *(c.end for c in cues)])
     fallback = float(str(state["source_offset"]))
+    first = int(str(state["next_segment"]))  # the live segments are 0 .. first - 1
     entries = []
     for number, (_, duration, inside) in enumerate(vod_segments(cues, end, segment_s)):
-        uri = f"{name}.vod-{number}.vtt"
+        uri = f"{name}-{first + number}.vtt"
         offset = segment_offset(out_dir / f"{name}-{number}.vtt", fallback)
         _write_atomically(out_dir / uri, segment_vtt(inside, offset))
         entries.append(PlaylistEntry(uri, duration))

@@ -15,9 +15,9 @@ def file_name(stream_id: str) -> str:
 
 def remove_outputs(out_dir: Path, name: str) -> None:
     """A stream's files from an earlier run, so a new stream can take its name (a writer that
-    finds an ended stream's state ignores everything): the live ones, the live copies a replay
-    kept (NAME.live.*) and the replay's VOD segments (NAME.vod-N.vtt)."""
+    finds an ended stream's state ignores everything), the live copies a replay kept too
+    (NAME.live.*; the replay's segments are NAME-N.vtt like the live ones)."""
     patterns = (f"{name}.vtt", f"{name}.srt", f"{name}.m3u8", f"{name}-*.vtt", f".{name}.*")
-    for pattern in (*patterns, f"{name}.live.*", f"{name}.vod-*.vtt"):
+    for pattern in (*patterns, f"{name}.live.*"):
         for path in Path(out_dir).glob(pattern):
             path.unlink(missing_ok=True)

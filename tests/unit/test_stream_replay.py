@@ -249,11 +249,8 @@ def test_a_replay_replaces_the_final_files_and_keeps_the_live_ones(tmp_path: Pat
     playlist = m3u8.load(str(tmp_path / f"{NAME}.m3u8"))
     assert playlist.playlist_type == "vod" and playlist.is_endlist
     assert playlist.target_duration == 6 and playlist.media_sequence == 0
-    assert [s.uri for s in playlist.segments] == [
-        f"{NAME}.vod-0.vtt",
-        f"{NAME}.vod-1.vtt",
-        f"{NAME}.vod-2.vtt",
-    ]
+    # Numbered after the live segments (0, 1, 2: 14 s of 6-s segments), which stay.
+    assert [s.uri for s in playlist.segments] == [f"{NAME}-{n}.vtt" for n in (3, 4, 5)]
     assert [s.duration for s in playlist.segments] == pytest.approx([6.0, 6.0, 2.0])
     segments = [(tmp_path / s.uri).read_text() for s in playlist.segments]
     timestamp_map = f"X-TIMESTAMP-MAP=MPEGTS:{mpegts_ticks(OFFSET)},LOCAL:00:00:00.000"
@@ -267,7 +264,9 @@ def test_a_replay_replaces_the_final_files_and_keeps_the_live_ones(tmp_path: Pat
         [],
     ]
     # The live segments stay, for the kept live playlist.
-    assert m3u8.load(str(tmp_path / f"{NAME}.live.m3u8")).segments[0].uri == f"{NAME}-0.vtt"
+    kept = m3u8.load(str(tmp_path / f"{NAME}.live.m3u8"))
+    assert [s.uri for s in kept.segments] == [f"{NAME}-{n}.vtt" for n in (0, 1, 2)]
+    assert "hello their" in (tmp_path / f"{NAME}-0.vtt").read_text()
 
 
 def test_a_second_replay_keeps_the_live_version_and_a_new_stream_clears_all(
