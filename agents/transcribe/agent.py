@@ -28,13 +28,15 @@ from agents.transcribe.whisper import (
     transcribe_batch,
 )
 from streams.broker.topics import Outgoing
-from streams.events.audio import pcm_from_bytes
+from streams.events.audio import CorruptAudioError, pcm_from_bytes
 from streams.events.ids import SegmentId
 from streams.events.model import SegmentDone, SegmentFailed, SegmentTranscribed, SpeechSegment
 from streams.job_options import AUTO
-from streams.models.catalog import ModelSpec, load_catalog, model_path
+from streams.models.catalog import ModelSpec, UnknownModelError, load_catalog, model_path
+from streams.models.packages import ModelIntegrityError, ModelUnavailableError
 from streams.models.serving import ModelServer
 from streams.runtime.metrics import METRICS
+from streams.runtime.retry import RetryPolicy, current_attempt
 from streams.runtime.stage import Stage, reason
 from streams.settings import KaptionSettings
 
@@ -44,10 +46,20 @@ log = logging.getLogger(__name__)
 AUTO_BATCH_SIZE = 8
 
 
-class RetriesExhaustedError(RuntimeError):
-    def __init__(self, attempts: int, cause: BaseException) -> None:
-        super().__init__(f"failed {attempts} times, last: {type(cause).__name__}: {cause}")
-        self.attempts = attempts
+def retry_policy(settings: KaptionSettings) -> RetryPolicy:
+    """Both lanes': a flaky device may pass next time; audio that is not PCM, or a model that
+    is not declared, not installed or broken, fails the same way every time."""
+    return RetryPolicy(
+        attempts=settings.transcribe_attempts,
+        permanent=(
+            CorruptAudioError,
+            UnknownModelError,
+            ModelUnavailableError,
+            ModelIntegrityError,
+        ),
+        first_backoff_s=0.2,
+        max_backoff_s=5.0,
+    )
 
 
 def configured_threads(settings: KaptionSettings) -> int:
@@ -260,38 +272,28 @@ def register(stage: Stage) -> None:
     )
 
     async def handle(segment: SpeechSegment) -> list[Outgoing]:
-        last: BaseException | None = None
-        for attempt in range(1, settings.transcribe_attempts + 1):
-            try:
-                # A failed batch is retried item by item inside the batcher, so an error here
-                # is this segment's own.
-                done = await batcher.submit(segment)
-            except Exception as exc:  # retried: a flaky device may pass next time
-                log.warning(
-                    "segment %s attempt %d failed: %s",
-                    segment.segment_id,
-                    attempt,
-                    exc,
-                    extra={"job_id": segment.job_id},
-                )
-                if attempt < settings.transcribe_attempts:
-                    METRICS.retries.labels("transcribe", type(exc).__name__).inc()
-                last = exc
-                continue
-            result = transcribed(segment, done.transcript, done.model, attempt, done.took)
-            # The words first: once the orchestrator has counted every segment, the cue stage
-            # must find them (it waits for any still in flight).
-            counted = SegmentDone(
-                job_id=segment.job_id,
-                segment_id=segment.segment_id,
-                attempt=attempt,
-                model=done.model.label,
-            )
-            return [Outgoing("segments.transcribed", result), Outgoing("segments.done", counted)]
-        assert last is not None
-        raise RetriesExhaustedError(settings.transcribe_attempts, last)
+        # A failed batch is retried item by item inside the batcher, so an error here is this
+        # segment's own; the stage runner tries it again as the policy says.
+        done = await batcher.submit(segment)
+        attempt = current_attempt()
+        result = transcribed(segment, done.transcript, done.model, attempt, done.took)
+        # The words first: once the orchestrator has counted every segment, the cue stage
+        # must find them (it waits for any still in flight).
+        counted = SegmentDone(
+            job_id=segment.job_id,
+            segment_id=segment.segment_id,
+            attempt=attempt,
+            model=done.model.label,
+        )
+        return [Outgoing("segments.transcribed", result), Outgoing("segments.done", counted)]
 
     # Each actor holds one segment until its batch has run: twice the batch size, so the next
     # batch fills while one runs (with just batch_size actors, those left over from a running
     # batch made the next one small: 13 segments went as 5, 3 and 5 instead of 5 and 8).
-    stage.agent(INPUTS, handle, on_failure=segment_failed, concurrency=2 * batch_size)
+    stage.agent(
+        INPUTS,
+        handle,
+        on_failure=segment_failed,
+        concurrency=2 * batch_size,
+        retry=retry_policy(settings),
+    )

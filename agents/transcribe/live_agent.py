@@ -24,6 +24,7 @@ from agents.transcribe.agent import (
     default_spec,
     live_language,
     preload,
+    retry_policy,
 )
 from agents.transcribe.whisper import Clip, Transcript, transcribe_batch
 from streams.broker.topics import Outgoing
@@ -142,34 +143,40 @@ def register(stage: Stage) -> None:
             skipped.inc()
             return []
         kind = LiveKind.FINAL if segment.final else LiveKind.INTERIM
-        last: Exception | None = None
-        attempts = settings.transcribe_attempts if segment.final else 1
-        for _ in range(attempts):
-            try:
-                # Interims get the prompt too: hypotheses that read like the final agree
-                # with it sooner (5-min benchmark: first appearance p95 3.1 -> 2.6 s, for
-                # 10 % more compute).
-                prompt = context.prompt(segment.stream_id)
-                serving = await platform.run_in_lane("live-transcribe", server.current)
-                transcript, took = await platform.run_in_lane(
-                    "live-transcribe", transcribe_live, settings, segment, prompt, serving
-                )
-            except Exception as exc:  # retried: a flaky device may pass next time
-                log.warning("stream %s phrase %d: %s", segment.stream_id, segment.seq, exc)
-                last = exc
-                continue
+        try:
+            # Interims get the prompt too: hypotheses that read like the final agree with it
+            # sooner (5-min benchmark: first appearance p95 3.1 -> 2.6 s, for 10 % more compute).
+            prompt = context.prompt(segment.stream_id)
+            serving = await platform.run_in_lane("live-transcribe", server.current)
+            transcript, took = await platform.run_in_lane(
+                "live-transcribe", transcribe_live, settings, segment, prompt, serving
+            )
+        except Exception as exc:
             if segment.final:
-                context.remember(segment.stream_id, transcript.text)
-            audio_seconds.inc(segment.end - segment.start)
-            inference_seconds.observe(took)
-            result = live_transcript(segment, kind, transcript, serving[0], took)
-            return [Outgoing("live.transcripts", result)]
-        if not segment.final:
-            return []
-        assert last is not None
-        why = f"transcription failed: {reason(last)}"
-        spec = server.current_spec() or default_spec(settings)
-        gap = live_transcript(segment, LiveKind.GAP, None, spec, 0.0, why)
-        return [Outgoing("live.transcripts", gap)]
+                raise  # tried again as the policy says, then a gap with the reason
+            log.warning("stream %s interim %d: %s", segment.stream_id, segment.seq, exc)
+            return []  # an interim is not worth a retry: a newer one is on its way
+        if segment.final:
+            context.remember(segment.stream_id, transcript.text)
+        audio_seconds.inc(segment.end - segment.start)
+        inference_seconds.observe(took)
+        result = live_transcript(segment, kind, transcript, serving[0], took)
+        return [Outgoing("live.transcripts", result)]
 
-    stage.agent(INPUTS, handle, on_failure=lambda key, error: [])
+    def gap(segment: LiveSegment, error: BaseException) -> list[Outgoing]:
+        """A final that could not be transcribed: a gap with the reason, so captions go on."""
+        why = f"transcription failed: {reason(getattr(error, 'cause', error))}"
+        spec = server.current_spec() or default_spec(settings)
+        return [
+            Outgoing(
+                "live.transcripts", live_transcript(segment, LiveKind.GAP, None, spec, 0.0, why)
+            )
+        ]
+
+    stage.agent(
+        INPUTS,
+        handle,
+        on_failure=lambda key, error: [],
+        retry=retry_policy(settings),
+        give_up=gap,
+    )

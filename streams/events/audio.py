@@ -11,9 +11,13 @@ def pcm_to_bytes(pcm: np.ndarray) -> bytes:
     return pcm.astype("<i2").tobytes()
 
 
+class CorruptAudioError(ValueError):
+    """Audio bytes that are no 16-bit PCM: permanent, trying again gives the same."""
+
+
 def pcm_from_bytes(data: bytes) -> np.ndarray:
     if len(data) % 2:
-        raise ValueError(f"PCM payload has an odd length ({len(data)} bytes)")
+        raise CorruptAudioError(f"PCM payload has an odd length ({len(data)} bytes)")
     return np.frombuffer(data, dtype="<i2")
 
 

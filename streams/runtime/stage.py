@@ -23,6 +23,7 @@ from streams.events.model import Event, StageFailed
 from streams.events.registry import event_codec
 from streams.runtime.kafka import event_producer, transient
 from streams.runtime.metrics import BAD_INPUT, DEAD_LETTER, METRICS, OK, OUTCOMES
+from streams.runtime.retry import RetryPolicy, retried
 from streams.runtime.spread import Spread
 from streams.settings import KaptionSettings
 
@@ -282,8 +283,15 @@ class Stage:
         concurrency: int = 1,
         decode: Callable[[bytes | None], Event] | None = None,
         name: str = "",
+        retry: RetryPolicy | None = None,
+        give_up: Callable[[E, BaseException], Sequence[Outgoing]] | None = None,
     ) -> None:
         """Registers a Faust agent: decode each message, call ``handle``, publish its result.
+
+        ``retry`` calls ``handle`` again on an error, as the policy declares (attempts,
+        permanent errors, back-off); the handler reads its attempt from ``current_attempt()``.
+        Once it gives up, ``give_up(event, error)`` (when given) is the failure as a value built
+        from the event itself, published instead of ``on_failure``'s.
 
         ``decode`` reads a record's value where the topic is not Avro (raising DecodeError,
         so a bad record is dead-lettered like an undecodable one); ``name`` tells a stage's
@@ -314,12 +322,35 @@ class Stage:
             message = event.message
             key = (message.key or b"").decode(errors="replace")
             logical = by_name[message.topic]
+            decoded: Event | None = None
             try:
                 decoded = read(message.value)
                 carried = registry.specs[logical].value_schema
                 if carried != decoded.SCHEMA:
                     raise DecodeError(f"a {decoded.SCHEMA} on {logical}, which carries {carried}")
-                await self.publish_all(await handle(decoded))  # type: ignore[arg-type]
+                if retry is None:
+                    await self.publish_all(await handle(decoded))  # type: ignore[arg-type]
+                    return OK
+
+                def retrying(attempt: int, error: Exception) -> None:
+                    log.warning(
+                        "%s: attempt %d on %s (key %s) failed, trying again: %s",
+                        stage,
+                        attempt,
+                        logical,
+                        key,
+                        error,
+                        extra={"job_id": key},
+                    )
+                    METRICS.retries.labels(stage, type(error).__name__).inc()
+
+                outgoing = await retried(
+                    retry,
+                    lambda: handle(decoded),  # type: ignore[arg-type]
+                    retrying,
+                    never=expected_errors,
+                )
+                await self.publish_all(outgoing)
                 return OK
             except expected_errors as exc:
                 log.info("%s: job %s: %s", stage, key, exc, extra={"job_id": key})
@@ -334,7 +365,10 @@ class Stage:
                 attempts = getattr(error, "attempts", 1)
                 await platform.dead_letter(logical, event, stage, error, attempts)
                 METRICS.dead_letters.labels(stage, type(error).__name__).inc()
-            await self.publish_all(failed(key, error))
+            if give_up is not None and decoded is not None and outcome == DEAD_LETTER:
+                await self.publish_all(give_up(decoded, error))  # type: ignore[arg-type]
+            else:
+                await self.publish_all(failed(key, error))
             return outcome
 
         async def agent(stream: Any) -> None:

@@ -316,3 +316,47 @@ def test_a_phrase_that_never_comes_is_a_gap_and_the_stream_still_ends(live: Live
     gap = seen[1]
     assert gap.reason == "phrase 1 lost" and (gap.start, gap.end) == (2.0, 5.0)
     assert seen[1].published_at - seen[0].published_at >= 5.0
+
+
+def test_a_final_that_cannot_be_transcribed_becomes_a_gap_with_the_reason(live: Live) -> None:
+    """The stage runner's retry policy, in the live lane: audio that is no PCM is a permanent
+    error, so the final is not tried again; the failure is a value built from the phrase
+    itself (a gap with the reason, in the stream's sequence) and a dead letter."""
+    from clients.status import read_topic
+    from streams.events.codec import AvroCodec
+    from streams.events.model import LiveSegment, LiveTranscript
+
+    settings = live.settings
+    phrase = LiveSegment(
+        stream_id="corrupt-live",
+        seq=0,
+        revision=0,
+        final=True,
+        start=1.0,
+        end=2.0,
+        capture_end=2.0,
+        source_offset=0.0,
+        sample_rate=16000,
+        pcm=b"\x01\x02\x03",
+        sent_at=time.time(),
+    )
+    with JobClient(settings) as client:
+        client.send(Outgoing("live.segments", phrase))
+    codec = AvroCodec(settings.schemas_dir)
+    found: list[LiveTranscript] = []
+
+    def take(key: bytes | None, value: bytes | None) -> None:
+        event = codec.decode(value) if value else None
+        if isinstance(event, LiveTranscript) and event.stream_id == "corrupt-live":
+            found.append(event)
+
+    deadline = time.monotonic() + 30
+    while not found and time.monotonic() < deadline:
+        read_topic(settings, "live.transcripts", take, "live transcripts")
+        time.sleep(0.5)
+    [gap] = found
+    assert (gap.kind, gap.seq, gap.start, gap.end) == (LiveKind.GAP, 0, 1.0, 2.0)
+    assert gap.reason == "transcription failed: PCM payload has an odd length (3 bytes)"
+    letters: list[bytes | None] = []
+    read_topic(settings, "live.segments.dlq", lambda k, v: letters.append(k), "dead letters")
+    assert letters == [b"corrupt-live"]

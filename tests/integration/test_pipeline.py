@@ -141,16 +141,19 @@ def test_an_event_of_the_wrong_type_is_dead_lettered(cluster: Cluster) -> None:
     )
 
 
-def test_corrupt_segment_is_retried_then_reported_failed(cluster: Cluster) -> None:
-    """A segment whose audio cannot be used fails K times, then becomes a SegmentFailed value
-    and a dead letter with its cause; the worker keeps going."""
+def test_corrupt_segment_is_not_retried_and_reported_failed(cluster: Cluster) -> None:
+    """A segment whose audio is no PCM fails the same way every time: the stage's retry policy
+    declares it permanent, so it becomes a SegmentFailed value and a dead letter with its cause
+    at the first attempt; the worker keeps going."""
     settings = cluster.settings
     with JobClient(settings) as client:
         client.send(Outgoing("segments", corrupt_segment("corrupt-job")))
     (headers,) = dead_letter_headers(cluster, "segments")
-    assert headers["kaption.error.attempt"] == str(settings.transcribe_attempts)
+    assert settings.transcribe_attempts > 1  # a passing failure would be tried again
+    assert headers["kaption.error.attempt"] == "1"
+    assert headers["kaption.error.class"] == "CorruptAudioError"
     assert "odd length" in headers["kaption.error.message"]
     failed = read(settings, "segments.failed", 1)
     record = AvroCodec(settings.schemas_dir).decode_as(SegmentFailed, value_of(failed[0]))
     assert record.segment_id == "corrupt-job:0000-0000" and record.job_id == "corrupt-job"
-    assert record.attempts == settings.transcribe_attempts
+    assert record.attempts == 1 and record.error_class == "CorruptAudioError"
