@@ -3,13 +3,15 @@
 Contract (the web page and any client build on it; auth: ``Authorization: Bearer <token>``):
 
 ``POST /v1/jobs``
-    multipart/form-data: file field ``media`` plus optional form fields ``name``, ``language``,
-    ``languages`` (comma-separated or repeated), ``speakers`` (true/false), ``model``,
-    ``webhook``; or JSON ``{"url": ...}`` / ``{"path": ...}`` (exactly one) with the same
-    options (``languages`` a list, ``speakers`` a bool). 201 ``{"job_id": "<hex>"}``.
-    422 for anything invalid (unknown fields, unsafe source, empty upload, and options the
-    pipeline cannot honour yet: ``languages`` other than the spoken one, ``speakers: true``, a
-    ``model`` or ``language`` other than the configured ones; a ``webhook`` without
+    multipart/form-data: file field ``media`` plus optional form fields ``name``, ``language``
+    (ISO 639-1, or ``auto`` to detect it), ``language_detection`` (``job`` or ``segment``),
+    ``languages`` (comma-separated or repeated), ``speakers`` (true/false), ``model`` (a
+    declared model), ``webhook``; or JSON ``{"url": ...}`` / ``{"path": ...}`` (exactly one)
+    with the same options (``languages`` a list, ``speakers`` a bool). 201
+    ``{"job_id": "<hex>"}``. 422 for anything invalid (unknown fields, unsafe source, empty
+    upload, and options this deployment cannot honour: ``languages`` other than the spoken one,
+    ``speakers: true``, an undeclared ``model``, a ``language`` the model cannot transcribe
+    (e.g. ``de`` with the English-only tiny.en); a ``webhook`` without
     KAPTION_API_WEBHOOK_SECRET); 413 for an upload over KAPTION_API_MAX_UPLOAD_MB (or a JSON
     body over 64 KiB); 415 for other content types; 503 when the broker did not take the
     request within 20 s. A 422 is FastAPI's ``{"detail": [{"type", "loc", "msg"}, ...]}``
@@ -33,7 +35,10 @@ Contract (the web page and any client build on it; auth: ``Authorization: Bearer
       COMPLETED or PARTIAL), null while nothing is planned or when FAILED before any plan
     - ``segments_total``, ``segments_done``, ``segments_failed``: int, null before any status
     - ``audio_seconds_total``, ``audio_seconds_done``: float, null before any status
-    - ``language``: spoken language (ISO 639-1) or null when unknown
+    - ``language``: spoken language (ISO 639-1; as detected once known, ``auto`` while a
+      detection is pending) or null when unknown
+    - ``model``: the model the job asked for, or null (the workers' own)
+    - ``models``: list of the models (``name@version``) that transcribed it so far
     - ``languages``: list of subtitle languages available now (the spoken one once the
       subtitles are ready; [] before)
     - ``cue_count``: int cues in the source-language subtitles, null before they are ready
@@ -125,7 +130,8 @@ def not_found(job_id: str) -> HTTPException:
 
 _OPTIONS = {
     "name": {"type": "string", "minLength": 1, "maxLength": 200},
-    "language": {"type": "string", "pattern": "^[a-z]{2}$"},
+    "language": {"type": "string", "pattern": "^([a-z]{2}|auto)$"},
+    "language_detection": {"type": "string", "enum": ["job", "segment"]},
     "languages": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]{2}$"}},
     "speakers": {"type": "boolean"},
     "model": {"type": "string", "minLength": 1, "maxLength": 200},

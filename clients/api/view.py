@@ -25,6 +25,7 @@ from streams.events.codec import DecodeError
 from streams.events.model import Event, JobRequested, JobState, JobStatus, SubtitlesReady
 from streams.events.registry import event_codec
 from streams.events.states import FINAL_STATES
+from streams.job_options import AUTO
 from streams.settings import KaptionSettings
 from streams.sources import PROTOCOL_PREFIX, is_url
 
@@ -53,9 +54,12 @@ class JobRecord:
         return self.status.source if self.status is not None else None
 
     def language(self) -> str | None:
-        if self.request is not None:
-            return self.request.language
-        return next(iter(self.subtitles), None)
+        """The spoken language: as detected (or forced) once known, else as asked."""
+        if self.status is not None and self.status.language not in ("", AUTO):
+            return self.status.language
+        if self.subtitles:
+            return next(iter(self.subtitles))
+        return self.request.language if self.request is not None else None
 
 
 def progress(status: JobStatus | None) -> float | None:
@@ -102,6 +106,8 @@ def job_view(record: JobRecord, media_root: Path | None) -> dict[str, Any]:
         "audio_seconds_done": status.audio_seconds_done if status else None,
         "language": language,
         "languages": sorted(record.subtitles),
+        "model": request.model or None if request is not None else None,
+        "models": list(status.models) if status else [],
         "cue_count": subtitles.cue_count if subtitles is not None else None,
         "media": local_media(record.source(), media_root),
         "reason": status.reason if status else None,

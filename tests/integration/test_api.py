@@ -36,7 +36,7 @@ FINAL = {"COMPLETED", "PARTIAL", "FAILED"}
 VIEW_KEYS = {
     "job_id", "name", "state", "final", "stage", "progress", "segments_total", "segments_done",
     "segments_failed", "audio_seconds_total", "audio_seconds_done", "language", "languages",
-    "cue_count", "media", "reason", "requested_at", "updated_at",
+    "model", "models", "cue_count", "media", "reason", "requested_at", "updated_at",
 }  # fmt: skip
 
 
@@ -125,6 +125,7 @@ def test_an_upload_is_followed_to_its_subtitles(http: httpx.Client, media_root: 
         None,
     )
     assert view["cue_count"] > 0 and view["segments_done"] == view["segments_total"] > 0
+    assert view["model"] is None and [m.split("@")[0] for m in view["models"]] == ["tiny.en"]
     listed = http.get("/v1/jobs").json()["jobs"]
     assert view in listed
 
@@ -203,8 +204,8 @@ def test_requests_the_pipeline_cannot_honour_are_refused(http: httpx.Client) -> 
     for option, words in (
         ({"languages": ["fr", "de"]}, "translation into fr, de is not available yet"),
         ({"speakers": True}, "speaker labels are not available yet"),
-        ({"model": "large-v3"}, "'large-v3' is not available"),
-        ({"language": "de"}, "'de' is not available yet"),
+        ({"model": "large-v3"}, "unknown model 'large-v3': the declared models are"),
+        ({"language": "de"}, "model 'tiny.en' transcribes English only"),
     ):
         assert words in detail(http.post("/v1/jobs", json=path | option)), option
         assert words in detail(upload(http, MEDIA / "silence.mp4", **{

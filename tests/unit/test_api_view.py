@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -70,6 +71,22 @@ def test_a_job_is_folded_from_its_request_status_and_subtitles() -> None:
         ["en"],
         3,
     )
+
+
+def test_a_detected_language_and_the_models_show_once_known() -> None:
+    board = JobBoard(ROOT)
+    board.apply(replace(request("j2"), language="auto", model="base"))
+    view = board.view("j2")
+    assert view is not None and (view["language"], view["model"], view["models"]) == (
+        "auto",
+        "base",
+        [],
+    )
+    board.apply(status("j2", JobState.COMPLETED, 2, 2, language="es", models=("base@1",)))
+    board.apply(subtitles("j2", "es"))
+    view = board.view("j2")
+    assert view is not None
+    assert (view["language"], view["models"], view["cue_count"]) == ("es", ["base@1"], 3)
 
 
 def test_order_between_topics_does_not_matter() -> None:

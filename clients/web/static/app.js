@@ -310,6 +310,7 @@ function uploadJob(event) {
   form.append("media", file);
   if ($("upload-name").value.trim()) form.append("name", $("upload-name").value.trim());
   if ($("upload-language").value.trim()) form.append("language", $("upload-language").value.trim());
+  if ($("upload-model").value.trim()) form.append("model", $("upload-model").value.trim());
   // XMLHttpRequest rather than fetch: it reports upload progress, and sends the header too.
   const request = new XMLHttpRequest();
   const bar = $("upload-progress");
@@ -347,6 +348,7 @@ async function submitUrl(event) {
   const body = { url: $("url-source").value.trim() };
   if ($("url-name").value.trim()) body.name = $("url-name").value.trim();
   if ($("url-language").value.trim()) body.language = $("url-language").value.trim();
+  if ($("url-model").value.trim()) body.model = $("url-model").value.trim();
   try {
     const response = await api("/v1/jobs", {
       method: "POST",
@@ -395,6 +397,8 @@ function renderJob(view) {
   if (view.stage) parts.push(`stage: ${view.stage}`);
   if (typeof view.progress === "number") parts.push(`${Math.round(view.progress * 100)} % done`);
   if (typeof view.cue_count === "number") parts.push(`${view.cue_count} cues`);
+  if (view.language && view.language !== "auto") parts.push(`spoken: ${languageName(view.language)}`);
+  if (view.models && view.models.length) parts.push(`model: ${view.models.join(", ")}`);
   if (view.reason) parts.push(view.reason);
   $("job-detail").textContent = parts.join(" · ");
 }
