@@ -27,8 +27,8 @@ from agents.transcribe.agent import (
     transcribed,
 )
 from agents.transcribe.batcher import Batcher
-from agents.transcribe.live_agent import live_transcript, transcribe_live
-from agents.transcribe.whisper import load_model
+from agents.transcribe.live_agent import Context, live_transcript, transcribe_live
+from agents.transcribe.whisper import Transcript, load_model
 from streams.broker.topics import Outgoing
 from streams.events.model import LiveKind, LiveSegment, SpeechSegment
 from streams.models.catalog import ModelSpec, model_path
@@ -38,7 +38,8 @@ from streams.runtime.metrics import METRICS
 from streams.runtime.stage import Stage
 from streams.settings import KaptionSettings
 
-INPUTS = ("segments", "live.segments")
+FILE_INPUT, LIVE_INPUT = "segments", "live.segments"
+INPUTS = (FILE_INPUT, LIVE_INPUT)
 STAGE = "transcribe-shadow"
 LANE = "shadow"
 
@@ -46,16 +47,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def shadow_model(settings: KaptionSettings, spec: ModelSpec) -> WhisperModel:
-    """The shadow's own instance (its lane), its threads at ``shadow_nice``."""
+def shadow_model(settings: KaptionSettings, spec: ModelSpec, live: bool = False) -> WhisperModel:
+    """The shadow's own instance (its lane), its threads at ``shadow_nice``; ``live``: with
+    the live lane's encoder window, so live phrases are transcribed as the live lane does."""
     return load_model(
         str(model_path(spec)),
         spec.device or settings.whisper_device,
         spec.compute_type or settings.whisper_compute_type,
         configured_threads(settings),
-        LANE,
+        f"{LANE}-live" if live else LANE,
         settings.shadow_nice,
-        0,
+        settings.live_encoder_window_s if live else 0,
     )
 
 
@@ -78,6 +80,7 @@ def register(stage: Stage) -> None:
     )
     server.start()
     skipped = METRICS.retries.labels(STAGE, "Skipped")
+    context = Context()  # each stream's last final words, as the live lane prompts with them
 
     def run(segments: Sequence[SpeechSegment]) -> list[Done]:
         # Every segment gets the shadow model, whatever model its job named.
@@ -93,30 +96,42 @@ def register(stage: Stage) -> None:
         run_batch, batch_size, settings.transcribe_batch_max_wait_ms / 1000
     )
 
-    async def handle(event: SpeechSegment | LiveSegment) -> list[Outgoing]:
+    def skip(exc: Exception) -> list[Outgoing]:  # not the users' path: skip it, say so
+        skipped.inc()
+        log.warning("shadow %s: skipped a segment: %s", settings.shadow_model, exc)
+        return []
+
+    async def handle(segment: SpeechSegment) -> list[Outgoing]:
         try:
-            if isinstance(event, LiveSegment):
-                return await handle_live(event)
-            done = await batcher.submit(event)
-        except Exception as exc:  # not the users' path: skip it, say so
-            skipped.inc()
-            log.warning("shadow %s: skipped a segment: %s", settings.shadow_model, exc)
-            return []
-        result = transcribed(event, done.transcript, done.model, 1, done.took)
+            done = await batcher.submit(segment)
+        except Exception as exc:
+            return skip(exc)
+        result = transcribed(segment, done.transcript, done.model, 1, done.took)
         return [Outgoing(SHADOW_TOPIC, result)]
 
     async def handle_live(segment: LiveSegment) -> list[Outgoing]:
         if not segment.final:  # interims are drafts of the final: compared there
             return []
-        spec, model = server.current()
-        transcript, took = await platform.run_in_lane(
-            LANE,
-            niced,
-            settings.shadow_nice,
-            lambda: transcribe_live(settings, segment, "", (spec, model)),
-        )
+        try:
+            return await transcribe_final(segment)
+        except Exception as exc:
+            return skip(exc)
+
+    async def transcribe_final(segment: LiveSegment) -> list[Outgoing]:
+        spec, _ = server.current()
+        prompt = context.prompt(segment.stream_id)
+
+        def run_live() -> tuple[Transcript, float]:
+            serving = spec, shadow_model(settings, spec, live=True)  # loaded once, then cached
+            return transcribe_live(settings, segment, prompt, serving)
+
+        transcript, took = await platform.run_in_lane(LANE, niced, settings.shadow_nice, run_live)
+        context.remember(segment.stream_id, transcript.text)
         result = live_transcript(segment, LiveKind.FINAL, transcript, spec, took)
         return [Outgoing(SHADOW_LIVE_TOPIC, result)]
 
     # A shadow's failure must touch nothing of the users' path: no segments.failed.
-    stage.agent(INPUTS, handle, on_failure=lambda key, error: [], concurrency=2 * batch_size)
+    stage.agent(FILE_INPUT, handle, on_failure=lambda key, error: [], concurrency=2 * batch_size)
+    # Live phrases one at a time, in order, as the live lane takes them: its prompt is the
+    # stream's previous final.
+    stage.agent(LIVE_INPUT, handle_live, on_failure=lambda key, error: [], name="live")
