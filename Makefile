@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Tests run real third-party programs from Debian: Prometheus (observability), Chromium (the web
 # page) and kcat (a producer that knows nothing of kaption).
-DEBIAN_TOOLS := prometheus chromium kcat
+DEBIAN_TOOLS := prometheus chromium kcat apertium apertium-eng-spa
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Apache Kafka's jars, resolved once through Maven into the user's cache (streams/broker/local.py

@@ -22,3 +22,4 @@ def data_path(name: str) -> Path:
 SCHEMAS_DIR = data_path("schemas")
 TOPICS_FILE = data_path("topics.yaml")
 MODELS_FILE = data_path("models.yaml")
+TRANSLATION_FILE = data_path("translation.yaml")

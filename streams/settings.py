@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streams.resources import MODELS_FILE, SCHEMAS_DIR, TOPICS_FILE
+from streams.resources import MODELS_FILE, SCHEMAS_DIR, TOPICS_FILE, TRANSLATION_FILE
 
 KAFKA_VERSION = "4.1.1"  # docker/kafka/pom.xml pins the same (tests/unit/test_local_kafka.py)
 
@@ -80,6 +80,7 @@ class KaptionSettings(BaseSettings):
     # models_file's; streams/models/catalog.py), or is a model directory.
     whisper_model: str = ""
     models_file: Path = MODELS_FILE
+    translation_file: Path = TRANSLATION_FILE  # the MT backend of each language pair
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"
     # 0: the machine's cores shared by its local transcription workers (see Transcription).
