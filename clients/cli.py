@@ -459,7 +459,7 @@ def streams_show(stream: str | None, as_json: bool, **options: Any) -> None:
     last reason, final caption latency, and the latest replay's state and words (STREAM: that
     one only; exit 1 if unknown)."""
     from clients.live import status as live_status
-    from clients.live.replay import read_replays, replay_columns
+    from clients.live.replay import of_current_runs, read_replays, replay_columns
 
     settings = require_broker(make_settings(**options))
     summaries = live_status.read_streams(settings)
@@ -467,7 +467,8 @@ def streams_show(stream: str | None, as_json: bool, **options: Any) -> None:
         if stream not in summaries:
             raise click.ClickException(f"no stream {stream}")
         summaries = {stream: summaries[stream]}
-    replay = replay_columns(read_replays(settings, summaries))
+    started = {stream_id: s.first_published for stream_id, s in summaries.items()}
+    replay = replay_columns(of_current_runs(read_replays(settings, summaries), started))
     now = time.time()
     if as_json:
         click.echo(live_status.streams_json(summaries.values(), now, replay=replay))

@@ -140,6 +140,18 @@ def read_replays(
     return replays
 
 
+def of_current_runs(
+    replays: Mapping[str, Replay], started: Mapping[str, float]
+) -> dict[str, Replay]:
+    """The replays asked since their stream's current run began (``started``: Unix seconds by
+    stream id): an id used again shows no replay of its earlier run."""
+    return {
+        stream_id: replay
+        for stream_id, replay in replays.items()
+        if stream_id in started and replay.status.requested_at.timestamp() >= started[stream_id]
+    }
+
+
 def read_results(
     settings: KaptionSettings, jobs: Iterable[JobStatus], timeout_s: float
 ) -> dict[str, SubtitlesReady]:

@@ -22,7 +22,13 @@ from agents.decode.stream_source import Run, gapped_windows, latest_run, stream_
 from agents.subtitles.live import LiveOutputs, mpegts_ticks
 from agents.subtitles.render import to_srt, to_vtt
 from agents.subtitles.replay import apply_replay, vod_segments
-from clients.live.replay import Replay, count_words, latest_replays, replay_columns
+from clients.live.replay import (
+    Replay,
+    count_words,
+    latest_replays,
+    of_current_runs,
+    replay_columns,
+)
 from clients.live.status import COLUMNS, stream_rows, summarise
 from streams.events.audio import SAMPLE_RATE, pcm_to_bytes
 from streams.events.model import (
@@ -354,3 +360,11 @@ def test_each_streams_latest_replay_and_its_words_are_shown_beside_the_live_ones
     assert json.dumps(rows)  # the --json rows
     none = stream_rows(summarise(live).values(), 1_790_000_010.0, replay_columns({}))
     assert none[0]["replay"] == "" and none[0]["replay_state"] is None
+
+
+def test_a_stream_id_used_again_shows_no_replay_of_its_earlier_run() -> None:
+    replay = Replay("news", status("replay-a", "stream:news", JobState.COMPLETED, 10), 3, 1)
+    asked_at = replay.status.requested_at.timestamp()
+    assert of_current_runs({"news": replay}, {"news": asked_at - 60}) == {"news": replay}
+    assert of_current_runs({"news": replay}, {"news": asked_at + 60}) == {}
+    assert of_current_runs({"news": replay}, {}) == {}
