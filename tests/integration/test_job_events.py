@@ -83,7 +83,7 @@ def test_bad_records_are_dead_lettered_with_the_reason_and_listed(cluster: Clust
     reasons = [
         "not JSON: ",
         "data.source refused: '127.0.0.1' resolves to 127.0.0.1, a loopback address: refused",
-        "translation into fr (data.languages) is not available yet",
+        "data.languages: translation into fr is not available yet",
     ]
     deadline = time.monotonic() + WAIT_S
     while True:
