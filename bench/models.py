@@ -54,6 +54,7 @@ class Speed:
     model: str
     audio_s: float
     compute_s: float
+    cpu_s: float  # CPU seconds of the process: steadier than wall time on a shared machine
     wer: float
     errors_per_file: dict[str, float]
 
@@ -91,6 +92,7 @@ def english(models: dict[str, WhisperModel], rounds: int) -> list[Speed]:
     inputs = english_inputs()
     seconds = sum(len(pcm) for pcm, _ in inputs.values()) / SAMPLE_RATE
     times: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
     texts: dict[str, dict[str, str]] = {name: {} for name in models}
     for model in models.values():  # warm-up: first calls allocate
         transcribe(model, inputs["speech.wav"][0][: 5 * SAMPLE_RATE])
@@ -98,9 +100,10 @@ def english(models: dict[str, WhisperModel], rounds: int) -> list[Speed]:
         order = list(models) if round_ % 2 == 0 else list(reversed(models))
         for file, (pcm, _) in inputs.items():
             for name in order:
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.process_time()
                 texts[name][file] = transcribe(models[name], pcm)
                 times.setdefault((name, file), []).append(time.perf_counter() - started)
+                cpu.setdefault((name, file), []).append(time.process_time() - started_cpu)
         progress(f"round {round_ + 1} of {rounds} done")
     references = " ".join(normalise(text) for _, text in inputs.values())
     return [
@@ -108,6 +111,7 @@ def english(models: dict[str, WhisperModel], rounds: int) -> list[Speed]:
             model=name,
             audio_s=seconds,
             compute_s=sum(min(times[name, file]) for file in inputs),
+            cpu_s=sum(min(cpu[name, file]) for file in inputs),
             wer=word_error_rate(references, " ".join(texts[name][f] for f in inputs)),
             errors_per_file={
                 file: round(word_error_rate(text, texts[name][file]), 4)
@@ -228,7 +232,10 @@ def main() -> None:
     print(f"{'model':10} {'RTF':>7} {'WER':>7}  per file")
     for speed in speeds:
         print(f"{speed.model:10} {speed.rtf:7.3f} {speed.wer:7.3f}  {speed.errors_per_file}")
-    print(f"base / tiny.en compute time: {base.compute_s / tiny.compute_s:.2f}x")
+    print(
+        f"base / tiny.en: wall time {base.compute_s / tiny.compute_s:.2f}x, "
+        f"CPU time {base.cpu_s / tiny.cpu_s:.2f}x"
+    )
     for kind, results in detected.items():
         assert isinstance(results, dict)
         right, total = accuracy(results)
