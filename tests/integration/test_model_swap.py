@@ -66,6 +66,8 @@ def worker(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         wait_ready(port, lambda: process.poll() is None, 120)
         yield Worker(settings, process, port, log)
         assert process.poll() is None, log.read_text()[-4000:]
+    # A worker that stops cleanly deletes its entry: `models list` shows running ones only.
+    assert _list(settings)["workers"] == []
 
 
 def test_a_switch_while_a_job_runs_loses_and_repeats_nothing(worker: Worker) -> None:
@@ -137,6 +139,8 @@ def test_a_model_that_does_not_load_leaves_the_old_one_serving(worker: Worker) -
     [row] = [r for r in rows if r["stage"] == "transcribe"]
     assert row["state"] == "FAILED" and row["model"] == serving[0] and row["reason"]
     assert invoke(settings, "models", "use", "transcribe", "no-such-model").exit_code != 0
+    text = invoke(settings, "models", "list").output
+    assert f"FAILED to load {BROKEN}" in text and f"{COPY}@copy" in text, text
 
 
 def _list(settings: KaptionSettings) -> dict[str, object]:
