@@ -14,7 +14,7 @@ from agents.translate.backends import (
     require_dir,
     translate_nonblank,
 )
-from agents.translate.marian import load_tokenizer
+from agents.translate.marian import load_tokenizer, target_token
 
 # Tokenizer files the converted directory needs beside model.bin (whichever the model has).
 TOKENIZER_FILES = (
@@ -24,16 +24,38 @@ TOKENIZER_FILES = (
     "vocab.json",
     "source.spm",
     "target.spm",
-    "sentencepiece.bpe.model",
+    "sentencepiece.bpe.model",  # M2M100, NLLB
     "spiece.model",
     "generation_config.json",
 )
+
+
+def _m2m100_vocabulary(model: Any, tokenizer: Any) -> list[str]:
+    """M2M100's vocabulary in id order. Since transformers 5 its tokenizer lists neither the
+    language tokens (``__es__``) in get_vocab() nor among its special tokens, so CTranslate2's
+    own M2M100 loader leaves them out and the converted model cannot be told the target."""
+    tokens = [str(tokenizer.convert_ids_to_tokens(i)) for i in range(model.config.vocab_size)]
+    # Ids past the language tokens are fairseq's made-up words (the tokenizer calls them <unk>).
+    first_madeup = len(tokenizer.encoder) + len(tokenizer.lang_token_to_id)
+    return tokens[:first_madeup] + [
+        f"madeupword{i}" for i in range(model.config.vocab_size - first_madeup)
+    ]
+
+
+def _patch_m2m100_loader() -> None:
+    from ctranslate2.converters import transformers as loaders
+
+    loader = loaders._MODEL_LOADERS.get("M2M100Config")
+    if loader is not None and not getattr(loader, "kaption_vocabulary", False):
+        loader.get_vocabulary = _m2m100_vocabulary
+        loader.kaption_vocabulary = True
 
 
 def convert(model_dir: Path, out_dir: Path, *, quantization: str | None = None) -> Path:
     """Converts a transformers model directory into a CTranslate2 one (with its tokenizer)."""
     from ctranslate2.converters import TransformersConverter
 
+    _patch_m2m100_loader()
     require_dir(model_dir, "translation model")
     copy = [name for name in TOKENIZER_FILES if (model_dir / name).is_file()]
     converter = TransformersConverter(str(model_dir), copy_files=copy)
@@ -79,13 +101,7 @@ class CTranslate2Translator:
             "max_batch_size": batch_size,
         }
         # NLLB / M2M100: the target language token starts the output (stripped from it).
-        self._prefix = (
-            [self._tokenizer.get_lang_token(target_code)]
-            if target_code and hasattr(self._tokenizer, "get_lang_token")
-            else [target_code]
-            if target_code
-            else []
-        )
+        self._prefix = [target_token(self._tokenizer, target_code)] if target_code else []
         self._name = model_dir.name
         self._version = f"ctranslate2 {ctranslate2.__version__}, model {fingerprint(model_dir)}"
 

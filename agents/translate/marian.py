@@ -18,13 +18,17 @@ from agents.translate.backends import (
 )
 
 
-def target_token_id(tokenizer: Any, code: str) -> int:
-    """The id of the target language's token (NLLB: ``spa_Latn``; M2M100: ``es`` -> ``__es__``)."""
-    token = tokenizer.get_lang_token(code) if hasattr(tokenizer, "get_lang_token") else code
-    found = tokenizer.convert_tokens_to_ids(token)
+def target_token(tokenizer: Any, code: str) -> str:
+    """The token that starts a translation into ``code`` (NLLB: ``spa_Latn`` itself; M2M100:
+    ``es`` -> ``__es__``), or TranslationUnavailable when the model has no such language."""
+    try:
+        token = tokenizer.get_lang_token(code) if hasattr(tokenizer, "get_lang_token") else code
+    except KeyError:
+        token = None
+    found = None if token is None else tokenizer.convert_tokens_to_ids(token)
     if found is None or found == tokenizer.unk_token_id:
         raise TranslationUnavailable(f"the model's tokenizer has no language code {code}")
-    return int(found)
+    return str(token)
 
 
 def load_tokenizer(path: Path, source_code: str | None) -> Any:
@@ -36,6 +40,7 @@ def load_tokenizer(path: Path, source_code: str | None) -> Any:
     except Exception as error:  # any failure to load is the model being unusable
         raise TranslationUnavailable(f"cannot load the tokenizer in {path}: {error}") from error
     if source_code is not None:
+        target_token(tokenizer, source_code)  # the same check: a code the model knows
         tokenizer.src_lang = source_code
     return tokenizer
 
@@ -80,7 +85,8 @@ class TransformersTranslator:
             "do_sample": False,
         }
         if target_code is not None:
-            self._generate["forced_bos_token_id"] = target_token_id(self._tokenizer, target_code)
+            token = target_token(self._tokenizer, target_code)
+            self._generate["forced_bos_token_id"] = self._tokenizer.convert_tokens_to_ids(token)
         self._name = model_dir.name
         self._version = f"transformers {transformers.__version__}, model {fingerprint(model_dir)}"
 
@@ -110,4 +116,8 @@ class TransformersTranslator:
         )
         with torch.inference_mode():
             ids = self._model.generate(**inputs, **self._generate)
+        if "forced_bos_token_id" in self._generate:
+            # The decoder's start and the target language token: transformers 5 no longer
+            # counts M2M100's language tokens as special, so decoding would keep "__es__".
+            ids = ids[:, 2:]
         return list(self._tokenizer.batch_decode(ids, skip_special_tokens=True))

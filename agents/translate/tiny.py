@@ -127,3 +127,53 @@ def build_tiny_marian(
         num_beams=1,
     ).save_pretrained(str(out_dir))
     return out_dir
+
+
+def build_tiny_m2m100(out_dir: Path, *, seed: int = 0, vocab_size: int = 120) -> Path:
+    """Writes a tiny M2M100 model (language tokens such as ``__es__``, which the translation
+    must start with) into ``out_dir``: the NLLB / M2M100 code paths (source and target codes)."""
+    import sentencepiece as spm
+    import torch
+    from transformers import (
+        GenerationConfig,
+        M2M100Config,
+        M2M100ForConditionalGeneration,
+        M2M100Tokenizer,
+    )
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spm_bytes = _train_sentencepiece(vocab_size)
+    spm_path = out_dir / "sentencepiece.bpe.model"
+    spm_path.write_bytes(spm_bytes)
+    pieces = spm.SentencePieceProcessor(model_proto=spm_bytes)
+    words = [pieces.id_to_piece(i) for i in range(pieces.get_piece_size())]
+    # fairseq's order, as in facebook/m2m100_418M: <s> <pad> </s> <unk>, then the pieces.
+    vocab = ["<s>", "<pad>", "</s>", "<unk>", *(w for w in words if w not in ("<unk>", "</s>"))]
+    (out_dir / "vocab.json").write_text(json.dumps({w: i for i, w in enumerate(vocab)}))
+    tokenizer = M2M100Tokenizer(
+        vocab_file=str(out_dir / "vocab.json"), spm_file=str(spm_path), src_lang="en", tgt_lang="es"
+    )
+    tokenizer.save_pretrained(str(out_dir))
+    config = M2M100Config(
+        # The vocabulary, then a token per language and 8 made-up words, as M2M100 has.
+        vocab_size=len(vocab) + len(tokenizer.lang_token_to_id) + 8,
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=128,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+        init_std=0.1,
+    )
+    torch.manual_seed(seed)
+    M2M100ForConditionalGeneration(config).eval().save_pretrained(str(out_dir))
+    GenerationConfig(
+        bos_token_id=0, decoder_start_token_id=2, eos_token_id=2, pad_token_id=1, num_beams=1
+    ).save_pretrained(str(out_dir))
+    return out_dir

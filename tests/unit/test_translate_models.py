@@ -11,7 +11,7 @@ import pytest
 from agents.translate import TranslationUnavailable, Translator
 from agents.translate.ctranslate2_backend import CTranslate2Translator, convert
 from agents.translate.marian import TransformersTranslator
-from agents.translate.tiny import SENTENCES, build_tiny_marian
+from agents.translate.tiny import SENTENCES, build_tiny_m2m100, build_tiny_marian
 
 TEXTS = [
     "The house is red.",
@@ -120,3 +120,38 @@ def test_corrupt_ctranslate2_model(tiny_ct2_dir: Path, tmp_path: Path) -> None:
 def test_unconverted_directory_is_not_a_ctranslate2_model(tiny_dir: Path) -> None:
     with pytest.raises(TranslationUnavailable, match="not a CTranslate2 model"):
         CTranslate2Translator(tiny_dir)
+
+
+@pytest.fixture(scope="session")
+def m2m_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    model = build_tiny_m2m100(tmp_path_factory.mktemp("tiny") / "m2m100-tiny")
+    return model, convert(model, model.with_name("m2m100-tiny-ct2"))
+
+
+@pytest.mark.parametrize("target", ["es", "fr"])
+def test_language_codes_m2m100(m2m_dirs: tuple[Path, Path], target: str) -> None:
+    """M2M100 (as NLLB) is told the source and target language; both paths agree, batched
+    (CTranslate2 is given the target token as a prefix, transformers forces it as the first
+    token: each drops it from the text, else they would differ by it)."""
+    model, converted = m2m_dirs
+    codes = {"source_code": "en", "target_code": target, "beam_size": 1, "max_length": 12}
+    hf = TransformersTranslator(model, batch_size=2, **codes)  # type: ignore[arg-type]
+    ct2 = CTranslate2Translator(converted, batch_size=2, **codes)  # type: ignore[arg-type]
+    out = hf.translate(TEXTS)
+    assert out == ct2.translate(TEXTS) == [hf.translate([text])[0] for text in TEXTS]
+    assert all(out)
+    other = "fr" if target == "es" else "es"
+    assert (
+        TransformersTranslator(model, **{**codes, "target_code": other}).translate(  # type: ignore[arg-type]
+            TEXTS
+        )
+        != out
+    )
+
+
+def test_unknown_language_code(m2m_dirs: tuple[Path, Path]) -> None:
+    model, converted = m2m_dirs
+    with pytest.raises(TranslationUnavailable, match="no language code xx"):
+        TransformersTranslator(model, source_code="en", target_code="xx")
+    with pytest.raises(TranslationUnavailable, match="no language code qq"):
+        CTranslate2Translator(converted, source_code="qq", target_code="es")
