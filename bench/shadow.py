@@ -4,7 +4,7 @@ worker alone, then beside a `kaption worker --role transcribe-shadow` of another
 One embedded broker, topics under a fresh prefix for each configuration. Each gets a warm-up
 job first (and, with the shadow, waits until the shadow has transcribed it too), then the long
 speech file is timed from submit to the job's final status. Printed: both times, their ratio
-(the target is at most 1.05 where the machine has spare cores: the shadow runs at nice 15),
+(the target is at most 1.05 where the machine has spare cores: the shadow runs at nice 19),
 how long after the job the shadow finished its segments, and the load average.
 
 Run from anywhere: ``python bench/shadow.py [--minutes 3] [--shadow base]``.

@@ -146,9 +146,10 @@ class KaptionSettings(BaseSettings):
     # the cores to live captions on the same machine.
     file_transcription_nice: int = Field(default=10, ge=0, le=19)
     # Shadow runs (role transcribe-shadow): the declared model that transcribes the same
-    # segments into shadow.transcripts only, in a consumer group of its own, at this nice value.
+    # segments into shadow.transcripts only, in a consumer group of its own, at this nice value
+    # (the lowest priority: below the file lane's file_transcription_nice).
     shadow_model: str = ""
-    shadow_nice: int = Field(default=15, ge=0, le=19)
+    shadow_nice: int = Field(default=19, ge=0, le=19)
     # Text made up where nobody speaks (silence, music, noise; agents/transcribe/hallucination.py,
     # bench/hallucination.py): faster-whisper's batched pipeline applies none of its own
     # thresholds, so kaption applies them to each segment's result, in both lanes; None turns a
