@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,9 @@ def test_a_shadow_changes_nothing_users_get_and_compare_reports_both(
     replayed = invoke(settings, "models", "replay", "")
     assert replayed.exit_code == 0, replayed.output
     assert f"replayed {total} segments" in replayed.output
+    later = datetime.now(UTC) + timedelta(hours=1)
+    none = invoke(settings, "models", "replay", "", "--since", later.isoformat())
+    assert "replayed 0 segments" in none.output, none.output  # nothing that late is kept
     again = compared(settings)
     assert set(again) == {shadow, primary}
     assert again[primary]["wer_vs_primary"] == 0.0
