@@ -39,7 +39,7 @@ def test_every_dead_letter_topic_maps_to_its_source() -> None:
     assert topics["segments.dlq"] == "segments"
     assert topics["jobs.status.dlq"] == "jobs.status"
     assert all(REGISTRY.specs[source].dead_letter == dlq for dlq, source in topics.items())
-    assert "subtitles.ready.dlq" not in topics  # an output nobody in kaption reads
+    assert "shadow.transcripts.dlq" not in topics  # read by `models compare` only, no agent
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ def test_a_dead_letter_topic_is_named_by_its_source_or_itself(name: str) -> None
 
 def test_an_unknown_topic_names_the_choices() -> None:
     with pytest.raises(DeadLetterError, match=r"choose from .*segments\.dlq"):
-        resolve(REGISTRY, "subtitles.ready")
+        resolve(REGISTRY, "shadow.transcripts")
 
 
 def test_addresses() -> None:
