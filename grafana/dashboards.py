@@ -480,6 +480,27 @@ def worker() -> dict[str, Any]:
             width=12,
             height=8,
         ),
+        single(
+            "Serving model",
+            "The model (name@version) each process's stage serves now (`kaption models use`"
+            " switches it without downtime).",
+            "none",
+            [
+                (
+                    "max by (instance, stage, model) (kaption_model_serving) == 1",
+                    "{{instance}} {{stage}} {{model}}",
+                )
+            ],
+            width=12,
+            height=8,
+        ),
+        graph(
+            "Model switches",
+            "Switches made (served) and refused because the model did not load (failed: the old"
+            " one serves on), per second.",
+            "none",
+            [(rate("kaption_model_switches_total", "stage, outcome"), "{{stage}} {{outcome}}")],
+        ),
     ]
     return _dashboard(
         "kaption-worker",

@@ -89,6 +89,8 @@ class ModelServer(Generic[M]):
         """At registration: the first model loads while the worker joins its group; switches
         are followed once the app runs."""
         self._first = self._thread.submit(self._load_first)
+        for outcome in ("served", "failed"):  # both series exist from the start, at zero
+            METRICS.model_switches.labels(self.key, outcome)
         self.stage.platform.checks[self.check] = self.ready
         self.stage.app.task(self._follow)
 
