@@ -86,6 +86,8 @@ def test_a_shadow_changes_nothing_users_get_and_compare_reports_both(
         assert 0 <= side["wer_vs_references"] < 0.35
     assert found["primary"]["models"] == [primary]  # type: ignore[index]
     assert compared(settings, "--job", "another-job") == {}
+    text = invoke(settings, "models", "compare").output
+    assert f"{shadow} against {primary}: 1 jobs, {total} segments, WER between them" in text
 
     # After the fact: the primary model replayed over the retained segments gives its own
     # words again (WER 0 against the primary), beside the shadow's comparison.
