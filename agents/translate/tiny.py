@@ -10,7 +10,24 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class MarianShape:
+    """A Marian model's size. TINY for tests; OPUS_MT is Helsinki-NLP's opus-mt-* (6+6 layers,
+    512 wide, 58 101 tokens): random weights of that size cost what a real model costs."""
+
+    d_model: int = 32
+    layers: int = 2
+    heads: int = 2
+    ffn: int = 64
+    vocab: int = 0  # 0: the sentencepiece pieces only; more: unused entries up to this size
+
+
+TINY = MarianShape()
+OPUS_MT = MarianShape(d_model=512, layers=6, heads=8, ffn=2048, vocab=58_101)
 
 SENTENCES = (
     "The house is red.",
@@ -66,7 +83,12 @@ def _train_sentencepiece(vocab_size: int) -> bytes:
 
 
 def build_tiny_marian(
-    out_dir: Path, *, seed: int = 0, vocab_size: int = 120, eos_bias: float = 2.2
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    vocab_size: int = 120,
+    eos_bias: float = 2.2,
+    shape: MarianShape = TINY,
 ) -> Path:
     """Writes a tiny MarianMT model (config, random weights, tokenizer files) into ``out_dir``.
     ``eos_bias`` makes </s> likelier: at 2.2 outputs end after a few tokens, at different
@@ -83,7 +105,8 @@ def build_tiny_marian(
     # Opus-MT's vocabulary: </s> 0, <unk> 1, the pieces, <pad> last (CTranslate2's converter
     # drops the last entry, the decoder's zero start embedding).
     words = [pieces.id_to_piece(i) for i in range(pieces.get_piece_size())]
-    vocab = ["</s>", "<unk>", *(w for w in words if w not in ("<unk>", "</s>")), "<pad>"]
+    vocab = ["</s>", "<unk>", *(w for w in words if w not in ("<unk>", "</s>"))]
+    vocab += [f"▁unused{i}" for i in range(shape.vocab - len(vocab) - 1)] + ["<pad>"]
     (out_dir / "vocab.json").write_text(json.dumps({w: i for i, w in enumerate(vocab)}))
     pad = len(vocab) - 1
     tokenizer = MarianTokenizer(
@@ -96,14 +119,14 @@ def build_tiny_marian(
     tokenizer.save_pretrained(str(out_dir))
     config = MarianConfig(
         vocab_size=len(vocab),
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
-        max_position_embeddings=128,
+        d_model=shape.d_model,
+        encoder_layers=shape.layers,
+        decoder_layers=shape.layers,
+        encoder_attention_heads=shape.heads,
+        decoder_attention_heads=shape.heads,
+        encoder_ffn_dim=shape.ffn,
+        decoder_ffn_dim=shape.ffn,
+        max_position_embeddings=512,
         pad_token_id=pad,
         eos_token_id=0,
         decoder_start_token_id=pad,
