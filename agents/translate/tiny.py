@@ -24,10 +24,11 @@ class MarianShape:
     heads: int = 2
     ffn: int = 64
     vocab: int = 0  # 0: the sentencepiece pieces only; more: unused entries up to this size
+    positions: int = 128
 
 
 TINY = MarianShape()
-OPUS_MT = MarianShape(d_model=512, layers=6, heads=8, ffn=2048, vocab=58_101)
+OPUS_MT = MarianShape(d_model=512, layers=6, heads=8, ffn=2048, vocab=58_101, positions=512)
 
 SENTENCES = (
     "The house is red.",
@@ -126,7 +127,7 @@ def build_tiny_marian(
         decoder_attention_heads=shape.heads,
         encoder_ffn_dim=shape.ffn,
         decoder_ffn_dim=shape.ffn,
-        max_position_embeddings=512,
+        max_position_embeddings=shape.positions,
         pad_token_id=pad,
         eos_token_id=0,
         decoder_start_token_id=pad,
