@@ -131,7 +131,16 @@ def register(stage: Stage) -> None:
         return [Outgoing(SHADOW_LIVE_TOPIC, result)]
 
     # A shadow's failure must touch nothing of the users' path: no segments.failed.
-    stage.agent(FILE_INPUT, handle, on_failure=lambda key, error: [], concurrency=2 * batch_size)
+    # The primary's group dead-letters what cannot be read; a shadow only logs it.
+    stage.agent(
+        FILE_INPUT,
+        handle,
+        on_failure=lambda key, error: [],
+        concurrency=2 * batch_size,
+        dead_letters=False,
+    )
     # Live phrases one at a time, in order, as the live lane takes them: its prompt is the
     # stream's previous final.
-    stage.agent(LIVE_INPUT, handle_live, on_failure=lambda key, error: [], name="live")
+    stage.agent(
+        LIVE_INPUT, handle_live, on_failure=lambda key, error: [], name="live", dead_letters=False
+    )

@@ -96,6 +96,12 @@ def load_catalog(settings: KaptionSettings) -> Catalog:
     return _load(Path(settings.models_file).expanduser().resolve(), settings.whisper_model)
 
 
+def reload_catalog(settings: KaptionSettings) -> Catalog:
+    """The catalog as the models file says now (a model declared after the process started)."""
+    _load.cache_clear()
+    return load_catalog(settings)
+
+
 @cache
 def _load(models_file: Path, default: str) -> Catalog:
     declared = {spec.name: spec for spec in builtin_specs()}

@@ -23,8 +23,7 @@ from typing import Generic, TypeVar
 
 from streams.broker.topics import Outgoing
 from streams.events.model import ModelServing, ModelState, ModelSwitch
-from streams.models import catalog as catalog_module
-from streams.models.catalog import Catalog, ModelSpec, load_catalog
+from streams.models.catalog import Catalog, ModelSpec, reload_catalog
 from streams.models.control import (
     STATUS_TOPIC,
     ControlReader,
@@ -49,8 +48,7 @@ FIRST_LOAD_WAIT_S = 600.0  # a batch waits this long for the first model to load
 def fresh_catalog(settings: KaptionSettings) -> Catalog:
     """The catalog as the models file says now: a model declared after the worker started can
     be switched to without a restart."""
-    catalog_module._load.cache_clear()
-    return load_catalog(settings)
+    return reload_catalog(settings)
 
 
 class ModelServer(Generic[M]):

@@ -285,13 +285,16 @@ class Stage:
         name: str = "",
         retry: RetryPolicy | None = None,
         give_up: Callable[[E, BaseException], Sequence[Outgoing]] | None = None,
+        dead_letters: bool = True,
     ) -> None:
         """Registers a Faust agent: decode each message, call ``handle``, publish its result.
 
         ``retry`` calls ``handle`` again on an error, as the policy declares (attempts,
         permanent errors, back-off); the handler reads its attempt from ``current_attempt()``.
         Once it gives up, ``give_up(event, error)`` (when given) is the failure as a value built
-        from the event itself, published instead of ``on_failure``'s.
+        from the event itself, published instead of ``on_failure``'s. ``dead_letters=False``
+        only logs what would be dead-lettered: for an agent that reads another's input (a
+        shadow), whose owner dead-letters it once.
 
         ``decode`` reads a record's value where the topic is not Avro (raising DecodeError,
         so a bad record is dead-lettered like an undecodable one); ``name`` tells a stage's
@@ -361,7 +364,7 @@ class Stage:
             except Exception as exc:
                 log.exception("%s: failed on %s (key %s)", stage, logical, key)
                 outcome, error = DEAD_LETTER, exc
-            if outcome == DEAD_LETTER:
+            if outcome == DEAD_LETTER and dead_letters:
                 attempts = getattr(error, "attempts", 1)
                 await platform.dead_letter(logical, event, stage, error, attempts)
                 METRICS.dead_letters.labels(stage, type(error).__name__).inc()

@@ -101,3 +101,25 @@ def test_a_shadow_changes_nothing_users_get_and_compare_reports_both(
     assert set(again) == {shadow, primary}
     assert again[primary]["wer_vs_primary"] == 0.0
     assert again[shadow]["wer_vs_primary"] == wer
+
+
+def test_a_segment_nobody_can_transcribe_is_dead_lettered_once(settings: KaptionSettings) -> None:
+    """The primary's group dead-letters it; the shadow, reading the same input, only logs."""
+    from clients.status import read_topic
+    from streams.broker.topics import Outgoing
+    from tests.examples import corrupt_segment
+
+    with JobClient(settings) as client:
+        client.send(Outgoing("segments", corrupt_segment("shadow-corrupt")))
+    before = len(transcripts(settings, "shadow.transcripts", 10_000, timeout_s=3))
+    # A job after it: once the shadow has transcribed that job's segments too, it has long
+    # read the corrupt one (it reads every partition of the input at once).
+    with JobClient(settings) as client:
+        job = client.submit(str(MEDIA / "speech.wav"))
+        result = client.wait(job, 180)
+    assert result.state == JobState.COMPLETED
+    wanted = before + result.status.segments_total
+    assert len(transcripts(settings, "shadow.transcripts", wanted, timeout_s=120)) >= wanted
+    keys: list[bytes | None] = []
+    read_topic(settings, "segments.dlq", lambda key, value: keys.append(key), "dead letters")
+    assert keys.count(b"shadow-corrupt:0000-0000") == 1, keys
