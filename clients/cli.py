@@ -230,11 +230,12 @@ def client_for(settings: KaptionSettings) -> JobClient:
 
 @dataclass(frozen=True)
 class Asked:
-    """What a job asks of transcription (`run` and `submit`'s options)."""
+    """What a job asks of transcription and translation (`run` and `submit`'s options)."""
 
     language: str | None = None
     model: str = ""
     per_segment: bool = False
+    targets: tuple[str, ...] = ()
 
     @property
     def detection(self) -> str:
@@ -244,12 +245,26 @@ class Asked:
         """Refuses at once what no worker could do (an unknown model, a language the model
         cannot transcribe), with the reason; the orchestrator checks the same."""
         caps = capabilities(settings)
-        problems = refusals(caps, self.language or settings.language, self.model, self.detection)
+        spoken = self.language or settings.language
+        problems = refusals(caps, spoken, self.model, self.detection, self.targets)
         if problems:
             raise click.UsageError(refusal_text(problems))
 
 
+def targets(value: str | None) -> tuple[str, ...]:
+    """``--translate es,de`` as languages."""
+    return tuple(x.strip() for x in (value or "").split(",") if x.strip())
+
+
 def asked_options(fn: Any) -> Any:
+    fn = click.option(
+        "--translate",
+        "translate",
+        default=None,
+        metavar="LANGS",
+        help="Also subtitles in these languages, e.g. es,de (NAME.es.srt ...; translation.yaml "
+        "says which backend serves each pair).",
+    )(fn)
     fn = click.option(
         "--language-per-segment",
         "per_segment",
@@ -282,7 +297,9 @@ def submit_and_wait(
         TimeElapsedColumn(),
     )
     with client_for(settings) as client:
-        job_id = client.submit(source, name, asked.language, asked.model, asked.detection)
+        job_id = client.submit(
+            source, name, asked.language, asked.model, asked.detection, asked.targets
+        )
         console.print(f"job {job_id}: {source}")
         with Progress(*columns, console=console, transient=False) as progress:
             view = ProgressView(progress)
@@ -304,6 +321,8 @@ def report(result: JobResult, out: Path | None) -> None:
         summary += f", language {status.language}"
     if status.models:
         summary += f", model {', '.join(status.models)}"
+    for target in status.translations:
+        summary += f", {target.language} {target.state}"
     if status.reason:
         summary += f" — {status.reason}"
     console.print(summary)
@@ -331,16 +350,17 @@ def submit(
     model: str,
     language: str | None,
     per_segment: bool,
+    translate: str | None,
     **options: Any,
 ) -> None:
     """Publish a job for SOURCE (a path or URL the workers can read) to a running cluster."""
     settings = require_broker(make_settings(**options))
-    asked = Asked(language, model, per_segment)
+    asked = Asked(language, model, per_segment, targets(translate))
     asked.check(settings)
     source = source if "://" in source else str(Path(source).resolve())
     if not wait:
         with client_for(settings) as client:
-            click.echo(client.submit(source, name, language, model, asked.detection))
+            click.echo(client.submit(source, name, language, model, asked.detection, asked.targets))
         return
     result = submit_and_wait(settings, source, name, timeout, asked=asked)
     report(result, out)
@@ -378,6 +398,7 @@ def run(
     timeout: float,
     language: str | None,
     per_segment: bool,
+    translate: str | None,
     **options: Any,
 ) -> None:
     """One machine: broker (embedded unless given), topics, all roles, submit, write subtitles."""
@@ -386,7 +407,7 @@ def run(
 
     started = time.perf_counter()
     settings = make_settings(whisper_model=model, **options)
-    asked = Asked(language, "", per_segment)  # the worker's own model is --model
+    asked = Asked(language, "", per_segment, targets(translate))  # the worker's model: --model
     asked.check(settings)
     prepare_model(settings)
     with contextlib.ExitStack() as stack:

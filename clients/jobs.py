@@ -7,7 +7,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,21 +39,24 @@ NOTICE_EVERY_S = 10.0  # and again this often while it goes on
 class JobResult:
     status: JobStatus  # the final status
     subtitles: SubtitlesReady | None  # absent for FAILED jobs
+    translations: tuple[SubtitlesReady, ...] = ()  # one per target language that completed
 
     @property
     def state(self) -> JobState:
         return self.status.state
 
     def write(self, out_dir: Path) -> list[Path]:
-        """Writes <name>.srt and <name>.vtt; returns the paths."""
+        """Writes <name>.srt and <name>.vtt, and <name>.<language>.srt/.vtt per translation;
+        returns the paths."""
         if self.subtitles is None:
             return []
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = []
-        for fmt, text in (("srt", self.subtitles.srt), ("vtt", self.subtitles.vtt)):
-            path = out_dir / f"{self.subtitles.name}.{fmt}"
-            path.write_text(text, encoding="utf-8")
-            paths.append(path)
+        for ready in (self.subtitles, *self.translations):
+            for fmt, text in (("srt", ready.srt), ("vtt", ready.vtt)):
+                path = out_dir / f"{ready.name}.{fmt}"
+                path.write_text(text, encoding="utf-8")
+                paths.append(path)
         return paths
 
 
@@ -202,6 +205,7 @@ class JobClient:
         )
         self.statuses: dict[str, JobStatus] = {}
         self.subtitles: dict[str, SubtitlesReady] = {}
+        self.translations: dict[str, dict[str, SubtitlesReady]] = {}  # job -> language -> files
 
     def __enter__(self) -> Self:
         try:
@@ -278,6 +282,7 @@ class JobClient:
         language: str | None = None,
         model: str = "",
         language_detection: str = "job",
+        languages: Sequence[str] = (),
     ) -> str:
         """Publishes a job; ``language`` "auto" asks for detection (``language_detection``:
         once per job or per segment), ``model`` a declared model (empty: the stage's own)."""
@@ -290,6 +295,7 @@ class JobClient:
             requested_at=datetime.now(UTC),
             model=model,
             language_detection=language_detection,
+            languages=tuple(languages),
         )
         self.send(Outgoing("jobs.requested", request))
         return job_id
@@ -333,8 +339,13 @@ class JobClient:
             status = self.statuses.get(job_id)
             if status is not None and status.state in FINAL_STATES:
                 subtitles = self.subtitles.get(job_id)
-                if subtitles is not None or status.state == JobState.FAILED:
-                    return JobResult(status, subtitles)
+                got = self.translations.get(job_id, {})
+                wanted = [t.language for t in status.translations if t.state == "COMPLETED"]
+                if status.state == JobState.FAILED or (
+                    subtitles is not None and all(lang in got for lang in wanted)
+                ):
+                    translations = tuple(got[lang] for lang in wanted if lang in got)
+                    return JobResult(status, subtitles, translations)
             if time.monotonic() > deadline:
                 where = (
                     f"still {status.state.value}, {status.segments_done}/{status.segments_total}"
@@ -375,4 +386,7 @@ class JobClient:
                 if event.job_id == job_id and on_status is not None:
                     on_status(event)
             elif isinstance(event, SubtitlesReady):
-                self.subtitles[event.job_id] = event
+                if event.translated:
+                    self.translations.setdefault(event.job_id, {})[event.language] = event
+                else:
+                    self.subtitles[event.job_id] = event

@@ -5,9 +5,12 @@ reason instead of failing half-way or being silently dropped."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import yaml
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 
 from streams.settings import KaptionSettings
@@ -19,12 +22,30 @@ WHISPER_LANGUAGES = frozenset(_LANGUAGE_CODES)
 
 @dataclass(frozen=True)
 class Capabilities:
-    """The declared models (name -> multilingual) and the stages this deployment runs."""
+    """The declared models (name -> multilingual), the configured translation pairs
+    ((source, target) languages) and the stages this deployment runs."""
 
     models: Mapping[str, bool] = field(default_factory=dict)
     default_model: str = ""
-    translation: bool = False
+    pairs: frozenset[tuple[str, str]] = frozenset()
     speakers: bool = False
+
+
+PAIR = re.compile(r"^([a-z]{2,3})-([a-z]{2,3})$")
+
+
+def translation_pairs(path: Path) -> frozenset[tuple[str, str]]:
+    """The language pairs translation.yaml configures (the translate stage checks the rest of
+    each entry when it loads one); none when the file is missing or says none."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return frozenset()
+    pairs = document.get("pairs") if isinstance(document, dict) else None
+    if not isinstance(pairs, dict):
+        return frozenset()
+    found = (PAIR.match(str(key)) for key in pairs)
+    return frozenset((m[1], m[2]) for m in found if m)
 
 
 def capabilities(settings: KaptionSettings) -> Capabilities:
@@ -34,6 +55,7 @@ def capabilities(settings: KaptionSettings) -> Capabilities:
     return Capabilities(
         models={spec.name: spec.multilingual for spec in catalog.specs()},
         default_model=catalog.get("").name,
+        pairs=translation_pairs(settings.translation_file),
     )
 
 
@@ -71,13 +93,23 @@ def refusals(
             ("language_detection", f"{detection!r} is not one of {', '.join(DETECTIONS)}")
         )
     spoken = language if language not in ("", AUTO) else None
-    targets = [x for x in languages if x != spoken]
-    if targets and not caps.translation:
+    bad = [x for x in languages if x not in WHISPER_LANGUAGES]
+    if bad:
+        problems.append(("languages", f"{', '.join(bad)}: not a language code Whisper knows"))
+    # With the spoken language known, each target needs its pair; with "auto" it is not known
+    # yet: a target without a pair fails alone unless it turns out to be the spoken language.
+    unpaired = [
+        x
+        for x in languages
+        if spoken is not None and x != spoken and x not in bad and (spoken, x) not in caps.pairs
+    ]
+    if unpaired:
+        configured = ", ".join(f"{a}-{b}" for a, b in sorted(caps.pairs)) or "none"
         problems.append(
             (
                 "languages",
-                f"translation into {', '.join(targets)} is not available yet: subtitles come in "
-                "the spoken language only",
+                f"no translation from {spoken} into {', '.join(unpaired)} is configured "
+                f"(translation.yaml pairs: {configured})",
             )
         )
     if speakers and not caps.speakers:
@@ -87,3 +119,9 @@ def refusals(
 
 def refusal_text(problems: Sequence[tuple[str, str]]) -> str:
     return "; ".join(f"{option}: {why}" for option, why in problems)
+
+
+def translation_name(name: str, language: str) -> str:
+    """The base name of a job's subtitles in a target language: NAME.<language>.srt beside
+    the transcript's NAME.srt."""
+    return f"{name}.{language}"

@@ -30,12 +30,15 @@ from streams.events.model import (
     SegmentFailed,
     SegmentsPlanned,
     SegmentTranscribed,
+    SourceCue,
     SpeechSegment,
     StageFailed,
     SubtitlesPublished,
     SubtitlesReady,
     TranscribedWord,
     TranscriptComplete,
+    TranslateRequested,
+    TranslationFailed,
 )
 
 WHEN = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -227,6 +230,20 @@ EXAMPLES: dict[str, Event] = {
             audio_seconds_done=4.5,
             requested_at=WHEN,
             updated_at=WHEN,
+        ),
+        TranslateRequested(
+            job_id="j",
+            task_id="j:es",
+            name="a",
+            source_language="en",
+            language="es",
+            cues=(SourceCue(start=0.5, end=2.0, text="The house\nis red."),),
+        ),
+        TranslationFailed(
+            job_id="j",
+            language="de",
+            reason="no translation backend for en-de",
+            error_class="TranslationConfigError",
         ),
     )
 }

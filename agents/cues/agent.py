@@ -1,4 +1,5 @@
-"""cues: gathers each job's words, then TranscriptComplete -> CuesReady (clean-up, cue rules).
+"""cues: gathers each job's words, then TranscriptComplete -> CuesReady (clean-up, cue rules),
+and a TranslateRequested per target language for the translate stage.
 
 Reads the transcription results (keeping their words, by segment id, in a changelog-backed
 table), the orchestrator's TranscriptComplete (which segments, which gaps) and the job status
@@ -9,7 +10,7 @@ worker holds everything of a job.
 from __future__ import annotations
 
 from agents.cues.model import CueRules
-from agents.cues.transcript import cues_ready, missing
+from agents.cues.transcript import cues_ready, missing, translations
 from streams.broker.topics import Outgoing
 from streams.events.ids import job_prefix
 from streams.events.model import Event, JobStatus, SegmentTranscribed, TranscriptComplete
@@ -33,7 +34,8 @@ def register(stage: Stage) -> None:
             codec.decode_as(SegmentTranscribed, transcripts[segment_id])
             for segment_id in complete.segment_ids
         ]
-        return [Outgoing("cues.ready", cues_ready(complete, segments, rules))]
+        ready = cues_ready(complete, segments, rules)
+        return [Outgoing("cues.ready", ready), *translations(complete, ready)]
 
     def on_result(result: SegmentTranscribed) -> list[Outgoing]:
         if result.segment_id not in transcripts:  # the first result of a segment stays

@@ -4,10 +4,20 @@ into cues once the orchestrator says every segment is accounted for."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from agents.cues.build import build_cues
 from agents.cues.model import CueRules, Word
-from streams.events.model import CueRecord, CuesReady, SegmentTranscribed, TranscriptComplete
+from streams.broker.topics import Outgoing
+from streams.events.model import (
+    CueRecord,
+    CuesReady,
+    SegmentTranscribed,
+    SourceCue,
+    TranscriptComplete,
+    TranslateRequested,
+)
+from streams.job_options import translation_name
 
 
 def missing(complete: TranscriptComplete, have: Callable[[str], bool]) -> list[str]:
@@ -33,3 +43,24 @@ def cues_ready(
         language=complete.language,
         cues=tuple(CueRecord(start=c.start, end=c.end, text=c.text) for c in cues),
     )
+
+
+def translations(complete: TranscriptComplete, ready: CuesReady) -> list[Outgoing]:
+    """One translation task per target language; a target that is the spoken language gets
+    the transcript's cues under its own name (nothing to translate)."""
+    out: list[Outgoing] = []
+    for target in complete.languages:
+        if target == ready.language:
+            same = replace(ready, name=translation_name(ready.name, target), translated=True)
+            out.append(Outgoing("cues.ready", same))
+            continue
+        task = TranslateRequested(
+            job_id=ready.job_id,
+            task_id=f"{ready.job_id}:{target}",
+            name=ready.name,
+            source_language=ready.language,
+            language=target,
+            cues=tuple(SourceCue(start=c.start, end=c.end, text=c.text) for c in ready.cues),
+        )
+        out.append(Outgoing("translate.requested", task))
+    return out

@@ -33,6 +33,7 @@ JOB_INPUTS = (
     "segments.failed",
     "stage.failed",
     "subtitles.published",
+    "translations.failed",
 )
 # Every topic the stage reads: the job inputs and the intake's CloudEvents (agents/orchestrator/
 # intake.py), which share their partition count.

@@ -39,6 +39,8 @@ from streams.events.model import (
     StageFailed,
     SubtitlesPublished,
     TranscriptComplete,
+    TranslationFailed,
+    TranslationState,
 )
 from streams.job_options import Capabilities, refusal_text, refusals
 
@@ -186,7 +188,9 @@ def _decide(
     if isinstance(event, SegmentFailed):
         return _on_result(job, event.segment_id, FAILED, event.reason, now_ms, windows)
     if isinstance(event, SubtitlesPublished):
-        return _on_subtitles(job, now_ms, windows)
+        return _on_subtitles(job, event, now_ms, windows)
+    if isinstance(event, TranslationFailed):
+        return _on_translated(job, event.language, event.reason or "failed", now_ms, windows)
     return Decision(job)
 
 
@@ -204,10 +208,20 @@ def _status(job: Job, now_ms: int, done: Progress) -> Outgoing:
         audio_seconds_done=done.audio_done,
         language=job.language,
         models=job.models,
+        translations=tuple(_translation_state(job, target) for target in job.targets),
         requested_at=datetime.fromtimestamp(job.requested_at / 1000, UTC),
         updated_at=datetime.fromtimestamp(now_ms / 1000, UTC),
     )
     return Outgoing("jobs.status", status)
+
+
+def _translation_state(job: Job, target: str) -> TranslationState:
+    why = job.translated.get(target)
+    if why is None:
+        return TranslationState(language=target, state="PENDING")
+    if why:
+        return TranslationState(language=target, state="FAILED", reason=why)
+    return TranslationState(language=target, state="COMPLETED")
 
 
 def _decode(job: Job, skip: tuple[str, ...] = ()) -> Outgoing:
@@ -244,10 +258,15 @@ def _on_requested(job: Job | None, request: JobRequested, now_ms: int, policy: P
         requested_at=int(request.requested_at.timestamp() * 1000),
         model=request.model,
         language_detection=request.language_detection,
+        targets=tuple(dict.fromkeys(request.languages)),
     )
     if policy.capabilities is not None:
         problems = refusals(
-            policy.capabilities, request.language, request.model, request.language_detection
+            policy.capabilities,
+            request.language,
+            request.model,
+            request.language_detection,
+            request.languages,
         )
         if problems:
             return _fail(job, f"refused: {refusal_text(problems)}", now_ms, _no_windows)
@@ -351,6 +370,7 @@ def _transcript(job: Job, windows: WindowLookup) -> Outgoing:
         duration=job.duration,
         segment_ids=tuple(segment_ids),
         gaps=tuple(gaps),
+        languages=job.targets,
     )
     return Outgoing("transcripts.complete", complete)
 
@@ -363,13 +383,41 @@ def _accounted_ids(job: Job, windows: WindowLookup) -> tuple[str, ...]:
     )
 
 
-def _on_subtitles(job: Job, now_ms: int, windows: WindowLookup) -> Decision:
-    if job.state != JobState.BUILDING_CUES:
+def _on_subtitles(
+    job: Job, published: SubtitlesPublished, now_ms: int, windows: WindowLookup
+) -> Decision:
+    if published.translated:
+        return _on_translated(job, published.language, "", now_ms, windows)
+    if job.state != JobState.BUILDING_CUES or job.subtitles_done:
         return Decision(job)
+    return _finish_when_done(job.but(subtitles_done=True), now_ms, windows)
+
+
+def _on_translated(
+    job: Job, language: str, failure: str, now_ms: int, windows: WindowLookup
+) -> Decision:
+    """A target language's outcome ("" done, else why it failed); the first one stays."""
+    if job.state != JobState.BUILDING_CUES or language not in job.targets:
+        return Decision(job)
+    if language in job.translated:
+        return Decision(job)
+    return _finish_when_done(
+        job.but(translated={**job.translated, language: failure}), now_ms, windows
+    )
+
+
+def _finish_when_done(job: Job, now_ms: int, windows: WindowLookup) -> Decision:
+    """The job ends once its own subtitles and every target language are accounted for:
+    PARTIAL when segments or languages failed (the reason says which), else COMPLETED."""
     done = progress(job, windows)
+    if not job.subtitles_done or any(t not in job.translated for t in job.targets):
+        return Decision(job, [_status(job, now_ms, done)])
+    missing = []
     if done.failed:
-        reason = f"{done.failed} of {done.planned} segments untranscribed (marked gaps)"
-        job = job.but(state=JobState.PARTIAL, reason=reason)
+        missing.append(f"{done.failed} of {done.planned} segments untranscribed (marked gaps)")
+    missing += [f"{lang}: {why}" for lang, why in job.translated.items() if why]
+    if missing:
+        job = job.but(state=JobState.PARTIAL, reason="; ".join(missing))
     else:
         job = job.but(state=JobState.COMPLETED)
     return Decision(job, [_status(job, now_ms, done)], _forget_windows(job))

@@ -37,6 +37,10 @@ class Job:
     model: str = ""  # the declared model the job asks for ("" = the stage's current one)
     language_detection: str = "job"  # "job" or "segment" (speech that switches language)
     models: tuple[str, ...] = ()  # labels (name@version) of the models that transcribed it
+    targets: tuple[str, ...] = ()  # languages to translate into
+    # target language -> "" (done) or why it failed; a target not here is still pending
+    translated: Mapping[str, str] = field(default_factory=dict)
+    subtitles_done: bool = False  # the transcript's own subtitles are published
     requested_at: int = 0  # ms, as the request says
     duration: float = 0.0  # seconds of media planned so far
     max_window: int = -1  # highest window index seen in a plan or a result
@@ -57,7 +61,12 @@ class Job:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Job:
         return cls(
-            **{**data, "state": JobState(data["state"]), "models": tuple(data.get("models", ()))}
+            **{
+                **data,
+                "state": JobState(data["state"]),
+                "models": tuple(data.get("models", ())),
+                "targets": tuple(data.get("targets", ())),
+            }
         )
 
     def but(self, **changes: Any) -> Job:

@@ -19,9 +19,13 @@ def subtitles(cues: CuesReady) -> list[Outgoing]:
         cue_count=len(cues.cues),
         srt=to_srt(cues.cues),
         vtt=to_vtt(cues.cues, cues.language),
+        translated=cues.translated,
     )
     published = SubtitlesPublished(
-        job_id=cues.job_id, language=cues.language, cue_count=len(cues.cues)
+        job_id=cues.job_id,
+        language=cues.language,
+        cue_count=len(cues.cues),
+        translated=cues.translated,
     )
     # Files first: once the orchestrator hears of them, the job is done.
     return [Outgoing("subtitles.ready", ready), Outgoing("subtitles.published", published)]

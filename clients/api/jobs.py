@@ -296,6 +296,7 @@ async def accept(
             language,
             options.model or "",
             options.language_detection,
+            tuple(dict.fromkeys(options.languages)),
         )
     except BrokerUnreachable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc

@@ -38,6 +38,7 @@ class JobPublisher:
         language: str,
         model: str = "",
         language_detection: str = "job",
+        languages: tuple[str, ...] = (),
     ) -> JobRequested:
         """Publishes the request and returns it once the broker acknowledged it (raises
         BrokerUnreachable past the limit)."""
@@ -49,6 +50,7 @@ class JobPublisher:
             requested_at=datetime.now(UTC),
             model=model,
             language_detection=language_detection,
+            languages=languages,
         )
         with self.lock:
             self.client.send(Outgoing("jobs.requested", request))

@@ -81,6 +81,7 @@ def job_request(
         requested_at=now or datetime.now(UTC),
         model=model,
         language_detection=detection,
+        languages=tuple(dict.fromkeys(data.get("languages", []))),
     )
 
 

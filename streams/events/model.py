@@ -193,6 +193,13 @@ class CuesReady(Event):
     name: str
     language: str
     cues: tuple[CueRecord, ...]
+    # A translation of the job's transcript into this language (NAME.<language>.srt), not the
+    # transcript itself.
+    translated: bool = False
+    # Label (name@version) of the model that translated the cues; empty for the transcript.
+    model: str = ""
+    # Version of that model.
+    model_version: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> CuesReady:
@@ -201,6 +208,9 @@ class CuesReady(Event):
             name=record["name"],
             language=record["language"],
             cues=tuple(CueRecord.from_record(x) for x in record["cues"]),
+            translated=record["translated"],
+            model=record["model"],
+            model_version=record["model_version"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -209,6 +219,9 @@ class CuesReady(Event):
             "name": self.name,
             "language": self.language,
             "cues": [x.to_record() for x in self.cues],
+            "translated": self.translated,
+            "model": self.model,
+            "model_version": self.model_version,
         }
 
 
@@ -298,6 +311,9 @@ class JobRequested(Event):
     # How an "auto" language is found: "job" (once, from the first speech) or "segment" (each
     # segment, for speech that switches language).
     language_detection: str = "job"
+    # Subtitle languages to translate into (ISO 639-1); the spoken language's subtitles always
+    # come.
+    languages: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> JobRequested:
@@ -309,6 +325,7 @@ class JobRequested(Event):
             requested_at=record["requested_at"],
             model=record["model"],
             language_detection=record["language_detection"],
+            languages=tuple(record["languages"]),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -320,6 +337,7 @@ class JobRequested(Event):
             "requested_at": self.requested_at,
             "model": self.model,
             "language_detection": self.language_detection,
+            "languages": list(self.languages),
         }
 
 
@@ -331,6 +349,32 @@ class JobState(StrEnum):
     COMPLETED = "COMPLETED"
     PARTIAL = "PARTIAL"
     FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranslationState:
+    """One target language of a job."""
+
+    language: str
+    # PENDING, COMPLETED or FAILED.
+    state: str
+    # Why it FAILED.
+    reason: str | None = None
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> TranslationState:
+        return cls(
+            language=record["language"],
+            state=record["state"],
+            reason=record["reason"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "language": self.language,
+            "state": self.state,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -359,6 +403,8 @@ class JobStatus(Event):
     language: str = ""
     # Labels (name@version) of the models that worked on the job.
     models: tuple[str, ...] = ()
+    # Each target language's state.
+    translations: tuple[TranslationState, ...] = ()
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> JobStatus:
@@ -377,6 +423,7 @@ class JobStatus(Event):
             updated_at=record["updated_at"],
             language=record["language"],
             models=tuple(record["models"]),
+            translations=tuple(TranslationState.from_record(x) for x in record["translations"]),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -395,6 +442,7 @@ class JobStatus(Event):
             "updated_at": self.updated_at,
             "language": self.language,
             "models": list(self.models),
+            "translations": [x.to_record() for x in self.translations],
         }
 
 
@@ -1093,6 +1141,9 @@ class SubtitlesPublished(Event):
     job_id: str
     language: str
     cue_count: int
+    # A translation of the job's transcript into this language (NAME.<language>.srt), not the
+    # transcript itself.
+    translated: bool = False
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> SubtitlesPublished:
@@ -1100,6 +1151,7 @@ class SubtitlesPublished(Event):
             job_id=record["job_id"],
             language=record["language"],
             cue_count=record["cue_count"],
+            translated=record["translated"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -1107,6 +1159,7 @@ class SubtitlesPublished(Event):
             "job_id": self.job_id,
             "language": self.language,
             "cue_count": self.cue_count,
+            "translated": self.translated,
         }
 
 
@@ -1123,6 +1176,9 @@ class SubtitlesReady(Event):
     cue_count: int
     srt: str
     vtt: str
+    # A translation of the job's transcript into this language (NAME.<language>.srt), not the
+    # transcript itself.
+    translated: bool = False
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> SubtitlesReady:
@@ -1133,6 +1189,7 @@ class SubtitlesReady(Event):
             cue_count=record["cue_count"],
             srt=record["srt"],
             vtt=record["vtt"],
+            translated=record["translated"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -1143,6 +1200,7 @@ class SubtitlesReady(Event):
             "cue_count": self.cue_count,
             "srt": self.srt,
             "vtt": self.vtt,
+            "translated": self.translated,
         }
 
 
@@ -1183,6 +1241,9 @@ class TranscriptComplete(Event):
     # Transcribed segments, in media order.
     segment_ids: tuple[str, ...]
     gaps: tuple[Gap, ...]
+    # Subtitle languages to translate into (ISO 639-1); the spoken language's subtitles always
+    # come.
+    languages: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> TranscriptComplete:
@@ -1193,6 +1254,7 @@ class TranscriptComplete(Event):
             duration=record["duration"],
             segment_ids=tuple(record["segment_ids"]),
             gaps=tuple(Gap.from_record(x) for x in record["gaps"]),
+            languages=tuple(record["languages"]),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -1203,6 +1265,101 @@ class TranscriptComplete(Event):
             "duration": self.duration,
             "segment_ids": list(self.segment_ids),
             "gaps": [x.to_record() for x in self.gaps],
+            "languages": list(self.languages),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceCue:
+    """A cue of the transcript."""
+
+    start: float
+    end: float
+    # Lines separated by newline.
+    text: str
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SourceCue:
+        return cls(
+            start=record["start"],
+            end=record["end"],
+            text=record["text"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranslateRequested(Event):
+    """One task of the translate stage: a job's cues into one language."""
+
+    SCHEMA: ClassVar[str] = "TranslateRequested"
+
+    # Job identifier.
+    job_id: str
+    # <job_id>:<language>, the Kafka key: a job's languages spread over the stage's workers.
+    task_id: str
+    # Base name of the job's subtitle files.
+    name: str
+    source_language: str
+    # The target language.
+    language: str
+    cues: tuple[SourceCue, ...]
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> TranslateRequested:
+        return cls(
+            job_id=record["job_id"],
+            task_id=record["task_id"],
+            name=record["name"],
+            source_language=record["source_language"],
+            language=record["language"],
+            cues=tuple(SourceCue.from_record(x) for x in record["cues"]),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "task_id": self.task_id,
+            "name": self.name,
+            "source_language": self.source_language,
+            "language": self.language,
+            "cues": [x.to_record() for x in self.cues],
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranslationFailed(Event):
+    """A job's translation into one language failed: that language fails, the others go on."""
+
+    SCHEMA: ClassVar[str] = "TranslationFailed"
+
+    # Job identifier; also the Kafka key.
+    job_id: str
+    language: str
+    reason: str
+    error_class: str
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> TranslationFailed:
+        return cls(
+            job_id=record["job_id"],
+            language=record["language"],
+            reason=record["reason"],
+            error_class=record["error_class"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "language": self.language,
+            "reason": self.reason,
+            "error_class": self.error_class,
         }
 
 
@@ -1228,4 +1385,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "SubtitlesPublished": SubtitlesPublished,
     "SubtitlesReady": SubtitlesReady,
     "TranscriptComplete": TranscriptComplete,
+    "TranslateRequested": TranslateRequested,
+    "TranslationFailed": TranslationFailed,
 }

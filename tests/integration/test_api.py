@@ -202,7 +202,7 @@ def test_sources_outside_the_media_root_are_refused(
 def test_requests_the_pipeline_cannot_honour_are_refused(http: httpx.Client) -> None:
     path = {"path": "library/quiet.mp4"}
     for option, words in (
-        ({"languages": ["fr", "de"]}, "translation into fr, de is not available yet"),
+        ({"language": "en", "languages": ["fr", "de"]}, "no translation from en into fr, de"),
         ({"speakers": True}, "speaker labels are not available yet"),
         ({"model": "large-v3"}, "unknown model 'large-v3': the declared models are"),
         ({"language": "de"}, "model 'tiny.en' transcribes English only"),

@@ -77,13 +77,15 @@ def test_bad_records_are_dead_lettered_with_the_reason_and_listed(cluster: Clust
     lines = (
         "{this is not json",
         cloudevent(unsafe_id, source="http://127.0.0.1:9/x.mp4"),
-        cloudevent(f"translate-{uuid.uuid4().hex[:8]}", source="a.mp4", languages=["fr"]),
+        cloudevent(
+            f"translate-{uuid.uuid4().hex[:8]}", source="a.mp4", language="en", languages=["fr"]
+        ),
     )
     kcat_publish(settings, "bad", *lines)
     reasons = [
         "not JSON: ",
         "data.source refused: '127.0.0.1' resolves to 127.0.0.1, a loopback address: refused",
-        "data.languages: translation into fr is not available yet",
+        "data.languages: no translation from en into fr is configured",
     ]
     deadline = time.monotonic() + WAIT_S
     while True:

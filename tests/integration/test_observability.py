@@ -163,9 +163,13 @@ def observed(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def produce_activity(settings: KaptionSettings, alive: Any) -> None:
-    """Completed jobs, a bad input, a dead letter and a retried segment."""
+    """Completed jobs (one also in Spanish: the translate stage), a bad input, a dead letter
+    and a segment that cannot be transcribed."""
     assert run_job(settings, str(MEDIA / "speech.mp4"), alive=alive).state == JobState.COMPLETED
-    assert run_job(settings, str(MEDIA / "speech.wav"), alive=alive).state == JobState.COMPLETED
+    with JobClient(settings) as client:
+        job_id = client.submit(str(MEDIA / "speech.wav"), language="en", languages=["es"])
+        translated = client.wait(job_id, 180, alive=alive)
+    assert translated.state == JobState.COMPLETED and len(translated.translations) == 1
     assert run_job(settings, str(MEDIA / "empty.mp4"), alive=alive).state == JobState.FAILED
     with JobClient(settings) as client:
         client.send(Outgoing("segments", corrupt_segment("corrupt")))

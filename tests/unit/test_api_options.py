@@ -25,7 +25,14 @@ def test_options_the_pipeline_lacks_are_named_with_their_reason() -> None:
     asked = JobOptions(languages=["en", "fr"], speakers=True, model="large-v3", language="de")
     problems = dict(unavailable(asked, settings()))
     assert set(problems) == {"languages", "speakers", "model"}
-    assert "translation into en, fr is not available yet" in problems["languages"]
+    assert "no translation from de into en, fr is configured" in problems["languages"]
+    assert "pairs: en-es" in problems["languages"]  # the repository's translation.yaml
+    # English speech into Spanish is configured; into itself needs no pair.
+    assert unavailable(JobOptions(language="en", languages=["es", "en"]), settings()) == []
+    # A detected language is not known yet: any target may run (and fail alone).
+    assert unavailable(JobOptions(language="auto", languages=["fr"]), settings()) == []
+    bad = dict(unavailable(JobOptions(language="en", languages=["xx"]), settings()))
+    assert "xx: not a language code Whisper knows" in bad["languages"]
     assert "unknown model 'large-v3': the declared models are base, tiny.en" in problems["model"]
     english_only = dict(unavailable(JobOptions(language="de"), settings()))
     assert "model 'tiny.en' transcribes English only" in english_only["language"]

@@ -19,7 +19,11 @@ NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
 
 # What a deployment with the two built-in models can do (no translation, no speaker labels).
-CAPS = Capabilities(models={"tiny.en": False, "base": True}, default_model="tiny.en")
+CAPS = Capabilities(
+    models={"tiny.en": False, "base": True},
+    default_model="tiny.en",
+    pairs=frozenset({("en", "es")}),
+)
 
 
 def event(**changes: Any) -> dict[str, Any]:
@@ -76,6 +80,11 @@ def test_every_data_field_is_taken() -> None:
     assert request(event(data={"source": "https://cdn.example/v/intro.mp4"})).name == "intro"
 
 
+def test_target_languages_are_taken_once_each() -> None:
+    data = {"source": "a.mp4", "language": "en", "languages": ["es", "en", "es"]}
+    assert request(event(data=data)).languages == ("es", "en")
+
+
 def test_a_multilingual_model_and_language_detection_can_be_asked_for() -> None:
     data = {"source": "a.mp4", "model": "base", "language": "de"}
     got = request(event(data=data))
@@ -124,8 +133,8 @@ def test_a_multilingual_model_and_language_detection_can_be_asked_for() -> None:
             "data.language_detection: 'word' is not one of job, segment",
         ),
         (
-            event(data={"source": "a.mp4", "languages": ["fr", "de"]}),
-            "data.languages: translation into fr, de is not available yet",
+            event(data={"source": "a.mp4", "language": "en", "languages": ["fr", "de"]}),
+            "data.languages: no translation from en into fr, de is configured",
         ),
         (event(data={"source": "a.mp4", "languages": "fr"}), "data.languages must be a list"),
         (

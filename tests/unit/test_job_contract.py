@@ -24,14 +24,14 @@ EXAMPLE = JobRequested(
 
 def documented_bytes() -> bytes:
     """The example's hex columns (before each line's comment), joined."""
-    block = DOC.split("is these 42 bytes:\n\n```\n", 1)[1].split("```", 1)[0]
+    block = DOC.split("is these 43 bytes:\n\n```\n", 1)[1].split("```", 1)[0]
     columns = [re.split(r"\s{2,}", line.strip())[0] for line in block.splitlines()]
     return bytes.fromhex("".join(columns))
 
 
 def test_the_documented_example_is_what_kaption_writes_and_reads() -> None:
     encoded = CODEC.encode(EXAMPLE)
-    assert documented_bytes() == encoded and len(encoded) == 42
+    assert documented_bytes() == encoded and len(encoded) == 43
     assert CODEC.decode(documented_bytes()) == EXAMPLE
 
 

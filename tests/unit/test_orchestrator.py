@@ -26,6 +26,7 @@ from streams.events.model import (
     StageFailed,
     SubtitlesPublished,
     TranscriptComplete,
+    TranslationFailed,
 )
 from streams.job_options import Capabilities
 
@@ -497,3 +498,54 @@ def test_counts_go_out_at_most_every_interval_and_the_check_sends_what_was_held(
     assert not needs_check(store.job, NOW + 9000, store.policy, store.windows.get)
     final = statuses(store.apply(done(0, 2), NOW + 2400))  # a new state again: said at once
     assert final[0].state == JobState.BUILDING_CUES
+
+
+def translated_job(*targets: str) -> Store:
+    """A job asking for ``targets``, transcribed (2 segments) and its transcript's cues built."""
+    store = Store()
+    store.apply(replace(request(), languages=targets))
+    store.apply(plan(0, 2))
+    store.apply(done(0, 0))
+    last = store.apply(done(0, 1))
+    assert complete_of(last).languages == targets  # the cue stage fans out per language
+    return store
+
+
+def test_a_job_ends_once_every_target_language_is_accounted_for() -> None:
+    store = translated_job("es", "de")
+    after = store.apply(published())  # the transcript's own subtitles
+    assert store.state == JobState.BUILDING_CUES
+    [status] = statuses(after)
+    assert [(t.language, t.state) for t in status.translations] == [
+        ("es", "PENDING"),
+        ("de", "PENDING"),
+    ]
+    store.apply(replace(published(), language="es", translated=True))
+    assert store.state == JobState.BUILDING_CUES
+    last = store.apply(
+        TranslationFailed(job_id=JOB, language="de", reason="no model", error_class="X")
+    )
+    assert store.state == JobState.PARTIAL
+    [status] = statuses(last)
+    assert status.reason == "de: no model"
+    assert [(t.language, t.state, t.reason) for t in status.translations] == [
+        ("es", "COMPLETED", None),
+        ("de", "FAILED", "no model"),
+    ]
+    # A late duplicate changes nothing.
+    assert store.apply(replace(published(), language="de", translated=True)).outgoing == []
+
+
+def test_translations_may_come_before_the_transcripts_subtitles() -> None:
+    store = translated_job("es")
+    store.apply(replace(published(), language="es", translated=True))
+    assert store.state == JobState.BUILDING_CUES
+    store.apply(published())
+    assert store.state == JobState.COMPLETED and store.job is not None
+    assert store.job.reason is None
+
+
+def test_a_job_without_targets_completes_on_its_subtitles_as_before() -> None:
+    store = translated_job()
+    store.apply(published())
+    assert store.state == JobState.COMPLETED
