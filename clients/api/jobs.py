@@ -9,7 +9,7 @@ Contract (the web page and any client build on it; auth: ``Authorization: Bearer
     declared model), ``webhook``; or JSON ``{"url": ...}`` / ``{"path": ...}`` (exactly one)
     with the same options (``languages`` a list, ``speakers`` a bool). 201
     ``{"job_id": "<hex>"}``. 422 for anything invalid (unknown fields, unsafe source, empty
-    upload, and options this deployment cannot honour: ``languages`` other than the spoken one,
+    upload, and options this deployment cannot honour: ``languages`` without a translation pair,
     ``speakers: true``, an undeclared ``model``, a ``language`` the model cannot transcribe
     (e.g. ``de`` with the English-only tiny.en); a ``webhook`` without
     KAPTION_API_WEBHOOK_SECRET); 413 for an upload over KAPTION_API_MAX_UPLOAD_MB (or a JSON
