@@ -49,12 +49,19 @@ def translation_pairs(path: Path) -> frozenset[tuple[str, str]]:
 
 
 def capabilities(settings: KaptionSettings) -> Capabilities:
-    from streams.models.catalog import load_catalog  # reads the models file: not at import
+    from streams.models.catalog import (
+        UnknownModelError,
+        load_catalog,  # reads the models file: not at import
+    )
 
     catalog = load_catalog(settings)
+    try:
+        default = catalog.get("").name
+    except UnknownModelError:  # the workers' model is missing: transcription says so per job
+        default = settings.whisper_model
     return Capabilities(
         models={spec.name: spec.multilingual for spec in catalog.specs()},
-        default_model=catalog.get("").name,
+        default_model=default,
         pairs=translation_pairs(settings.translation_file),
     )
 

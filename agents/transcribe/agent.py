@@ -34,7 +34,7 @@ from streams.events.model import SegmentDone, SegmentFailed, SegmentTranscribed,
 from streams.job_options import AUTO
 from streams.models.catalog import ModelSpec, UnknownModelError, load_catalog, model_path
 from streams.models.packages import ModelIntegrityError, ModelUnavailableError
-from streams.models.serving import ModelServer
+from streams.models.serving import ModelServer, NoModelError
 from streams.runtime.metrics import METRICS
 from streams.runtime.retry import RetryPolicy, current_attempt
 from streams.runtime.stage import Stage, reason
@@ -56,6 +56,7 @@ def retry_policy(settings: KaptionSettings) -> RetryPolicy:
             UnknownModelError,
             ModelUnavailableError,
             ModelIntegrityError,
+            NoModelError,
         ),
         first_backoff_s=0.2,
         max_backoff_s=5.0,

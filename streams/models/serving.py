@@ -45,6 +45,11 @@ REPORT_EVERY_S = 30.0  # the state published again: `models list` tells live wor
 FIRST_LOAD_WAIT_S = 600.0  # a batch waits this long for the first model to load
 
 
+class NoModelError(RuntimeError):
+    """The stage's model failed to load (missing, undeclared, corrupt): every batch would fail
+    the same way until a switch (`kaption models use`) names one that loads."""
+
+
 def fresh_catalog(settings: KaptionSettings) -> Catalog:
     """The catalog as the models file says now: a model declared after the worker started can
     be switched to without a restart."""
@@ -104,7 +109,7 @@ class ModelServer(Generic[M]):
         if not self._loaded.wait(FIRST_LOAD_WAIT_S):
             raise RuntimeError(f"{self.key}: no model loaded after {FIRST_LOAD_WAIT_S:.0f} s")
         if self._current is None:
-            raise RuntimeError(f"{self.key}: no model could be loaded: {self._failed}")
+            raise NoModelError(f"{self.key}: no model could be loaded: {self._failed}")
         return self._current
 
     # --- loading ---------------------------------------------------------------------------

@@ -192,21 +192,26 @@ def swallow_one(settings: KaptionSettings, logical: str, group: str) -> None:
 
 
 def test_a_broken_model_fails_the_job_with_the_cause(bootstrap: str, tmp_path: Path) -> None:
-    """Every segment fails its attempts (the configured model does not exist): the job ends
-    FAILED with the cause, and each segment is on the dead-letter topic."""
+    """The workers' model does not exist: every segment fails at once (a missing model is a
+    permanent error, not retried), the job ends FAILED with the cause, and each segment is on
+    the dead-letter topic."""
     settings = fresh_settings(bootstrap, tmp_path, whisper_model=str(tmp_path / "no-such-model"))
     create_topics(settings)
-    with worker_process(settings, "all", tmp_path / "worker.log") as worker:
-        result: JobResult = run_job(
-            settings, str(MEDIA / "speech.mp4"), 120, lambda: worker.poll() is None
-        )
+    with (
+        worker_process(settings, "all", tmp_path / "worker.log") as worker,
+        JobClient(settings) as client,
+    ):
+        # English named: speech detection needs no model to find the language.
+        job_id = client.submit(str(MEDIA / "speech.mp4"), language="en")
+        result: JobResult = client.wait(job_id, 120, alive=lambda: worker.poll() is None)
     assert result.state == JobState.FAILED
     reason = result.status.reason or ""
-    assert reason.startswith("all 1 segments failed: failed 3 times, last:"), reason
-    assert "no-such-model" in reason
+    assert reason.startswith("all 1 segments failed: transcribe: no model could be loaded"), reason
+    assert "unknown model" in reason and "no-such-model" in reason
     dead = read(settings, "segments.dlq", 1)
     headers = headers_of(dead[0])
-    assert headers["kaption.error.attempt"] == "3"
+    assert headers["kaption.error.attempt"] == "1"
+    assert headers["kaption.error.class"] == "NoModelError"
 
 
 def test_a_lost_segment_is_sent_again_when_overdue(bootstrap: str, tmp_path: Path) -> None:
