@@ -62,6 +62,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "silence-0.8": {"live_min_silence_s": 0.8},
     "phrase-5/10": {"live_soft_max_s": 5.0, "live_max_phrase_s": 10.0},
     "long": {"live_min_silence_s": 0.8, "live_soft_max_s": 5.0, "live_max_phrase_s": 10.0},
+    "xlong": {"live_min_silence_s": 0.8, "live_soft_max_s": 8.0, "live_max_phrase_s": 15.0},
 }
 
 
