@@ -59,8 +59,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
     "chunk-0.25": {"live_chunk_s": 0.25},
     "interim-0.5": {"live_interim_interval_s": 0.5},
-    "phrase-2/4": {"live_soft_max_s": 2.0, "live_max_phrase_s": 4.0},
     "silence-0.8": {"live_min_silence_s": 0.8},
+    "phrase-5/10": {"live_soft_max_s": 5.0, "live_max_phrase_s": 10.0},
+    "long": {"live_min_silence_s": 0.8, "live_soft_max_s": 5.0, "live_max_phrase_s": 10.0},
+    "xlong": {"live_min_silence_s": 0.8, "live_soft_max_s": 8.0, "live_max_phrase_s": 15.0},
 }
 
 
@@ -92,14 +94,33 @@ def item_of(items: list[dict[str, Any]], at: float) -> str:
     return str(items[-1]["name"])
 
 
-def per_item(items: list[dict[str, Any]], timed: list[tuple[float, str]]) -> dict[str, float]:
+def item_texts(items: list[dict[str, Any]], timed: list[tuple[float, str]]) -> dict[str, str]:
     texts: dict[str, list[str]] = {str(row["name"]): [] for row in items}
     for at, text in timed:
         texts[item_of(items, at)].append(text)
+    return {name: " ".join(words) for name, words in texts.items()}
+
+
+def per_item(items: list[dict[str, Any]], texts: dict[str, str]) -> dict[str, float]:
     return {
-        str(row["name"]): word_error_rate(str(row["text"]), " ".join(texts[str(row["name"])]))
+        str(row["name"]): word_error_rate(str(row["text"]), texts[str(row["name"])])
         for row in items
     }
+
+
+def pooled(items: list[dict[str, Any]], texts: dict[str, str], names: set[str]) -> float:
+    """The WER over the named items only."""
+    kept = [row for row in items if row["name"] in names]
+    reference = " ".join(str(row["text"]) for row in kept)
+    return word_error_rate(reference, " ".join(texts[str(row["name"])] for row in kept))
+
+
+def file_item_texts(part: Part) -> dict[str, str]:
+    """The file lane's text per item, from the job's subtitles (cues by their start time)."""
+    srt = (FOLDER / f"file-{part.name}" / f"{part.name}.srt").read_text(encoding="utf-8")
+    marker = " ".join(DEFAULT_RULES.gap_text.split())
+    cues = [(c.start, " ".join(c.text.split())) for c in parse_cues(srt, "srt")]
+    return item_texts(part.items, [(at, text) for at, text in cues if text != marker])
 
 
 # --- the file lane ------------------------------------------------------------------------------
@@ -119,14 +140,10 @@ def file_lane(selected: list[Part]) -> dict[str, dict[str, Any]]:
             out = FOLDER / f"file-{part.name}"
             shutil.rmtree(out, ignore_errors=True)
             run = kaption_job(settings, part.wav, out, lambda: process.poll() is None, 1800)
-            srt = next(out.glob("*.srt")).read_text(encoding="utf-8")
-            marker = " ".join(DEFAULT_RULES.gap_text.split())
-            cues = [(c.start, " ".join(c.text.split())) for c in parse_cues(srt, "srt")]
-            cues = [(at, text) for at, text in cues if text != marker]
             results[part.name] = {
                 "wer": word_error_rate(part.reference, run.text),
                 "seconds": run.seconds,
-                "items": per_item(part.items, cues),
+                "items": per_item(part.items, file_item_texts(part)),
                 "text": run.text,
             }
     return results
@@ -154,7 +171,9 @@ def simulate(
     return done, load
 
 
-def replay(part: Part, done: Transcribed, policy: Policy) -> dict[str, Any]:
+def replay(
+    part: Part, done: Transcribed, policy: Policy, kept: set[str], file_kept: float
+) -> dict[str, Any]:
     state = LiveOrderState()
     first: list[float] = []
     final: list[float] = []
@@ -168,14 +187,18 @@ def replay(part: Part, done: Transcribed, policy: Policy) -> dict[str, Any]:
             first += [w.first_latency_s for w in phrase.words]
             final += [w.final_latency_s for w in phrase.words]
             timed += [(w.start, w.word) for w in phrase.words]
+    texts = item_texts(part.items, timed)
     return {
         "wer": word_error_rate(part.reference, " ".join(w for _, w in timed)),
+        # Without the items the file lane lost whole: the live WER, and its gap in points.
+        "wer_kept": pooled(part.items, texts, kept),
+        "gap_kept_pt": (pooled(part.items, texts, kept) - file_kept) * 100,
         "first_s": latency_summary(first),
         "final_s": latency_summary(final),
         "final_early": early,
         "final_words": len(final),
         "compute": done.busy_s / part.seconds,
-        "items": per_item(part.items, timed),
+        "items": per_item(part.items, texts),
     }
 
 
@@ -185,18 +208,18 @@ def line(label: str, row: dict[str, Any], file_wer: float) -> str:
     return (
         f"{label:28s} {row['wer']:6.3f} {gap:+6.1f}  {f['p50']:5.2f} {f['p95']:5.2f}"
         f"  {g['p50']:5.2f} {g['p95']:5.2f}  {row['final_early']:4d}/{row['final_words']:<4d}"
-        f" {row['compute']:5.2f}"
+        f" {row['compute']:5.2f}  {row.get('gap_kept_pt', math.nan):+6.1f}"
     )
 
 
 HEADER = (
     f"{'setting / policy':28s} {'WER':>6s} {'d pt':>6s}  {'first p50 p95':>11s}"
-    f"  {'final p50 p95':>11s}  {'early':>9s} {'comp':>5s}"
+    f"  {'final p50 p95':>11s}  {'early':>9s} {'comp':>5s}  {'d kept':>6s}"
 )
 
 
 def meets(row: dict[str, Any], file_wer: float) -> bool:
-    return (row["wer"] - file_wer) * 100 <= TARGET_WER_PT + 1e-9
+    return float(row["gap_kept_pt"]) <= TARGET_WER_PT + 1e-9
 
 
 def choose(rows: dict[str, dict[str, Any]], file_wer: float) -> str | None:
@@ -205,6 +228,16 @@ def choose(rows: dict[str, dict[str, Any]], file_wer: float) -> str | None:
     if not fitting:
         return None
     return min(fitting, key=lambda key: (rows[key]["final_s"]["p95"], rows[key]["wer"]))
+
+
+def pareto(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """The trade-off curve: combinations no other beats on both the WER gap and final p95."""
+    keys = sorted(rows, key=lambda key: (rows[key]["final_s"]["p95"], rows[key]["gap_kept_pt"]))
+    curve: list[str] = []
+    for key in keys:
+        if not curve or rows[key]["gap_kept_pt"] < rows[curve[-1]]["gap_kept_pt"]:
+            curve.append(key)
+    return curve
 
 
 def end_to_end(part: Part) -> dict[str, Any]:
@@ -256,22 +289,31 @@ def main() -> None:
         saved.write_text(json.dumps(files, indent=2) + "\n")
     for part in selected:
         file_wer = float(files[part.name]["wer"]) if part.name in files else math.nan
+        file_texts = file_item_texts(part)
+        # Items the file lane lost whole (no words at all) are a file-lane failure, not the
+        # live lane's: "d kept" is the gap without them.
+        kept = {name for name, text in file_texts.items() if text.strip()}
+        file_kept = pooled(part.items, file_texts, kept)
         rows: dict[str, dict[str, Any]] = {}
         loads: dict[str, float] = {}
         for config in configs:
             done, loads[config] = simulate(part, config, args.call_s, args.fresh)
             for name, policy in POLICIES.items():
-                rows[f"{config} | {name}"] = replay(part, done, policy)
+                rows[f"{config} | {name}"] = replay(part, done, policy, kept, file_kept)
         figures["parts"][part.name] = {
             "seconds": part.seconds,
             "file_lane_wer": file_wer,
             "file_lane_items": files.get(part.name, {}).get("items", {}),
+            "file_lane_lost_items": sorted(set(file_texts) - kept),
+            "file_lane_wer_kept": file_kept,
             "load_average_per_config": loads,
             "live": rows,
         }
         print(
             f"\n{part.name}: {part.seconds:.0f} s, {len(part.items)} items; file lane WER"
-            f" {file_wer:.3f}; calls {'as measured' if args.call_s is None else args.call_s};"
+            f" {file_wer:.3f} ({file_kept:.3f} without items it lost whole:"
+            f" {', '.join(sorted(set(file_texts) - kept)) or 'none'});"
+            f" calls {'as measured' if args.call_s is None else args.call_s};"
             f" load {', '.join(f'{k} {v:.2f}' for k, v in loads.items())}"
         )
         print(HEADER)
@@ -281,6 +323,22 @@ def main() -> None:
     if tuning:
         chosen = choose(tuning["live"], tuning["file_lane_wer"])
         figures["chosen_on_tuning"] = chosen
+        curve = pareto(tuning["live"])
+        figures["tradeoff_on_tuning"] = curve
+        held_rows = figures["parts"].get("heldout", {}).get("live", {})
+        print("\ntrade-off on tuning (WER gap against final p95), then the same on held out:")
+        for key in curve:
+            t = tuning["live"][key]
+            h = held_rows.get(key)
+            print(
+                f"  {key:28s} tuning {t['gap_kept_pt']:+5.1f} pt, final p95"
+                f" {t['final_s']['p95']:.2f} s"
+                + (
+                    f"   held out {h['gap_kept_pt']:+5.1f} pt, {h['final_s']['p95']:.2f} s"
+                    if h
+                    else ""
+                )
+            )
         print(f"\nchosen on tuning (WER within +{TARGET_WER_PT} pt, lowest final p95): {chosen}")
         held = figures["parts"].get("heldout")
         if chosen and held and chosen in held["live"]:
