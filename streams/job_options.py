@@ -8,16 +8,25 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import yaml
-from faster_whisper.tokenizer import _LANGUAGE_CODES
 
 from streams.settings import KaptionSettings
 
 AUTO = "auto"  # detect the spoken language
 DETECTIONS = ("job", "segment")  # once from the first speech, or in every segment
-WHISPER_LANGUAGES = frozenset(_LANGUAGE_CODES)
+
+
+@cache
+def whisper_languages() -> frozenset[str]:
+    """The languages Whisper knows. Imported when a request is checked, not with this module:
+    every command and stage imports it, and faster-whisper loads CTranslate2 and ONNX Runtime
+    (native threads a process that never transcribes should not start)."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return frozenset(_LANGUAGE_CODES)
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,7 @@ def refusals(
     if model and model not in caps.models:
         known = ", ".join(sorted(caps.models)) or "none"
         problems.append(("model", f"unknown model {model!r}: the declared models are {known}"))
-    if language and language != AUTO and language not in WHISPER_LANGUAGES:
+    if language and language != AUTO and language not in whisper_languages():
         problems.append(
             ("language", f"{language!r} is neither 'auto' nor a language Whisper knows")
         )
@@ -100,7 +109,7 @@ def refusals(
             ("language_detection", f"{detection!r} is not one of {', '.join(DETECTIONS)}")
         )
     spoken = language if language not in ("", AUTO) else None
-    bad = [x for x in languages if x not in WHISPER_LANGUAGES]
+    bad = [x for x in languages if x not in whisper_languages()]
     if bad:
         problems.append(("languages", f"{', '.join(bad)}: not a language code Whisper knows"))
     # With the spoken language known, each target needs its pair; with "auto" it is not known
