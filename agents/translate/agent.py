@@ -67,11 +67,11 @@ def failed(task: TranslateRequested, error: BaseException) -> list[Outgoing]:
 
 def register(stage: Stage) -> None:
     settings, platform = stage.settings, stage.platform
-    audio_seconds = METRICS.inference_seconds.labels("translate")
+    inference_seconds = METRICS.inference_seconds.labels("translate")
 
     async def handle(task: TranslateRequested) -> list[Outgoing]:
         cues, took = await platform.run_blocking(translated, settings, task)
-        audio_seconds.observe(took)
+        inference_seconds.observe(took)
         log.info(
             "job %s: %d cues into %s in %.2f s",
             task.job_id,
