@@ -13,7 +13,10 @@ No machine here has real MT weights, so the models are Marian models with random
 write max_length tokens a text): the tiny one of the tests, and one of Opus-MT's size (6+6
 layers, 512 wide, 58 101 tokens), whose decoding costs what a real opus-mt-* model's does. Each
 backend runs in a process of its own (two OpenMP thread pools in one process slow each other).
-The translate stage (the lead's) adds one executor hop per batch on top.
+A second row per backend times the translate stage's own path on the same texts as one task:
+``agents.translate.agent.translated`` (the pair's backend from a translation.yaml, the batched
+call, the re-flow into cues) behind the executor hop the stage makes, against the same direct
+call (words compared, since the re-flow lays them out as cues).
 
 Run: ``.venv/bin/python bench/translation.py [--texts 128] [--repeats 15] [--threads 2]``
 """
@@ -21,21 +24,26 @@ Run: ``.venv/bin/python bench/translation.py [--texts 128] [--repeats 15] [--thr
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]
 
+from agents.translate.agent import translated  # noqa: E402
 from agents.translate.apertium import ApertiumTranslator, clean_marks  # noqa: E402
 from agents.translate.ctranslate2_backend import CTranslate2Translator, convert  # noqa: E402
 from agents.translate.marian import TransformersTranslator  # noqa: E402
 from agents.translate.tiny import OPUS_MT, SENTENCES, TINY, build_tiny_marian  # noqa: E402
+from streams.events.model import SourceCue, TranslateRequested  # noqa: E402
+from streams.settings import KaptionSettings  # noqa: E402
 
 ENGLISH = [
     "The quick brown fox jumps over the lazy dog.",
@@ -50,6 +58,37 @@ def timed(call: Callable[[], list[str]]) -> tuple[float, list[str]]:
     start = time.perf_counter()
     out = call()
     return time.perf_counter() - start, out
+
+
+def words(texts: Sequence[str]) -> list[str]:
+    return [" ".join(" ".join(texts).split())]
+
+
+def stage_call(pair: dict[str, object], texts: Sequence[str]) -> Callable[[], list[str]]:
+    """The translate stage's path for one task of ``texts`` (en -> xx as ``pair`` configures),
+    behind one executor hop as the stage makes it; returns the cues' words."""
+    work = Path(tempfile.mkdtemp(prefix="kaption-translation-stage-"))
+    config = work / "translation.yaml"
+    config.write_text(json.dumps({"pairs": {"en-xx": pair}}), encoding="utf-8")  # JSON is YAML
+    settings = KaptionSettings(translation_file=config)
+    task = TranslateRequested(
+        job_id="bench",
+        task_id="bench:xx",
+        name="bench",
+        source_language="en",
+        language="xx",
+        cues=tuple(
+            SourceCue(start=2.0 * i, end=2.0 * i + 1.9, text=t) for i, t in enumerate(texts)
+        ),
+    )
+    loop = asyncio.new_event_loop()
+    pool = ThreadPoolExecutor(max_workers=1)
+
+    def call() -> list[str]:
+        cues, _ = loop.run_until_complete(loop.run_in_executor(pool, translated, settings, task))
+        return words([cue.text for cue in cues.cues])
+
+    return call
 
 
 def compare(
@@ -94,8 +133,10 @@ def bench_apertium(texts: Sequence[str], repeats: int) -> float:
         parts = done.stdout.strip("\n").split("\n\n")
         return [clean_marks(s, t) for s, t in zip(texts, parts, strict=True)]
 
-    words = sum(len(t.split()) for t in translator.translate(texts))
-    return compare("apertium eng-spa", lambda: translator.translate(texts), direct, words, repeats)
+    count = sum(len(t.split()) for t in translator.translate(texts))
+    stage = stage_call({"backend": "apertium", "mode": "eng-spa"}, texts)
+    compare("  stage, apertium eng-spa", stage, lambda: words(direct()), count, repeats)
+    return compare("apertium eng-spa", lambda: translator.translate(texts), direct, count, repeats)
 
 
 def bench_transformers(
@@ -130,6 +171,10 @@ def bench_transformers(
         return out
 
     direct()
+    pair = {"backend": "transformers", "model": str(model_dir), "batch_size": batch,
+            "beam_size": 1, "max_length": MAX_LENGTH, "threads": threads}  # fmt: skip
+    stage = stage_call(pair, texts)
+    compare(f"  stage, transformers {label}", stage, lambda: words(direct()), generated, repeats)
     return compare(f"transformers {label}", lambda: hf.translate(texts), direct, generated, repeats)
 
 
@@ -169,6 +214,11 @@ def bench_ctranslate2(
 
     direct()
     name = f"ctranslate2 {compute_type} {label}"
+    pair = {"backend": "ctranslate2", "model": str(model_dir), "batch_size": batch,
+            "beam_size": 1, "max_length": MAX_LENGTH, "threads": threads,
+            "compute_type": compute_type}  # fmt: skip
+    stage = stage_call(pair, texts)
+    compare(f"  stage, {name}", stage, lambda: words(direct()), generated, repeats)
     return compare(name, lambda: ct2.translate(texts), direct, generated, repeats)
 
 
