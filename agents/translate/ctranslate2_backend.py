@@ -102,16 +102,8 @@ class CTranslate2Translator:
         }
         # NLLB / M2M100: the target language token starts the output (stripped from it).
         self._prefix = [target_token(self._tokenizer, target_code)] if target_code else []
-        self._name = model_dir.name
-        self._version = f"ctranslate2 {ctranslate2.__version__}, model {fingerprint(model_dir)}"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def version(self) -> str:
-        return self._version
+        self.name = model_dir.name
+        self.version = f"ctranslate2 {ctranslate2.__version__}, model {fingerprint(model_dir)}"
 
     def translate(self, texts: Sequence[str]) -> list[str]:
         return translate_nonblank(texts, self.translate_batch)

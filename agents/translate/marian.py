@@ -87,16 +87,8 @@ class TransformersTranslator:
         if target_code is not None:
             token = target_token(self._tokenizer, target_code)
             self._generate["forced_bos_token_id"] = self._tokenizer.convert_tokens_to_ids(token)
-        self._name = model_dir.name
-        self._version = f"transformers {transformers.__version__}, model {fingerprint(model_dir)}"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def version(self) -> str:
-        return self._version
+        self.name = model_dir.name
+        self.version = f"transformers {transformers.__version__}, model {fingerprint(model_dir)}"
 
     def translate(self, texts: Sequence[str]) -> list[str]:
         return translate_nonblank(texts, self._translate)
