@@ -479,3 +479,22 @@ def test_transcription_scales_out_and_onto_the_gpu() -> None:
     assert "profiles" not in transcribe and all(
         "profiles" not in services()[stage] for stage in STAGES
     )
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.cuda"])
+def test_images_install_the_apertium_pairs_translation_yaml_names(dockerfile: str) -> None:
+    """A translate worker from the image can run every Apertium pair configured by default."""
+    from agents.translate.config import load_config
+
+    config = load_config(ROOT / "translation.yaml")
+    modes = {pair.mode for pair in config.pairs.values() if pair.backend == "apertium"}
+    assert modes, "translation.yaml configures no Apertium pair: this test checks nothing"
+    args = {
+        key: value.strip('"')
+        for word, rest in instructions(DOCKER / dockerfile)
+        if word == "ARG" and "=" in rest
+        for key, value in [rest.split("=", 1)]
+    }
+    packages = args["APERTIUM_PACKAGES"].split()
+    assert "apertium" in packages
+    assert {f"apertium-{mode}" for mode in modes} <= set(packages), packages
