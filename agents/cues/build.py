@@ -16,7 +16,8 @@ from dataclasses import replace
 
 from agents.cues.cleanup import clean_words
 from agents.cues.layout import binds_forward, break_penalty, chars, fits, layout, wrap
-from agents.cues.model import DEFAULT_RULES, Cue, CueRules, Word, extension_limit
+from agents.cues.model import DEFAULT_RULES, Cue, CueRules, Word
+from streams.cue_rules import extended_end
 
 # A reading-speed split must make the fastest part at least this much slower: dropping the
 # space between two parts alone would otherwise justify a pointless split.
@@ -254,21 +255,11 @@ def _group_words(tokens: Sequence[Word], rules: CueRules) -> list[list[Word]]:
 # --- reading time -----------------------------------------------------------------------------
 
 
-def _extended_end(
-    start: float, end: float, n_chars: int, next_start: float, rules: CueRules
-) -> float:
-    """Lengthen a cue to min_duration and to its reading time, as far as the next cue allows."""
-    wanted = start + max(rules.min_duration, n_chars / rules.max_chars_per_second)
-    if wanted <= end:
-        return end
-    return max(end, min(wanted, extension_limit(start, next_start, rules)))
-
-
 def _speed(words: Sequence[Word], next_start: float, rules: CueRules) -> float:
     """Characters per second once the cue has been extended as far as it may be."""
     start = words[0].start
     n_chars = chars(_texts(words))
-    duration = _extended_end(start, _base_end(words, rules), n_chars, next_start, rules) - start
+    duration = extended_end(start, _base_end(words, rules), n_chars, next_start, rules) - start
     return n_chars / duration if duration > 0 else math.inf
 
 
@@ -297,7 +288,7 @@ def _extend_ends(cues: Sequence[Cue], rules: CueRules) -> list[Cue]:
     out: list[Cue] = []
     for i, cue in enumerate(cues):
         next_start = cues[i + 1].start if i + 1 < len(cues) else math.inf
-        end = _extended_end(cue.start, cue.end, chars(cue.lines), next_start, rules)
+        end = extended_end(cue.start, cue.end, chars(cue.lines), next_start, rules)
         out.append(replace(cue, end=min(end, next_start)))
     return out
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from agents.cues.check import check_cues
+from agents.cues.model import Cue
 from agents.subtitles.render import parse_cues
 from agents.translate.ctranslate2_backend import convert
 from agents.translate.tiny import build_tiny_marian
@@ -87,8 +89,9 @@ def test_english_speech_gets_spanish_subtitles_with_the_same_timing(
     assert "zorro" in words and "perro" in words, words  # "the quick brown fox ... lazy dog"
     assert spanish.vtt.startswith("WEBVTT\nLanguage: es\n")
     source, target = parse_cues(result.subtitles.srt, "srt"), parse_cues(spanish.srt, "srt")
-    assert target[0].start == source[0].start and target[-1].end == source[-1].end
-    assert all(len(line) <= 42 for cue in target for line in cue.text.split("\n"))
+    # Starts keep the transcript's; an end may stay on for the translation's reading time.
+    assert target[0].start == source[0].start and target[-1].end >= source[-1].end
+    assert check_cues([Cue.from_text(c.start, c.end, c.text) for c in target]) == []
     written = sorted(p.name for p in result.write(tmp_path))
     assert written == ["speech.es.srt", "speech.es.vtt", "speech.srt", "speech.vtt"]
 

@@ -8,6 +8,8 @@ import shutil
 
 import pytest
 
+from agents.cues.check import check_cues
+from agents.cues.model import DEFAULT_RULES, Cue
 from agents.cues.transcript import translations
 from agents.translate.agent import failed, translated
 from agents.translate.backends import TranslationUnavailable
@@ -36,11 +38,33 @@ def test_a_translation_keeps_its_cue_timing_and_the_line_width() -> None:
     split = cues[1:]
     assert len(split) == 3 and all(len(c.text.split("\n")) <= 2 for c in split)
     assert all(len(line) <= 42 for c in split for line in c.text.split("\n"))
-    assert split[0].start == 4.0 and split[-1].end == 10.0
+    # The last part reads at 17 chars/s: it stays on after its source cue, into the silence.
+    assert split[0].start == 4.0 and split[-1].end > 10.0
     assert all(a.end == b.start for a, b in itertools.pairwise(split))
     assert " ".join(c.text.replace("\n", " ") for c in split) == long  # no word lost
     # The blank translation of the last cue shows nothing.
     assert all(c.start < 11.0 for c in cues)
+
+
+def test_translated_cues_keep_to_the_reading_speed_where_the_silence_allows() -> None:
+    sources = (
+        SourceCue(start=0.0, end=1.0, text="I agree."),
+        SourceCue(start=3.0, end=4.0, text="Sure."),
+        SourceCue(start=4.2, end=5.0, text="Fine."),
+    )
+    texts = [
+        "Estoy completamente de acuerdo con todo lo que usted ha dicho.",
+        "Por supuesto que sí, claro.",
+        "Bien.",
+    ]
+    cues = reflow(sources, texts)
+    first, second, third = cues
+    assert first.end == pytest.approx(3.0 - DEFAULT_RULES.min_gap)  # as far as the next cue
+    assert second.end == pytest.approx(4.2 - DEFAULT_RULES.min_gap)  # no room: fast, unavoidably
+    assert third.end == pytest.approx(4.2 + DEFAULT_RULES.min_duration)  # the minimum duration
+    assert [c.start for c in cues] == [0.0, 3.0, 4.2]  # starts never move
+    as_cues = [Cue.from_text(c.start, c.end, c.text) for c in cues]
+    assert check_cues(as_cues) == []
 
 
 def ready(language: str = "en") -> CuesReady:
