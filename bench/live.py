@@ -12,14 +12,19 @@ Measures, in one run:
 3. transcription compute / elapsed: the live lane's inference seconds over the stream's length;
 4. the resident memory of every process (broker, live worker, this ingest) at start and end.
 
-Run: ``python bench/live.py [--minutes 5]``. Progress goes to stderr, figures to stdout; inputs
-and logs stay in bench/out/.
+Every minute of the stream the processes' memory is sampled too: ``--minutes 30 --no-file-lane``
+is the live lane's memory over a 30-minute stream (issue 22: flat), printed as the live worker's
+resident set per minute and its growth after the first ``WARM_S`` seconds.
+
+Run: ``python bench/live.py [--minutes 5] [--no-file-lane]``. Progress goes to stderr, figures to
+stdout; inputs and logs stay in bench/out/.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import threading
 import time
@@ -107,12 +112,17 @@ class Hypotheses:
 
 
 WARM_S = 60.0  # memory is sampled again this far into the stream: the first phrases allocate
+SAMPLE_EVERY_S = 60.0
 
 
 def stream(
-    settings: KaptionSettings, wav: Path, warm: dict[str, float]
+    settings: KaptionSettings,
+    wav: Path,
+    warm: dict[str, float],
+    timeline: list[tuple[float, dict[str, float]]] | None = None,
 ) -> tuple[Hypotheses, float, float]:
-    """Streams ``wav``; ``warm`` gets every process's memory WARM_S into the stream."""
+    """Streams ``wav``; ``warm`` gets every process's memory WARM_S into the stream,
+    ``timeline`` (seconds into the stream, memory) every SAMPLE_EVERY_S."""
     captions = Captions("bench", lambda line: None)
     hypotheses = Hypotheses()
     finals: list[str] = []
@@ -125,8 +135,11 @@ def stream(
                 hypotheses.final(cue)
                 finals.append(" ".join(w.word for w in cue.words))
         captions.take(cues)
-        if not warm and time.perf_counter() - started > WARM_S:
+        into = time.perf_counter() - started
+        if not warm and into > WARM_S:
             warm.update(rss_mb())
+        if timeline is not None and into >= SAMPLE_EVERY_S * (len(timeline) + 1):
+            timeline.append((into, rss_mb()))
 
     stop = threading.Event()
     started = time.perf_counter()
@@ -152,6 +165,9 @@ def stream(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument(
+        "--no-file-lane", action="store_true", help="skip kaption run's job (no WER comparison)"
+    )
     args = parser.parse_args()
     load = quiet_enough()
     inputs = build_inputs(args.minutes)
@@ -159,26 +175,30 @@ def main() -> None:
     out_dir = OUT / "live"
     base = KaptionSettings(data_dir=OUT / "data", live_out_dir=out_dir)
     with broker_with_topics(base, "live") as settings:
-        with worker(settings, list(FILE_STAGES), "live-file") as file_worker:
-            progress("file lane: kaption run's job on the same audio")
-            run = kaption_job(
-                settings,
-                inputs.long_wav,
-                OUT / "live-run",
-                lambda: file_worker.poll() is None,
-                1800,
-            )
+        run_text = None
+        if not args.no_file_lane:
+            with worker(settings, list(FILE_STAGES), "live-file") as file_worker:
+                progress("file lane: kaption run's job on the same audio")
+                run_text = kaption_job(
+                    settings,
+                    inputs.long_wav,
+                    OUT / "live-run",
+                    lambda: file_worker.poll() is None,
+                    1800,
+                ).text
         live_settings = settings.model_copy(update={"metrics_port": METRICS_PORT})
         with worker(live_settings, list(LIVE_STAGES), "live") as process:
             wait_ready(METRICS_PORT, lambda: process.poll() is None, 180.0)
             before = rss_mb()
             warm: dict[str, float] = {}
+            timeline: list[tuple[float, dict[str, float]]] = []
             progress(f"streaming {inputs.long_seconds:.0f} s at real-time pace")
-            hypotheses, computed, elapsed = stream(live_settings, inputs.long_wav, warm)
+            hypotheses, computed, elapsed = stream(live_settings, inputs.long_wav, warm, timeline)
+            live_pid = process.pid
             after = rss_mb()
     final_text = (OUT / "live-final.txt").read_text(encoding="utf-8")
     live_wer = wer(inputs.reference, final_text)
-    run_wer = wer(inputs.reference, run.text)
+    run_wer = wer(inputs.reference, run_text) if run_text is not None else math.nan
     first = latency_summary(hypotheses.first)
     final = latency_summary(hypotheses.finals)
     shown = sum(len(v) for v in hypotheses.shown.values())
@@ -198,6 +218,7 @@ def main() -> None:
         "rss_mb_start": before,
         f"rss_mb_after_{WARM_S:g}_s": warm,
         "rss_mb_end": after,
+        "rss_mb_every_minute": [{"s": round(t, 1), "mb": mb} for t, mb in timeline],
         "unfinished_interim_phrases": shown,
     }
     (OUT / "live.json").write_text(json.dumps(figures, indent=2) + "\n")
@@ -222,10 +243,13 @@ def main() -> None:
         f" {hypotheses.retracted}"
     )
     gap = (live_wer - run_wer) * 100
-    print(
-        f"WER final captions {live_wer:.1%} vs kaption run {run_wer:.1%}: {gap:+.1f} pt"
-        f" (target <= +{TARGET_WER_PT}) {'PASS' if gap <= TARGET_WER_PT else 'MISS'}"
-    )
+    if run_text is None:
+        print(f"WER final captions {live_wer:.1%} (no file lane run)")
+    else:
+        print(
+            f"WER final captions {live_wer:.1%} vs kaption run {run_wer:.1%}: {gap:+.1f} pt"
+            f" (target <= +{TARGET_WER_PT}) {'PASS' if gap <= TARGET_WER_PT else 'MISS'}"
+        )
     ratio = computed / elapsed
     print(
         f"transcription compute/elapsed {ratio:.2f} (target < {TARGET_COMPUTE})"
@@ -239,6 +263,28 @@ def main() -> None:
                 f"RSS {name:45s} {before[name]:6.1f} -> {after[name]:6.1f} MB ({grew:+.1f};"
                 f" {since:+.1f} after the first {WARM_S:g} s)"
             )
+    print_timeline(timeline, live_pid)
+
+
+def print_timeline(timeline: list[tuple[float, dict[str, float]]], pid: int) -> None:
+    """The live worker's resident set each minute, and its growth after the warm-up."""
+    series = [
+        (t, mb)
+        for t, sample in timeline
+        for name, mb in sample.items()
+        if name.startswith(f"{pid} ")
+    ]
+    if not series:
+        return
+    print("live worker RSS per minute (MB): " + " ".join(f"{mb:.0f}" for _, mb in series))
+    settled = [(t, mb) for t, mb in series if t >= WARM_S * 2]
+    if len(settled) >= 2:
+        (t0, first), (t1, last) = settled[0], settled[-1]
+        slope = (last - first) / ((t1 - t0) / 60)
+        print(
+            f"live worker after {t0 / 60:.0f} min: {first:.1f} -> {last:.1f} MB at"
+            f" {t1 / 60:.0f} min ({last - first:+.1f} MB, {slope:+.2f} MB/min)"
+        )
 
 
 if __name__ == "__main__":
