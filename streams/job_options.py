@@ -78,13 +78,16 @@ def _is_whisper(body: object) -> bool:
     return isinstance(body, dict) and body.get("backend") == WHISPER
 
 
-def whisper_english(sources: frozenset[str], spoken: str | None) -> bool:
-    """Whether a job's English comes from Whisper: its spoken language's pair says so, or,
-    spoken language unknown yet ("auto") or English itself, any pair does (other speech in the
-    file is translated, English kept as transcribed)."""
+def whisper_english(
+    sources: frozenset[str], spoken: str | None, pairs: frozenset[tuple[str, str]] = frozenset()
+) -> bool:
+    """Whether a job's English comes from Whisper: its spoken language's whisper pair, or
+    ``*-en`` where no other backend has that language's pair into English (``pairs``); with
+    the spoken language unknown yet ("auto") or English itself, any whisper pair (other speech
+    in the file is translated, English kept as transcribed)."""
     if spoken is None or spoken == "en":
         return bool(sources)
-    return ANY in sources or spoken in sources
+    return spoken in sources or (ANY in sources and (spoken, "en") not in pairs)
 
 
 def capabilities(settings: KaptionSettings) -> Capabilities:
@@ -152,7 +155,7 @@ def refusals(
         and x != spoken
         and x not in bad
         and (spoken, x) not in caps.pairs
-        and not (x == "en" and whisper_english(caps.whisper, spoken))
+        and not (x == "en" and whisper_english(caps.whisper, spoken, caps.pairs))
     ]
     if unpaired:
         configured = ", ".join(f"{a}-{b}" for a, b in sorted(caps.pairs)) or "none"
@@ -163,7 +166,7 @@ def refusals(
                 f"(translation.yaml pairs: {configured})",
             )
         )
-    whispered = "en" in languages and whisper_english(caps.whisper, spoken)
+    whispered = "en" in languages and whisper_english(caps.whisper, spoken, caps.pairs)
     if whispered and spoken != "en" and multilingual is False:
         problems.append(
             (

@@ -16,7 +16,7 @@ from streams.broker.topics import Outgoing
 from streams.events.ids import job_prefix
 from streams.events.model import Event, JobStatus, SegmentTranscribed, TranscriptComplete
 from streams.events.states import FINAL_STATES
-from streams.job_options import whisper_sources
+from streams.job_options import translation_pairs, whisper_sources
 from streams.runtime.stage import Stage
 
 INPUTS = ("segments.transcribed", "transcripts.complete", "jobs.status")
@@ -28,7 +28,10 @@ def register(stage: Stage) -> None:
     partitions = stage.partitions(INPUTS)
     transcripts = stage.table("cues.transcripts", partitions, raw=True)  # segment id -> event
     completes = stage.table("cues.complete", partitions, raw=True)  # job id -> event
-    whisper = whisper_sources(stage.settings.translation_file)  # whose English Whisper makes
+    # Whose English Whisper makes (translation.yaml), decided here again with the language
+    # speech detection found.
+    whisper = whisper_sources(stage.settings.translation_file)
+    pairs = translation_pairs(stage.settings.translation_file)
 
     def build(complete: TranscriptComplete) -> list[Outgoing]:
         if missing(complete, lambda segment_id: segment_id in transcripts):
@@ -38,7 +41,7 @@ def register(stage: Stage) -> None:
             for segment_id in complete.segment_ids
         ]
         ready = cues_ready(complete, segments, rules)
-        english = whisper_cues(complete, segments, rules, whisper)
+        english = whisper_cues(complete, segments, rules, whisper, pairs)
         return [Outgoing("cues.ready", ready), *translations(complete, ready, english)]
 
     def on_result(result: SegmentTranscribed) -> list[Outgoing]:

@@ -58,12 +58,13 @@ def whisper_cues(
     segments: Sequence[SegmentTranscribed],
     rules: CueRules,
     sources: frozenset[str],
+    pairs: frozenset[tuple[str, str]] = frozenset(),
 ) -> CuesReady | str | None:
     """NAME.en from the segments' English (Whisper's translate task; English speech as
     transcribed), or why it cannot be made; None where the job's English is not Whisper's
-    (translation.yaml: ``sources``, see streams/job_options.py)."""
+    (translation.yaml's ``sources`` and other ``pairs``: streams/job_options.py)."""
     spoken = complete.language if complete.language not in ("", AUTO) else None
-    if "en" not in complete.languages or not whisper_english(sources, spoken):
+    if "en" not in complete.languages or not whisper_english(sources, spoken, pairs):
         return None
     failures = list(dict.fromkeys(s.translation_error for s in segments if s.translation_error))
     if failures:

@@ -272,7 +272,8 @@ def _on_requested(job: Job | None, request: JobRequested, now_ms: int, policy: P
         if problems:
             return _fail(job, f"refused: {refusal_text(problems)}", now_ms, _no_windows)
         spoken = request.language if request.language not in ("", AUTO) else None
-        whisper = "en" in job.targets and whisper_english(policy.capabilities.whisper, spoken)
+        caps = policy.capabilities
+        whisper = "en" in job.targets and whisper_english(caps.whisper, spoken, caps.pairs)
         job = job.but(whisper_translate=whisper)
     return Decision(job, [_status(job, now_ms, Progress()), _decode(job)])
 

@@ -64,7 +64,8 @@ class TranslationConfig:
 
     def for_pair(self, source: str, target: str) -> PairConfig:
         """The pair's configuration, or TranslationConfigError naming the pairs there are."""
-        if target == "en" and (source in self.whisper or ANY in self.whisper):
+        exact = (source, target) in self.pairs
+        if target == "en" and (source in self.whisper or (ANY in self.whisper and not exact)):
             raise TranslationConfigError(
                 f"{self.origin}: {source}-en is Whisper's translate task, made where the speech "
                 "is transcribed, not by the translate stage"
