@@ -66,6 +66,8 @@ def whisper_cues(
     spoken = complete.language if complete.language not in ("", AUTO) else None
     if "en" not in complete.languages or not whisper_english(sources, spoken, pairs):
         return None
+    if spoken == "en" and all(s.language == "en" for s in segments):
+        return None  # nothing to translate: the transcript itself, as for any spoken language
     failures = list(dict.fromkeys(s.translation_error for s in segments if s.translation_error))
     if failures:
         return "; ".join(failures)

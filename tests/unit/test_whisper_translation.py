@@ -189,6 +189,12 @@ def test_english_cues_come_from_the_translated_words_and_english_speech_as_said(
     # A job whose English is not Whisper's goes to the translate stage as before.
     assert whisper_cues(complete, segments, DEFAULT_RULES, frozenset()) is None
     assert whisper_cues(job("es", "fr"), segments, DEFAULT_RULES, frozenset({"*"})) is None
+    # English speech throughout: NAME.en is the transcript itself (the spoken language's rule).
+    english_only = [replace(s, language="en") for s in segments]
+    assert whisper_cues(job("en", "en"), english_only, DEFAULT_RULES, frozenset({"*"})) is None
+    assert isinstance(
+        whisper_cues(job("en", "en"), segments, DEFAULT_RULES, frozenset({"*"})), CuesReady
+    )
 
 
 def test_a_segment_that_was_not_translated_fails_english_alone() -> None:
