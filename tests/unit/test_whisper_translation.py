@@ -19,6 +19,7 @@ from agents.orchestrator.decide import Policy, decide
 from agents.transcribe.agent import configured_model, translate_clips
 from agents.transcribe.whisper import Clip
 from agents.translate import TranslationConfigError, load_config
+from clients.api.options import JobOptions, unavailable
 from streams.events.codec import SINGLE_OBJECT_MAGIC, AvroCodec, load_history
 from streams.events.model import (
     CuesReady,
@@ -26,7 +27,6 @@ from streams.events.model import (
     JobRequested,
     SegmentTranscribed,
     SpeechSegment,
-    TranscribedWord,
     TranscriptComplete,
     TranslateRequested,
     TranslationFailed,
@@ -41,6 +41,7 @@ from streams.job_options import (
 from streams.resources import SCHEMAS_DIR, TRANSLATION_FILE
 from streams.settings import KaptionSettings
 from tests.examples import TRANSCRIBED
+from tests.unit.test_cue_transcript import segment
 from tests.unit.test_orchestrator import request
 
 CONFIG = """
@@ -130,24 +131,15 @@ def test_the_orchestrator_marks_a_job_whose_english_is_whisper_s() -> None:
     assert decoding(replace(spanish, language="auto")).whisper_translate
 
 
-def word(text: str, start: float) -> TranscribedWord:
-    return TranscribedWord(word=f" {text}", start=start, end=start + 0.4, probability=0.9)
-
-
 def result(position: int, language: str, said: str, english: str = "") -> SegmentTranscribed:
-    start = 10.0 * position
+    """A segment of base's in ``language``, saying ``said``, with ``english`` as its English."""
     return replace(
-        TRANSCRIBED,
-        segment_id=f"j:0000-{position:04d}",
-        index=position,
-        start=start,
-        end=start + 5,
-        words=tuple(word(w, start + i) for i, w in enumerate(said.split())),
+        segment(position, *said.split()),
         language=language,
         model="base",
         model_version="1",
         whisper_translate=True,
-        english_words=tuple(word(w, start + i) for i, w in enumerate(english.split())),
+        english_words=segment(position, *english.split()).words,
     )
 
 
@@ -264,3 +256,12 @@ def test_a_failed_translation_pass_is_reported_not_raised() -> None:
     assert english == {} and why.startswith("Whisper's translation of es speech failed: ")
     assert "16000 Hz" in why
     assert translate_clips(settings, model, {}, 16000, "es") == ({}, "")
+
+
+def test_the_api_refuses_whisper_s_english_with_an_english_only_model() -> None:
+    """The shipped translation.yaml (*-en: whisper) and the default tiny.en: a 422's reason."""
+    settings = KaptionSettings(data_dir=Path("/tmp/unused"))
+    refused = dict(unavailable(JobOptions(languages=["en"]), settings))
+    assert "model 'tiny.en' is English-only" in refused["languages"]
+    assert unavailable(JobOptions(languages=["en"], model="base"), settings) == []
+    assert unavailable(JobOptions(languages=["en"], language="en"), settings) == []
