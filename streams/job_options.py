@@ -158,7 +158,9 @@ def refusals(
         and not (x == "en" and whisper_english(caps.whisper, spoken, caps.pairs))
     ]
     if unpaired:
-        configured = ", ".join(f"{a}-{b}" for a, b in sorted(caps.pairs)) or "none"
+        named = [f"{a}-{b}" for a, b in sorted(caps.pairs)]
+        named += [f"{a}-en (whisper)" for a in sorted(caps.whisper)]
+        configured = ", ".join(named) or "none"
         problems.append(
             (
                 "languages",

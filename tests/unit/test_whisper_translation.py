@@ -112,6 +112,8 @@ def test_english_by_whisper_needs_a_multilingual_model_unless_the_speech_is_engl
         in dict(refusals(plain, "es", "base", languages=["en"]))["languages"]
     )
     assert refusals(plain, "auto", "tiny.en", languages=["en"]) == []
+    unpaired = dict(refusals(CAPS, "es", "base", languages=["de"]))["languages"]
+    assert "(translation.yaml pairs: en-es, *-en (whisper))" in unpaired
 
 
 def test_the_orchestrator_marks_a_job_whose_english_is_whisper_s() -> None:
