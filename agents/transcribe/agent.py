@@ -209,12 +209,16 @@ def declared_model(settings: KaptionSettings, name: str) -> tuple[ModelSpec, Whi
 
 
 def transcribe_segments(
-    settings: KaptionSettings, segments: Sequence[SpeechSegment], choose: Choose | None = None
+    settings: KaptionSettings,
+    segments: Sequence[SpeechSegment],
+    choose: Choose | None = None,
+    translate: bool = True,
 ) -> list[Done]:
     """One model call per model and language in the batch (most batches: one); each segment's
     time is its share of its call's audio. A segment without a language (its job asked for
     detection per segment) gets the one Whisper hears in it. ``choose`` picks each model once
-    per batch (default: the declared one by name)."""
+    per batch (default: the declared one by name). ``translate``: a second call for the
+    segments whose job wants Whisper's English (shadows compare transcripts only: False)."""
     rates = {s.sample_rate for s in segments}
     if len(rates) != 1:
         raise ValueError(f"a batch mixes sample rates {sorted(rates)}")
@@ -244,7 +248,9 @@ def transcribe_segments(
             )
             # The job's English from Whisper: a second pass of the same model over the
             # segments not spoken in English (English speech's transcript is its English).
-            wanted = [i for i in group if segments[i].whisper_translate and language != "en"]
+            wanted = [
+                i for i in group if translate and segments[i].whisper_translate and language != "en"
+            ]
             english, failure = translate_clips(
                 settings, model, {i: clips[i] for i in wanted}, rate, language
             )

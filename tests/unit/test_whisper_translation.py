@@ -15,11 +15,18 @@ import pytest
 
 from agents.cues.model import DEFAULT_RULES
 from agents.cues.transcript import cues_ready, translations, whisper_cues
+from agents.decode.media import decode_audio
 from agents.orchestrator.decide import Policy, decide
-from agents.transcribe.agent import configured_model, translate_clips
+from agents.transcribe.agent import (
+    configured_model,
+    transcribe_segments,
+    transcribed,
+    translate_clips,
+)
 from agents.transcribe.whisper import Clip
 from agents.translate import TranslationConfigError, load_config
 from clients.api.options import JobOptions, unavailable
+from streams.events.audio import SAMPLE_RATE, pcm_to_bytes
 from streams.events.codec import SINGLE_OBJECT_MAGIC, AvroCodec, load_history
 from streams.events.model import (
     CuesReady,
@@ -41,8 +48,10 @@ from streams.job_options import (
 from streams.resources import SCHEMAS_DIR, TRANSLATION_FILE
 from streams.settings import KaptionSettings
 from tests.examples import TRANSCRIBED
+from tests.paths import MEDIA
 from tests.unit.test_cue_transcript import segment
 from tests.unit.test_orchestrator import request
+from tests.wer import normalise
 
 CONFIG = """
 pairs:
@@ -267,3 +276,35 @@ def test_the_api_refuses_whisper_s_english_with_an_english_only_model() -> None:
     assert "model 'tiny.en' is English-only" in refused["languages"]
     assert unavailable(JobOptions(languages=["en"], model="base"), settings) == []
     assert unavailable(JobOptions(languages=["en"], language="en"), settings) == []
+
+
+def test_the_second_pass_gives_the_english_of_spanish_speech_and_only_where_asked() -> None:
+    """Whisper base (kaption[multilingual]) on the Spanish fixture, through the stage's own
+    function: English words in the segment's time; none for a job that did not ask, or for a
+    shadow (translate=False)."""
+    settings = KaptionSettings()
+    pcm = decode_audio(str(MEDIA / "lang_es.mp4")).pcm
+    spanish = SpeechSegment(
+        job_id="j",
+        segment_id="j:0000-0000",
+        index=0,
+        start=40.0,
+        end=40.0 + len(pcm) / SAMPLE_RATE,
+        sample_rate=SAMPLE_RATE,
+        pcm=pcm_to_bytes(pcm),
+        language="es",
+        model="base",
+        whisper_translate=True,
+    )
+    [done] = transcribe_segments(settings, [spanish])
+    assert done.english is not None and not done.translation_error
+    english = "".join(w.word for w in done.english.words)
+    assert {"train", "station", "bread", "fruit"} <= set(normalise(english).split()), english
+    assert all(spanish.start <= w.start <= w.end <= spanish.end for w in done.english.words)
+    assert "tren" in normalise(done.transcript.text).split()  # the transcript stays Spanish
+    event = transcribed(spanish, done.transcript, done.model, 1, done.took, done.english)
+    assert event.whisper_translate and event.english_words == done.english.words
+    [plain] = transcribe_segments(settings, [replace(spanish, whisper_translate=False)])
+    [shadow] = transcribe_segments(settings, [spanish], translate=False)
+    assert plain.english is None and shadow.english is None
+    assert plain.transcript == shadow.transcript == done.transcript
