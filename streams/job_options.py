@@ -32,29 +32,62 @@ def whisper_languages() -> frozenset[str]:
 @dataclass(frozen=True)
 class Capabilities:
     """The declared models (name -> multilingual), the configured translation pairs
-    ((source, target) languages) and the stages this deployment runs."""
+    ((source, target) languages), the sources whose English Whisper translates and the stages
+    this deployment runs."""
 
     models: Mapping[str, bool] = field(default_factory=dict)
     default_model: str = ""
     pairs: frozenset[tuple[str, str]] = frozenset()
     speakers: bool = False
+    whisper: frozenset[str] = frozenset()  # see whisper_sources
 
 
 PAIR = re.compile(r"^([a-z]{2,3})-([a-z]{2,3})$")
+WHISPER = "whisper"  # translation.yaml's backend for Whisper's own translate task
+ANY = "*"  # translation.yaml's "*-en": every source language
+WHISPER_PAIR = re.compile(r"^([a-z]{2,3}|\*)-en$")
 
 
-def translation_pairs(path: Path) -> frozenset[tuple[str, str]]:
-    """The language pairs translation.yaml configures (the translate stage checks the rest of
-    each entry when it loads one); none when the file is missing or says none."""
+def _pair_entries(path: Path) -> dict[str, object]:
+    """translation.yaml's pairs as written; none when the file is missing or says none."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
-        return frozenset()
+        return {}
     pairs = document.get("pairs") if isinstance(document, dict) else None
-    if not isinstance(pairs, dict):
-        return frozenset()
-    found = (PAIR.match(str(key)) for key in pairs)
+    return {str(key): body for key, body in pairs.items()} if isinstance(pairs, dict) else {}
+
+
+def translation_pairs(path: Path) -> frozenset[tuple[str, str]]:
+    """The language pairs translation.yaml configures for the translate stage (which checks
+    the rest of each entry when it loads one)."""
+    entries = _pair_entries(path)
+    found = (PAIR.match(key) for key, body in entries.items() if not _is_whisper(body))
     return frozenset((m[1], m[2]) for m in found if m)
+
+
+def whisper_sources(path: Path) -> frozenset[str]:
+    """The source languages whose English comes from Whisper's translate task in the
+    transcription stage (translation.yaml: ``<source>-en`` or ``*-en`` with backend whisper;
+    ``*`` stands for any source)."""
+    found = (WHISPER_PAIR.match(k) for k, body in _pair_entries(path).items() if _is_whisper(body))
+    return frozenset(m[1] for m in found if m)
+
+
+def _is_whisper(body: object) -> bool:
+    return isinstance(body, dict) and body.get("backend") == WHISPER
+
+
+def whisper_english(
+    sources: frozenset[str], spoken: str | None, pairs: frozenset[tuple[str, str]] = frozenset()
+) -> bool:
+    """Whether a job's English comes from Whisper: its spoken language's whisper pair, or
+    ``*-en`` where no other backend has that language's pair into English (``pairs``); with
+    the spoken language unknown yet ("auto") or English itself, any whisper pair (other speech
+    in the file is translated, English kept as transcribed)."""
+    if spoken is None or spoken == "en":
+        return bool(sources)
+    return spoken in sources or (ANY in sources and (spoken, "en") not in pairs)
 
 
 def capabilities(settings: KaptionSettings) -> Capabilities:
@@ -72,6 +105,7 @@ def capabilities(settings: KaptionSettings) -> Capabilities:
         models={spec.name: spec.multilingual for spec in catalog.specs()},
         default_model=default,
         pairs=translation_pairs(settings.translation_file),
+        whisper=whisper_sources(settings.translation_file),
     )
 
 
@@ -117,15 +151,31 @@ def refusals(
     unpaired = [
         x
         for x in languages
-        if spoken is not None and x != spoken and x not in bad and (spoken, x) not in caps.pairs
+        if spoken is not None
+        and x != spoken
+        and x not in bad
+        and (spoken, x) not in caps.pairs
+        and not (x == "en" and whisper_english(caps.whisper, spoken, caps.pairs))
     ]
     if unpaired:
-        configured = ", ".join(f"{a}-{b}" for a, b in sorted(caps.pairs)) or "none"
+        named = [f"{a}-{b}" for a, b in sorted(caps.pairs)]
+        named += [f"{a}-en (whisper)" for a in sorted(caps.whisper)]
+        configured = ", ".join(named) or "none"
         problems.append(
             (
                 "languages",
                 f"no translation from {spoken} into {', '.join(unpaired)} is configured "
                 f"(translation.yaml pairs: {configured})",
+            )
+        )
+    whispered = "en" in languages and whisper_english(caps.whisper, spoken, caps.pairs)
+    if whispered and spoken != "en" and multilingual is False:
+        problems.append(
+            (
+                "languages",
+                f"model {name!r} is English-only and cannot translate speech into English "
+                "(translation.yaml: Whisper's translate task): ask for a multilingual model "
+                "(e.g. --model base), or --language en for English speech",
             )
         )
     if speakers and not caps.speakers:

@@ -1,5 +1,6 @@
 """cues: gathers each job's words, then TranscriptComplete -> CuesReady (clean-up, cue rules),
-and a TranslateRequested per target language for the translate stage.
+and a TranslateRequested per target language for the translate stage, except English that
+Whisper translated where the speech was transcribed: its CuesReady (NAME.en) goes out here.
 
 Reads the transcription results (keeping their words, by segment id, in a changelog-backed
 table), the orchestrator's TranscriptComplete (which segments, which gaps) and the job status
@@ -10,11 +11,12 @@ worker holds everything of a job.
 from __future__ import annotations
 
 from agents.cues.model import CueRules
-from agents.cues.transcript import cues_ready, missing, translations
+from agents.cues.transcript import cues_ready, missing, translations, whisper_cues
 from streams.broker.topics import Outgoing
 from streams.events.ids import job_prefix
 from streams.events.model import Event, JobStatus, SegmentTranscribed, TranscriptComplete
 from streams.events.states import FINAL_STATES
+from streams.job_options import translation_pairs, whisper_sources
 from streams.runtime.stage import Stage
 
 INPUTS = ("segments.transcribed", "transcripts.complete", "jobs.status")
@@ -26,6 +28,10 @@ def register(stage: Stage) -> None:
     partitions = stage.partitions(INPUTS)
     transcripts = stage.table("cues.transcripts", partitions, raw=True)  # segment id -> event
     completes = stage.table("cues.complete", partitions, raw=True)  # job id -> event
+    # Whose English Whisper makes (translation.yaml), decided here again with the language
+    # speech detection found.
+    whisper = whisper_sources(stage.settings.translation_file)
+    pairs = translation_pairs(stage.settings.translation_file)
 
     def build(complete: TranscriptComplete) -> list[Outgoing]:
         if missing(complete, lambda segment_id: segment_id in transcripts):
@@ -35,7 +41,8 @@ def register(stage: Stage) -> None:
             for segment_id in complete.segment_ids
         ]
         ready = cues_ready(complete, segments, rules)
-        return [Outgoing("cues.ready", ready), *translations(complete, ready)]
+        english = whisper_cues(complete, segments, rules, whisper, pairs)
+        return [Outgoing("cues.ready", ready), *translations(complete, ready, english)]
 
     def on_result(result: SegmentTranscribed) -> list[Outgoing]:
         if result.segment_id not in transcripts:  # the first result of a segment stays

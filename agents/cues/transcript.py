@@ -1,5 +1,6 @@
 """A job's transcript, gathered: the words of its transcribed segments in media order, turned
-into cues once the orchestrator says every segment is accounted for."""
+into cues once the orchestrator says every segment is accounted for; and, where its English
+comes from Whisper's translate task, the English words the segments carry, into NAME.en."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from streams.events.model import (
     CuesReady,
     SegmentTranscribed,
     SourceCue,
+    TranscribedWord,
     TranscriptComplete,
     TranslateRequested,
+    TranslationFailed,
 )
-from streams.job_options import translation_name
+from streams.job_options import AUTO, translation_name, whisper_english
 
 
 def missing(complete: TranscriptComplete, have: Callable[[str], bool]) -> list[str]:
@@ -31,25 +34,82 @@ def cues_ready(
 ) -> CuesReady:
     """Cues from the segments' words (given in ``complete.segment_ids`` order), with the gaps
     of failed segments marked."""
-    # Raw words (leading spaces tell a word from a piece of one): build_cues cleans them once.
-    words = [
-        Word(w.word, w.start, w.end, w.probability) for segment in segments for w in segment.words
-    ]
-    gaps = [(gap.start, gap.end) for gap in complete.gaps]
-    cues = build_cues(words, rules, gaps)
     return CuesReady(
         job_id=complete.job_id,
         name=complete.name,
         language=complete.language,
-        cues=tuple(CueRecord(start=c.start, end=c.end, text=c.text) for c in cues),
+        cues=_cues(complete, [s.words for s in segments], rules),
     )
 
 
-def translations(complete: TranscriptComplete, ready: CuesReady) -> list[Outgoing]:
+def _cues(
+    complete: TranscriptComplete, words: Sequence[Sequence[TranscribedWord]], rules: CueRules
+) -> tuple[CueRecord, ...]:
+    """Cues from each segment's words, the gaps of failed segments marked."""
+    # Raw words (leading spaces tell a word from a piece of one): build_cues cleans them once.
+    raw = [Word(w.word, w.start, w.end, w.probability) for each in words for w in each]
+    gaps = [(gap.start, gap.end) for gap in complete.gaps]
+    cues = build_cues(raw, rules, gaps)
+    return tuple(CueRecord(start=c.start, end=c.end, text=c.text) for c in cues)
+
+
+def whisper_cues(
+    complete: TranscriptComplete,
+    segments: Sequence[SegmentTranscribed],
+    rules: CueRules,
+    sources: frozenset[str],
+    pairs: frozenset[tuple[str, str]] = frozenset(),
+) -> CuesReady | str | None:
+    """NAME.en from the segments' English (Whisper's translate task; English speech as
+    transcribed), or why it cannot be made; None where the job's English is not Whisper's
+    (translation.yaml's ``sources`` and other ``pairs``: streams/job_options.py)."""
+    spoken = complete.language if complete.language not in ("", AUTO) else None
+    if "en" not in complete.languages or not whisper_english(sources, spoken, pairs):
+        return None
+    if spoken == "en" and all(s.language == "en" for s in segments):
+        return None  # nothing to translate: the transcript itself, as for any spoken language
+    failures = list(dict.fromkeys(s.translation_error for s in segments if s.translation_error))
+    if failures:
+        return "; ".join(failures)
+    untranslated = [s for s in segments if s.language != "en" and not s.whisper_translate]
+    if untranslated:
+        return (
+            f"{len(untranslated)} {untranslated[0].language} segments came without Whisper's "
+            "translation (transcribed by a worker that does not translate?)"
+        )
+    english = [s.words if s.language == "en" else s.english_words for s in segments]
+    labels = list(dict.fromkeys(f"{s.model}@{s.model_version}" for s in segments))
+    return CuesReady(
+        job_id=complete.job_id,
+        name=translation_name(complete.name, "en"),
+        language="en",
+        cues=_cues(complete, english, rules),
+        translated=True,
+        model=f"{', '.join(labels) or 'whisper'} (task: translate)",
+        model_version=", ".join(dict.fromkeys(s.model_version for s in segments)),
+    )
+
+
+def translations(
+    complete: TranscriptComplete, ready: CuesReady, english: CuesReady | str | None = None
+) -> list[Outgoing]:
     """One translation task per target language; a target that is the spoken language gets
-    the transcript's cues under its own name (nothing to translate)."""
+    the transcript's cues under its own name (nothing to translate). English made by Whisper
+    (``whisper_cues``) goes out as it is, or fails that language with its reason."""
     out: list[Outgoing] = []
     for target in complete.languages:
+        if target == "en" and isinstance(english, CuesReady):
+            out.append(Outgoing("cues.ready", english))
+            continue
+        if target == "en" and isinstance(english, str):
+            failed = TranslationFailed(
+                job_id=complete.job_id,
+                language="en",
+                reason=english,
+                error_class="WhisperTranslationFailed",
+            )
+            out.append(Outgoing("translations.failed", failed))
+            continue
         if target == ready.language:
             same = replace(ready, name=translation_name(ready.name, target), translated=True)
             out.append(Outgoing("cues.ready", same))

@@ -42,7 +42,7 @@ from streams.events.model import (
     TranslationFailed,
     TranslationState,
 )
-from streams.job_options import Capabilities, refusal_text, refusals
+from streams.job_options import AUTO, Capabilities, refusal_text, refusals, whisper_english
 
 ACTIVE = frozenset({JobState.DECODING, JobState.TRANSCRIBING})
 DAY_MS = 86_400_000
@@ -232,6 +232,7 @@ def _decode(job: Job, skip: tuple[str, ...] = ()) -> Outgoing:
         language=job.language,
         model=job.model,
         language_detection=job.language_detection,
+        whisper_translate=job.whisper_translate,
     )
     return Outgoing("decode.requested", request)
 
@@ -270,6 +271,10 @@ def _on_requested(job: Job | None, request: JobRequested, now_ms: int, policy: P
         )
         if problems:
             return _fail(job, f"refused: {refusal_text(problems)}", now_ms, _no_windows)
+        spoken = request.language if request.language not in ("", AUTO) else None
+        caps = policy.capabilities
+        whisper = "en" in job.targets and whisper_english(caps.whisper, spoken, caps.pairs)
+        job = job.but(whisper_translate=whisper)
     return Decision(job, [_status(job, now_ms, Progress()), _decode(job)])
 
 

@@ -38,6 +38,7 @@ class Job:
     language_detection: str = "job"  # "job" or "segment" (speech that switches language)
     models: tuple[str, ...] = ()  # labels (name@version) of the models that transcribed it
     targets: tuple[str, ...] = ()  # languages to translate into
+    whisper_translate: bool = False  # its English comes from Whisper's translate task
     # target language -> "" (done) or why it failed; a target not here is still pending
     translated: Mapping[str, str] = field(default_factory=dict)
     subtitles_done: bool = False  # the transcript's own subtitles are published

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -122,12 +122,20 @@ def configured_screening(settings: KaptionSettings) -> Screening:
 @dataclass(frozen=True)
 class Done:
     transcript: Transcript
-    took: float  # this segment's share of its batch's inference time
+    took: float  # this segment's share of its batch's inference time (both passes)
     model: ModelSpec  # the model that made it
+    english: Transcript | None = None  # Whisper's translation, where the job asked for it
+    translation_error: str = ""  # why that translation failed (the transcript stands)
 
 
 def transcribed(
-    segment: SpeechSegment, transcript: Transcript, model: ModelSpec, attempt: int, took: float
+    segment: SpeechSegment,
+    transcript: Transcript,
+    model: ModelSpec,
+    attempt: int,
+    took: float,
+    english: Transcript | None = None,
+    translation_error: str = "",
 ) -> SegmentTranscribed:
     return SegmentTranscribed(
         job_id=segment.job_id,
@@ -142,6 +150,9 @@ def transcribed(
         model_version=model.version,
         attempt=attempt,
         processing_seconds=took,
+        whisper_translate=segment.whisper_translate,
+        english_words=english.words if english is not None else (),
+        translation_error=translation_error,
     )
 
 
@@ -198,12 +209,16 @@ def declared_model(settings: KaptionSettings, name: str) -> tuple[ModelSpec, Whi
 
 
 def transcribe_segments(
-    settings: KaptionSettings, segments: Sequence[SpeechSegment], choose: Choose | None = None
+    settings: KaptionSettings,
+    segments: Sequence[SpeechSegment],
+    choose: Choose | None = None,
+    translate: bool = True,
 ) -> list[Done]:
     """One model call per model and language in the batch (most batches: one); each segment's
     time is its share of its call's audio. A segment without a language (its job asked for
     detection per segment) gets the one Whisper hears in it. ``choose`` picks each model once
-    per batch (default: the declared one by name)."""
+    per batch (default: the declared one by name). ``translate``: a second call for the
+    segments whose job wants Whisper's English (shadows compare transcripts only: False)."""
     rates = {s.sample_rate for s in segments}
     if len(rates) != 1:
         raise ValueError(f"a batch mixes sample rates {sorted(rates)}")
@@ -231,13 +246,51 @@ def transcribe_segments(
                 settings.whisper_beam_size,
                 screening=configured_screening(settings),
             )
+            # The job's English from Whisper: a second pass of the same model over the
+            # segments not spoken in English (English speech's transcript is its English).
+            wanted = [
+                i for i in group if translate and segments[i].whisper_translate and language != "en"
+            ]
+            english, failure = translate_clips(
+                settings, model, {i: clips[i] for i in wanted}, rate, language
+            )
             took = time.perf_counter() - started
             audio = sum(segments[i].end - segments[i].start for i in group)
             for i, transcript in zip(group, transcripts, strict=True):
                 seconds = segments[i].end - segments[i].start
                 share = took * seconds / audio if audio > 0 else took / len(group)
-                done[i] = Done(transcript, share, spec)
+                failed = failure if i in wanted else ""
+                done[i] = Done(transcript, share, spec, english.get(i), failed)
     return [done[i] for i in range(len(segments))]
+
+
+def translate_clips(
+    settings: KaptionSettings,
+    model: WhisperModel,
+    clips: Mapping[int, Clip],
+    rate: int,
+    language: str,
+) -> tuple[dict[int, Transcript], str]:
+    """The clips' English by the model's translate task (same keys), or why it failed: a
+    failure costs the job's English, never the transcripts, so it is reported, not raised."""
+    if not clips:
+        return {}, ""
+    try:
+        english = transcribe_batch(
+            model,
+            list(clips.values()),
+            rate,
+            language,
+            settings.whisper_beam_size,
+            screening=configured_screening(settings),
+            task="translate",
+        )
+    except Exception as error:  # any failure of the pass: the language fails with its reason
+        log.warning(
+            "translating %d %s segments into English failed: %s", len(clips), language, error
+        )
+        return {}, f"Whisper's translation of {language} speech failed: {reason(error)}"
+    return dict(zip(clips, english, strict=True)), ""
 
 
 def register(stage: Stage) -> None:
@@ -277,7 +330,15 @@ def register(stage: Stage) -> None:
         # segment's own; the stage runner tries it again as the policy says.
         done = await batcher.submit(segment)
         attempt = current_attempt()
-        result = transcribed(segment, done.transcript, done.model, attempt, done.took)
+        result = transcribed(
+            segment,
+            done.transcript,
+            done.model,
+            attempt,
+            done.took,
+            done.english,
+            done.translation_error,
+        )
         # The words first: once the orchestrator has counted every segment, the cue stage
         # must find them (it waits for any still in flight).
         counted = SegmentDone(

@@ -74,7 +74,7 @@ def replay(
             return
         done = niced(
             settings.shadow_nice,
-            lambda: transcribe_segments(settings, batch, lambda _: (spec, model)),
+            lambda: transcribe_segments(settings, batch, lambda _: (spec, model), False),
         )
         for segment, result in zip(batch, done, strict=True):
             event = transcribed(segment, result.transcript, result.model, 1, result.took)

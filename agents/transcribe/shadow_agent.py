@@ -84,7 +84,7 @@ def register(stage: Stage) -> None:
 
     def run(segments: Sequence[SpeechSegment]) -> list[Done]:
         # Every segment gets the shadow model, whatever model its job named.
-        return transcribe_segments(settings, segments, lambda name: server.current())
+        return transcribe_segments(settings, segments, lambda name: server.current(), False)
 
     async def run_batch(segments: Sequence[SpeechSegment]) -> list[Done]:
         done = await platform.run_in_lane(LANE, niced, settings.shadow_nice, lambda: run(segments))

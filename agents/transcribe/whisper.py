@@ -189,11 +189,13 @@ def decode_batch(
     language: str,
     beam_size: int,
     prompt: str = "",
+    task: str = "transcribe",
 ) -> list[Decoded]:
     """Decodes segments in one batched model call (faster-whisper's
     BatchedInferencePipeline, its default options: no timestamp tokens, no conditioning on
     earlier text), so a segment's result does not depend on the segments it shares the batch
-    with; one unscreened result per clip."""
+    with; one unscreened result per clip. ``task`` "translate": English text of speech in
+    ``language`` (a multilingual model's own translation), words timed the same way."""
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"audio must be {SAMPLE_RATE} Hz, got {sample_rate}")
     if not clips:
@@ -226,6 +228,7 @@ def decode_batch(
         clip_timestamps=bounds,
         batch_size=len(clips),
         initial_prompt=prompt or None,
+        task=task,
     )
     # Without timestamp tokens every clip gives exactly one result, in order.
     results = list(segments)
@@ -269,9 +272,10 @@ def transcribe_batch(
     beam_size: int,
     prompt: str = "",
     screening: Screening = DEFAULT_SCREENING,
+    task: str = "transcribe",
 ) -> list[Transcript]:
     """Transcribes segments in one batched model call (``decode_batch``) and screens each
     result for text made up where nobody speaks: the batched pipeline applies none of its
     thresholds itself. Word times come back in absolute media seconds; one per clip."""
-    decoded = decode_batch(model, clips, sample_rate, language, beam_size, prompt)
+    decoded = decode_batch(model, clips, sample_rate, language, beam_size, prompt, task)
     return [screened(c, d, screening) for c, d in zip(clips, decoded, strict=True)]

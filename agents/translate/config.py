@@ -3,7 +3,9 @@
 The file maps ``<source>-<target>`` (ISO 639-1 codes, as jobs name languages) to a backend and its
 settings; ``defaults`` applies to every pair that does not set a key itself. Model paths may be
 relative to the file's own directory and may start with ``~``. Every mistake is reported with the
-file and the pair it is in.
+file and the pair it is in. A pair into English may name ``backend: whisper`` instead (``*-en``:
+every source): that English is Whisper's translate task, run where the speech is transcribed,
+so this stage only checks such entries and never serves them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
+
+from streams.job_options import ANY, WHISPER, WHISPER_PAIR
 
 Backend = Literal["apertium", "transformers", "ctranslate2"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
@@ -56,9 +60,16 @@ class PairConfig:
 class TranslationConfig:
     pairs: Mapping[tuple[str, str], PairConfig] = field(default_factory=dict)
     origin: str = "translation.yaml"
+    whisper: frozenset[str] = frozenset()  # sources ("*": any) whose English Whisper makes
 
     def for_pair(self, source: str, target: str) -> PairConfig:
         """The pair's configuration, or TranslationConfigError naming the pairs there are."""
+        exact = (source, target) in self.pairs
+        if target == "en" and (source in self.whisper or (ANY in self.whisper and not exact)):
+            raise TranslationConfigError(
+                f"{self.origin}: {source}-en is Whisper's translate task, made where the speech "
+                "is transcribed, not by the translate stage"
+            )
         found = self.pairs.get((source, target))
         if found is None:
             known = ", ".join(f"{s}-{t}" for s, t in self.pairs) or "none"
@@ -94,14 +105,33 @@ def parse_config(data: object, *, origin: str, base: Path) -> TranslationConfig:
         raise TranslationConfigError(f"{origin}: defaults: each pair names its own backend")
     pairs = _mapping(top.get("pairs") or {}, f"{origin}: pairs")
     parsed: dict[tuple[str, str], PairConfig] = {}
+    whisper: set[str] = set()
     for key, body in pairs.items():
         where = f"{origin}: pairs.{key}"
+        if isinstance(body, dict) and body.get("backend") == WHISPER:
+            whisper.add(_whisper_source(str(key), body, where))
+            continue
         match = _PAIR.match(str(key))
         if match is None:
             raise TranslationConfigError(f"{where}: a pair is written source-target, e.g. en-es")
         merged = {**defaults, **_values(_mapping(body, where), where, base)}
         parsed[(match[1], match[2])] = _pair(match[1], match[2], merged, where)
-    return TranslationConfig(pairs=parsed, origin=origin)
+    return TranslationConfig(pairs=parsed, origin=origin, whisper=frozenset(whisper))
+
+
+def _whisper_source(key: str, body: dict[str, Any], where: str) -> str:
+    """The source of a whisper entry: Whisper translates into English only, with the job's
+    own model (so the entry takes no other settings)."""
+    match = WHISPER_PAIR.match(key)
+    if match is None:
+        raise TranslationConfigError(
+            f"{where}: whisper translates into English only: <source>-en, or *-en for any source"
+        )
+    if set(body) != {"backend"}:
+        raise TranslationConfigError(
+            f"{where}: whisper takes no settings (it is the job's own model, task translate)"
+        )
+    return match[1]
 
 
 def _mapping(value: object, where: str) -> dict[str, Any]:
@@ -118,7 +148,9 @@ def _values(raw: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if "backend" in raw:
         if raw["backend"] not in BACKENDS:
-            raise TranslationConfigError(f"{where}: backend must be one of {', '.join(BACKENDS)}")
+            raise TranslationConfigError(
+                f"{where}: backend must be one of {', '.join((*BACKENDS, WHISPER))}"
+            )
         values["backend"] = raw["backend"]
     for key in _INTS:
         if key in raw:

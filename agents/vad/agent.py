@@ -53,7 +53,12 @@ def register(stage: Stage) -> None:
         # "segment": each segment's own language, found where it is transcribed.
         per_segment = audio.language_detection == "segment"
         segments = [
-            replace(s, language="" if per_segment else language, model=audio.model)
+            replace(
+                s,
+                language="" if per_segment else language,
+                model=audio.model,
+                whisper_translate=audio.whisper_translate,
+            )
             for s in segments
         ]
         took = time.perf_counter() - started

@@ -124,6 +124,9 @@ class AudioReady(Event):
     # How an "auto" language is found: "job" (once, from the first speech) or "segment" (each
     # segment, for speech that switches language).
     language_detection: str = "job"
+    # The job's English comes from Whisper's translate task (translation.yaml: backend whisper):
+    # speech in another language is also translated into English where it is transcribed.
+    whisper_translate: bool = False
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> AudioReady:
@@ -139,6 +142,7 @@ class AudioReady(Event):
             language=record["language"],
             model=record["model"],
             language_detection=record["language_detection"],
+            whisper_translate=record["whisper_translate"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -154,6 +158,7 @@ class AudioReady(Event):
             "language": self.language,
             "model": self.model,
             "language_detection": self.language_detection,
+            "whisper_translate": self.whisper_translate,
         }
 
 
@@ -244,6 +249,9 @@ class DecodeRequested(Event):
     # How an "auto" language is found: "job" (once, from the first speech) or "segment" (each
     # segment, for speech that switches language).
     language_detection: str = "job"
+    # The job's English comes from Whisper's translate task (translation.yaml: backend whisper):
+    # speech in another language is also translated into English where it is transcribed.
+    whisper_translate: bool = False
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> DecodeRequested:
@@ -254,6 +262,7 @@ class DecodeRequested(Event):
             language=record["language"],
             model=record["model"],
             language_detection=record["language_detection"],
+            whisper_translate=record["whisper_translate"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -264,6 +273,7 @@ class DecodeRequested(Event):
             "language": self.language,
             "model": self.model,
             "language_detection": self.language_detection,
+            "whisper_translate": self.whisper_translate,
         }
 
 
@@ -936,6 +946,15 @@ class SegmentTranscribed(Event):
     model_version: str
     attempt: int
     processing_seconds: float
+    # The job asked for Whisper's English: english_words (or, for English speech, words) are
+    # this segment's English.
+    whisper_translate: bool = False
+    # The segment's speech translated into English by the same model (task translate), absolute
+    # times; empty for English speech, whose transcript is its English.
+    english_words: tuple[TranscribedWord, ...] = ()
+    # Why the segment's translation failed (its transcript stands; the job's English fails with
+    # this reason).
+    translation_error: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> SegmentTranscribed:
@@ -952,6 +971,9 @@ class SegmentTranscribed(Event):
             model_version=record["model_version"],
             attempt=record["attempt"],
             processing_seconds=record["processing_seconds"],
+            whisper_translate=record["whisper_translate"],
+            english_words=tuple(TranscribedWord.from_record(x) for x in record["english_words"]),
+            translation_error=record["translation_error"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -968,6 +990,9 @@ class SegmentTranscribed(Event):
             "model_version": self.model_version,
             "attempt": self.attempt,
             "processing_seconds": self.processing_seconds,
+            "whisper_translate": self.whisper_translate,
+            "english_words": [x.to_record() for x in self.english_words],
+            "translation_error": self.translation_error,
         }
 
 
@@ -1070,6 +1095,9 @@ class SpeechSegment(Event):
     language: str = ""
     # Declared model name (models.yaml) the job asks for; empty: the stage's current model.
     model: str = ""
+    # The job's English comes from Whisper's translate task (translation.yaml: backend whisper):
+    # speech in another language is also translated into English where it is transcribed.
+    whisper_translate: bool = False
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> SpeechSegment:
@@ -1083,6 +1111,7 @@ class SpeechSegment(Event):
             pcm=record["pcm"],
             language=record["language"],
             model=record["model"],
+            whisper_translate=record["whisper_translate"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -1096,6 +1125,7 @@ class SpeechSegment(Event):
             "pcm": self.pcm,
             "language": self.language,
             "model": self.model,
+            "whisper_translate": self.whisper_translate,
         }
 
 

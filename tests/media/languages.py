@@ -7,7 +7,8 @@ Rerun from the repository root with:
 Each clip is two everyday sentences spoken by one espeak-ng voice (Spanish, German, French),
 0.5 s of silence around and 0.8 s between them, AAC in MP4 like the other fixtures (tests/media/
 generate.py, whose trimming and muxing this reuses). ``languages.json`` holds each clip's
-language code (Whisper's), espeak-ng voice, speed (words per minute) and text. The files are
+language code (Whisper's), espeak-ng voice, speed (words per minute), text and a reference
+English translation. The files are
 committed; rerun only when a clip has to change.
 """
 
@@ -35,6 +36,7 @@ class Clip:
     voice: str  # espeak-ng's
     wpm: int
     sentences: tuple[str, ...]
+    english: str = ""  # a reference translation (WER of Whisper's translate task)
 
 
 # Everyday phrases, voices and rates Whisper base tells apart with a margin (on the AAC clips
@@ -50,6 +52,8 @@ CLIPS = (
             "El tren sale de la estación a las ocho de la mañana.",
             "Mañana vamos a comprar pan y fruta en el mercado del pueblo.",
         ),
+        "The train leaves the station at eight in the morning. Tomorrow we are going to buy "
+        "bread and fruit at the village market.",
     ),
     Clip(
         "de",
@@ -59,6 +63,8 @@ CLIPS = (
             "Ich habe heute keine Zeit, weil ich arbeiten muss.",
             "Können Sie mir bitte sagen, wo der Bahnhof ist?",
         ),
+        "I have no time today because I have to work. Can you please tell me where the train "
+        "station is?",
     ),
     Clip(
         "fr",
@@ -68,6 +74,8 @@ CLIPS = (
             "Bonjour, je voudrais un café et un croissant, s'il vous plaît.",
             "Où est la gare? Je ne sais pas, je ne suis pas d'ici.",
         ),
+        "Hello, I would like a coffee and a croissant, please. Where is the train station? "
+        "I don't know, I'm not from here.",
     ),
 )
 
@@ -105,6 +113,7 @@ def main() -> None:
             "voice": clip.voice,
             "wpm": clip.wpm,
             "text": " ".join(clip.sentences),
+            "english": clip.english,
         }
     (MEDIA / "languages.json").write_text(
         json.dumps(described, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
