@@ -42,17 +42,18 @@ from agents.transcribe.whisper import Clip, Transcript, load_model, transcribe_b
 from agents.vad.agent import vad_options
 from agents.vad.plan import speech_segments
 from streams.events.audio import SAMPLE_RATE, pcm_from_bytes, pcm_to_float
+from streams.events.model import TranscribedWord
 from streams.settings import KaptionSettings
 from tests.wer import word_error_rate
 
 FINE = VadOptions(min_silence_duration_ms=300, speech_pad_ms=0)
-DECODED: list[int] = []  # clips per model call of the batched path
+DECODED: list[tuple[int, float]] = []  # clips and their seconds per batched model call
 
 
 def counted(
     model: WhisperModel, clips: Sequence[Clip], language: str, beam_size: int, prompt: str
 ) -> list[whisper.Decoded]:
-    DECODED.append(len(clips))
+    DECODED.append((len(clips), sum(len(c.pcm) for c in clips) / SAMPLE_RATE))
     return DECODE_ONCE(model, clips, language, beam_size, prompt)
 
 
@@ -127,8 +128,18 @@ def sequential(settings: KaptionSettings) -> Transcribe:
                 word_timestamps=True,
                 condition_on_previous_text=False,
             )
-            text = " ".join(s.text.strip() for s in segments)
-            out.append(Transcript(text, (), "en"))
+            found = list(segments)
+            words = tuple(
+                TranscribedWord(
+                    word=w.word,
+                    start=clip.start + w.start,
+                    end=clip.start + w.end,
+                    probability=w.probability,
+                )
+                for s in found
+                for w in s.words or ()
+            )
+            out.append(Transcript(" ".join(s.text.strip() for s in found), words, "en"))
         return out
 
     return run
@@ -173,7 +184,9 @@ def measure(part: Part, name: str, settings: KaptionSettings) -> dict[str, Any]:
         "wer": word_error_rate(part.reference, text),
         "seconds": took,
         "segments": len(clips),
-        "clips_decoded": sum(DECODED),  # segments and continuations
+        "clips_decoded": sum(n for n, _ in DECODED),  # segments and continuations
+        "audio_decoded_s": sum(s for _, s in DECODED),
+        "speech_s": sum(s.seconds for s in segments),
         "longest_s": max(s.seconds for s in segments),
         "items": items,
     }
@@ -199,7 +212,8 @@ def main() -> None:
             print(
                 f"{part_name:8s} {name:12s} WER {got['wer']:.3f}  {got['seconds']:5.1f} s  "
                 f"{got['segments']} segments, {got['clips_decoded']} decoded "
-                f"(longest {got['longest_s']:.1f} s)  {items}",
+                f"({got['audio_decoded_s']:.0f} s of {got['speech_s']:.0f} s; "
+                f"longest {got['longest_s']:.1f} s)  {items}",
                 flush=True,
             )
 
