@@ -4,7 +4,8 @@ evaluation set (``live_eval_set.py``) without a broker.
 Each part goes through the file lane's own pure code (decode windows, speech detection and
 segment planning, transcription in batches of the stage's size, the hallucination screening)
 and each candidate's transcript is scored against the reference, per part and per item (words
-by their time), with the seconds its transcription took:
+by their time), with the seconds its transcription took (wall and CPU, the model's threads
+included: CPU time moves less with other load on the machine):
 
 - ``main``: no continuation (what the file lane did: a result that stops short is final);
 - ``continue-S``: a result whose words stop more than S seconds before its clip's end is
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -105,6 +107,11 @@ def split_at_pauses(segment: Planned, max_s: float) -> list[Planned]:
     return split_at_pauses(first, max_s) + split_at_pauses(second, max_s)
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 Transcribe = Callable[[Sequence[Clip]], list[Transcript]]
 
 
@@ -166,11 +173,11 @@ def measure(part: Part, name: str, settings: KaptionSettings) -> dict[str, Any]:
     clips = [Clip(s.pcm, s.start) for s in segments]
     transcribe(clips[:1])  # warm: the first call allocates the model's buffers
     DECODED.clear()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     transcripts: list[Transcript] = []
     for i in range(0, len(clips), AUTO_BATCH_SIZE):
         transcripts += transcribe(clips[i : i + AUTO_BATCH_SIZE])
-    took = time.perf_counter() - started
+    took, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     text = " ".join(t.text for t in transcripts)
     # Per item by time: each segment's words where known, else its text at its start.
     timed: list[tuple[float, str]] = []
@@ -183,6 +190,7 @@ def measure(part: Part, name: str, settings: KaptionSettings) -> dict[str, Any]:
     return {
         "wer": word_error_rate(part.reference, text),
         "seconds": took,
+        "cpu_s": cpu,  # the model's threads included: less sensitive to other load
         "segments": len(clips),
         "clips_decoded": sum(n for n, _ in DECODED),  # segments and continuations
         "audio_decoded_s": sum(s for _, s in DECODED),
@@ -210,7 +218,8 @@ def main() -> None:
             path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
             items = " ".join(f"{k} {v:.3f}" for k, v in got["items"].items())
             print(
-                f"{part_name:8s} {name:12s} WER {got['wer']:.3f}  {got['seconds']:5.1f} s  "
+                f"{part_name:8s} {name:12s} WER {got['wer']:.3f}  {got['seconds']:5.1f} s "
+                f"(CPU {got['cpu_s']:5.1f} s)  "
                 f"{got['segments']} segments, {got['clips_decoded']} decoded "
                 f"({got['audio_decoded_s']:.0f} s of {got['speech_s']:.0f} s; "
                 f"longest {got['longest_s']:.1f} s)  {items}",
