@@ -16,7 +16,7 @@ import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.transcribe import Segment
 
-from agents.transcribe.hallucination import DEFAULT_SCREENING, Screening, screen_words
+from agents.transcribe.hallucination import DEFAULT_SCREENING, Screening, no_speech, screen_words
 from streams.events.audio import SAMPLE_RATE, pcm_to_float
 from streams.events.model import TranscribedWord
 
@@ -245,11 +245,16 @@ def decode_once(
     ]
 
 
-def unheard_from(decoded: Decoded, unheard_tail_s: float) -> float | None:
+def unheard_from(
+    decoded: Decoded, unheard_tail_s: float, screening: Screening = DEFAULT_SCREENING
+) -> float | None:
     """Seconds into the clip where its unheard end starts, or None: the result reaches the
-    clip's end, or has no words (decoding the same audio again would give the same)."""
-    words = decoded.segment.words
-    if not words:
+    clip's end, has no words (decoding the same audio again would give the same), or is not
+    speech by Whisper's own verdict (music or noise the detector let through: "Thank you."
+    there had no-speech probabilities of 0.75-0.94, the lost speech 0.34-0.41)."""
+    result = decoded.segment
+    words = result.words
+    if not words or no_speech(result.no_speech_prob, result.avg_logprob, screening):
         return None
     heard = max(w.end for w in words) - decoded.offset
     if heard < MIN_HEARD_S or decoded.audio_end - decoded.offset - heard <= unheard_tail_s:
@@ -265,10 +270,12 @@ def decode_batch(
     beam_size: int,
     prompt: str = "",
     unheard_tail_s: float | None = UNHEARD_TAIL_S,
+    screening: Screening = DEFAULT_SCREENING,
 ) -> list[Decoded]:
     """Decodes segments in one batched model call (``decode_once``), then the unheard end of
     each clip whose words stop more than ``unheard_tail_s`` before its end (None: never) in one
-    more call per round, at most MAX_CONTINUATIONS rounds; one unscreened result per clip."""
+    more call per round, at most MAX_CONTINUATIONS rounds (``unheard_from``, which reads the
+    ``screening``'s no-speech verdict); one unscreened result per clip."""
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"audio must be {SAMPLE_RATE} Hz, got {sample_rate}")
     if not clips:
@@ -281,7 +288,7 @@ def decode_batch(
         unheard: dict[int, Clip] = {}
         for i, chain in enumerate(chains):
             clip, result = chain[-1]
-            start = unheard_from(result, unheard_tail_s)
+            start = unheard_from(result, unheard_tail_s, screening)
             if start is not None:
                 cut = round(start * SAMPLE_RATE)
                 unheard[i] = Clip(clip.pcm[cut:], clip.start + cut / SAMPLE_RATE)
@@ -342,5 +349,7 @@ def transcribe_batch(
     result that stops short) and screens each result for text made up where nobody speaks: the
     batched pipeline applies none of its thresholds itself. Word times come back in absolute
     media seconds; one per clip."""
-    decoded = decode_batch(model, clips, sample_rate, language, beam_size, prompt, unheard_tail_s)
+    decoded = decode_batch(
+        model, clips, sample_rate, language, beam_size, prompt, unheard_tail_s, screening
+    )
     return [screened(c, d, screening) for c, d in zip(clips, decoded, strict=True)]

@@ -11,6 +11,7 @@ from faster_whisper.transcribe import Segment, Word
 
 from agents.decode.media import decode_audio
 from agents.transcribe.agent import transcribe_segments
+from agents.transcribe.hallucination import NO_SCREENING
 from agents.transcribe.whisper import Decoded, unheard_from
 from agents.vad.agent import vad_options
 from agents.vad.plan import speech_segments
@@ -46,7 +47,9 @@ def test_a_long_segment_keeps_the_speech_after_its_pause() -> None:
     assert all(a.start <= b.start for a, b in pairwise(words))  # in order, media times
 
 
-def decoded(ends: list[float], offset: float = 3.0, audio_end: float = 25.0) -> Decoded:
+def decoded(
+    ends: list[float], offset: float = 3.0, audio_end: float = 25.0, no_speech: bool = False
+) -> Decoded:
     words = [Word(end - 0.3, end, f" w{i}", 0.9) for i, end in enumerate(ends)]
     segment = Segment(
         id=1,
@@ -55,9 +58,9 @@ def decoded(ends: list[float], offset: float = 3.0, audio_end: float = 25.0) -> 
         end=audio_end,
         text="".join(w.word for w in words),
         tokens=[],
-        avg_logprob=-0.2,
+        avg_logprob=-1.0 if no_speech else -0.2,
         compression_ratio=1.0,
-        no_speech_prob=0.1,
+        no_speech_prob=0.9 if no_speech else 0.1,
         words=words,
         temperature=0.0,
     )
@@ -70,3 +73,7 @@ def test_only_a_result_that_stops_well_short_is_continued() -> None:
     assert unheard_from(decoded([]), 2.0) is None  # nothing heard: the same audio again
     assert unheard_from(decoded([3.2]), 2.0) is None  # would start where it started
     assert unheard_from(replace(decoded([5.0]), audio_end=7.5), 2.0) == 2.0
+    # Not speech by Whisper's own verdict ("Thank you." on music): not continued, unless the
+    # no-speech check is off.
+    assert unheard_from(decoded([5.0], no_speech=True), 2.0) is None
+    assert unheard_from(decoded([5.0], no_speech=True), 2.0, NO_SCREENING) == 2.0
