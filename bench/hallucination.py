@@ -162,7 +162,9 @@ class Bench:
         words: list[Word] = []
         prompt = ""
         for clip in fixed_clips(decode_audio(str(piece.path)).pcm, 4):
-            [decoded] = decode_batch(self.live_model, [clip], SAMPLE_RATE, "en", 5, prompt)
+            [decoded] = decode_batch(
+                self.live_model, [clip], SAMPLE_RATE, "en", 5, prompt, unheard_tail_s=None
+            )  # the live lane continues no phrase
             found = as_words(clip, decoded, screening)
             words += found
             prompt = " ".join((prompt + "".join(w.text for w in found)).split()[-24:])

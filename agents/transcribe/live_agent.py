@@ -60,6 +60,9 @@ def transcribe_live(
         prompt,
         # The prompt is the last final text: a made-up line let through would be echoed.
         configured_screening(settings),
+        # Not continued: a phrase ends at a short silence, before a pause that could end
+        # Whisper's text early, and an interim's audio ends mid-speech (its next interim hears it).
+        unheard_tail_s=None,
     )
     return transcript, time.perf_counter() - started
 

@@ -7,7 +7,7 @@ import math
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.transcribe import Segment
 
-from agents.transcribe.hallucination import DEFAULT_SCREENING, Screening, screen_words
+from agents.transcribe.hallucination import DEFAULT_SCREENING, Screening, no_speech, screen_words
 from streams.events.audio import SAMPLE_RATE, pcm_to_float
 from streams.events.model import TranscribedWord
 
@@ -166,12 +166,26 @@ LEAD_S = 3
 @dataclass(frozen=True)
 class Decoded:
     """One clip's raw result (faster-whisper's Segment: text, words and the scores the
-    screening reads), with where the clip's audio lies in the laid-out batch."""
+    screening reads), with where the clip's audio lies in the laid-out batch, and ``rest``:
+    the clip's unheard end decoded again (its own clip and result) where this one stopped
+    short."""
 
     segment: Segment
     offset: float
     audio_end: float
     language: str
+    rest: tuple[Clip, Decoded] | None = None
+
+
+# Whisper can end a clip's text at a pause: tiny.en without timestamp tokens gave one sentence
+# of a 27.6-s segment (a sentence, a 1.5-s pause, then 20 s of another voice) and nothing of
+# the rest, and its sequential path with timestamps skipped the rest just the same. A result
+# whose words end more than this before its clip does is continued: the rest of the clip, from
+# the last word's end, is decoded again (each clip's speech ends within the detector's 0.4-s
+# padding of its end, so an unheard stretch this long is speech nobody transcribed).
+UNHEARD_TAIL_S = 2.0
+MAX_CONTINUATIONS = 3  # rounds of continuation: a clip's text is at most this many calls longer
+MIN_HEARD_S = 0.5  # a continuation starts at least this far into its clip: it moves on
 
 
 def detect_languages(model: WhisperModel, clips: Sequence[Clip]) -> list[str]:
@@ -182,24 +196,19 @@ def detect_languages(model: WhisperModel, clips: Sequence[Clip]) -> list[str]:
     return [model.detect_language(audio=pcm_to_float(clip.pcm))[0] for clip in clips]
 
 
-def decode_batch(
+def decode_once(
     model: WhisperModel,
     clips: Sequence[Clip],
-    sample_rate: int,
     language: str,
     beam_size: int,
-    prompt: str = "",
+    prompt: str,
     task: str = "transcribe",
 ) -> list[Decoded]:
-    """Decodes segments in one batched model call (faster-whisper's
-    BatchedInferencePipeline, its default options: no timestamp tokens, no conditioning on
-    earlier text), so a segment's result does not depend on the segments it shares the batch
-    with; one unscreened result per clip. ``task`` "translate": English text of speech in
-    ``language`` (a multilingual model's own translation), words timed the same way."""
-    if sample_rate != SAMPLE_RATE:
-        raise ValueError(f"audio must be {SAMPLE_RATE} Hz, got {sample_rate}")
-    if not clips:
-        return []
+    """One batched model call (faster-whisper's BatchedInferencePipeline, its default options:
+    no timestamp tokens, no conditioning on earlier text), so a segment's result does not
+    depend on the segments it shares the batch with; one result per clip. ``task``
+    "translate": English text of speech in ``language`` (a multilingual model's own
+    translation), words timed the same way."""
     audio = [pcm_to_float(clip.pcm) for clip in clips]
     # A short-window model reads each clip followed by silence up to its window.
     window_s = model.window_s if isinstance(model, ShortWindowModel) else 0
@@ -240,8 +249,71 @@ def decode_batch(
     ]
 
 
+def unheard_from(
+    decoded: Decoded, unheard_tail_s: float, screening: Screening = DEFAULT_SCREENING
+) -> float | None:
+    """Seconds into the clip where its unheard end starts, or None: the result reaches the
+    clip's end, has no words (decoding the same audio again would give the same), or is not
+    speech by Whisper's own verdict (music or noise the detector let through: "Thank you."
+    there had no-speech probabilities of 0.75-0.94, the lost speech 0.34-0.41)."""
+    result = decoded.segment
+    words = result.words
+    if not words or no_speech(result.no_speech_prob, result.avg_logprob, screening):
+        return None
+    heard = max(w.end for w in words) - decoded.offset
+    if heard < MIN_HEARD_S or decoded.audio_end - decoded.offset - heard <= unheard_tail_s:
+        return None  # reaches the end, or would decode (nearly) the same audio again
+    return heard
+
+
+def decode_batch(
+    model: WhisperModel,
+    clips: Sequence[Clip],
+    sample_rate: int,
+    language: str,
+    beam_size: int,
+    prompt: str = "",
+    unheard_tail_s: float | None = UNHEARD_TAIL_S,
+    screening: Screening = DEFAULT_SCREENING,
+    task: str = "transcribe",
+) -> list[Decoded]:
+    """Decodes segments in one batched model call (``decode_once``), then the unheard end of
+    each clip whose words stop more than ``unheard_tail_s`` before its end (None: never) in one
+    more call per round, at most MAX_CONTINUATIONS rounds (``unheard_from``, which reads the
+    ``screening``'s no-speech verdict); one unscreened result per clip."""
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"audio must be {SAMPLE_RATE} Hz, got {sample_rate}")
+    if not clips:
+        return []
+    results = decode_once(model, clips, language, beam_size, prompt, task)
+    # Each clip's chain of (clip, result): its first call, then each continuation.
+    chains = [[(clip, result)] for clip, result in zip(clips, results, strict=True)]
+    for _ in range(MAX_CONTINUATIONS if unheard_tail_s is not None else 0):
+        assert unheard_tail_s is not None
+        unheard: dict[int, Clip] = {}
+        for i, chain in enumerate(chains):
+            clip, result = chain[-1]
+            start = unheard_from(result, unheard_tail_s, screening)
+            if start is not None:
+                cut = round(start * SAMPLE_RATE)
+                unheard[i] = Clip(clip.pcm[cut:], clip.start + cut / SAMPLE_RATE)
+        if not unheard:
+            break
+        again = decode_once(model, list(unheard.values()), language, beam_size, prompt, task)
+        for i, tail, result in zip(unheard, unheard.values(), again, strict=True):
+            chains[i].append((tail, result))
+    decoded = []
+    for chain in chains:
+        rest: tuple[Clip, Decoded] | None = None
+        for clip, result in reversed(chain[1:]):
+            rest = (clip, replace(result, rest=rest))
+        decoded.append(replace(chain[0][1], rest=rest))
+    return decoded
+
+
 def screened(clip: Clip, decoded: Decoded, screening: Screening) -> Transcript:
-    """A clip's transcript without what the screening drops; word times in media seconds."""
+    """A clip's transcript without what the screening drops (each call's result screened on
+    its own scores); word times in media seconds."""
     result = decoded.segment
     raw = result.words or []
     kept = screen_words(
@@ -260,8 +332,12 @@ def screened(clip: Clip, decoded: Decoded, screening: Screening) -> Transcript:
         )
         for w in kept
     )
-    text = result.text if len(kept) == len(raw) else "".join(w.word for w in kept)
-    return Transcript(text.strip(), words, decoded.language)
+    text = (result.text if len(kept) == len(raw) else "".join(w.word for w in kept)).strip()
+    if decoded.rest is not None:
+        rest = screened(*decoded.rest, screening)
+        words += rest.words
+        text = " ".join(t for t in (text, rest.text) if t)
+    return Transcript(text, words, decoded.language)
 
 
 def transcribe_batch(
@@ -272,10 +348,14 @@ def transcribe_batch(
     beam_size: int,
     prompt: str = "",
     screening: Screening = DEFAULT_SCREENING,
+    unheard_tail_s: float | None = UNHEARD_TAIL_S,
     task: str = "transcribe",
 ) -> list[Transcript]:
-    """Transcribes segments in one batched model call (``decode_batch``) and screens each
-    result for text made up where nobody speaks: the batched pipeline applies none of its
-    thresholds itself. Word times come back in absolute media seconds; one per clip."""
-    decoded = decode_batch(model, clips, sample_rate, language, beam_size, prompt, task)
+    """Transcribes segments in one batched model call (``decode_batch``, which continues a
+    result that stops short) and screens each result for text made up where nobody speaks: the
+    batched pipeline applies none of its thresholds itself. Word times come back in absolute
+    media seconds; one per clip."""
+    decoded = decode_batch(
+        model, clips, sample_rate, language, beam_size, prompt, unheard_tail_s, screening, task
+    )
     return [screened(c, d, screening) for c, d in zip(clips, decoded, strict=True)]

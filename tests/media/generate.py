@@ -5,7 +5,8 @@ Rerun from the repository root with:
     python tests/media/generate.py
 
 (``python tests/media/generate.py no-speech`` makes only the no-speech files for the
-hallucination checks: tones, noise and speech with long pauses.)
+hallucination checks: tones, noise and speech with long pauses; ``long-segment`` only the
+long segment Whisper stopped short in.)
 
 Speech comes from espeak-ng (voice en-us, 150 wpm); everything is encoded and muxed with
 PyAV, so no ffmpeg CLI is needed. Output is deterministic for a given espeak-ng/FFmpeg build
@@ -64,11 +65,11 @@ class AudioSpec:
     bitrate: int | None = None  # bits per second; None for lossless codecs
 
 
-def synth(text: str) -> np.ndarray:
+def synth(text: str, voice: str = VOICE, wpm: int = WPM) -> np.ndarray:
     """Speak ``text`` with espeak-ng and return mono int16 samples at ESPEAK_RATE."""
     with tempfile.TemporaryDirectory() as tmp:
         wav_path = Path(tmp) / "say.wav"
-        cmd = ["espeak-ng", "-v", VOICE, "-s", str(WPM), "-w", str(wav_path), text]
+        cmd = ["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(wav_path), text]
         subprocess.run(cmd, check=True)
         with wave.open(str(wav_path), "rb") as wav:
             assert wav.getframerate() == ESPEAK_RATE and wav.getnchannels() == 1
@@ -283,9 +284,37 @@ def no_speech_media() -> None:
     (MEDIA / "paused.json").write_text(json.dumps(reference, indent=2) + "\n")
 
 
+# --- One long segment (tests/integration/test_transcribe_batching.py) --------------------------
+# A sentence, a 1.7-s pause (shorter than speech detection's 2-s silence: one 22-s segment) and
+# 20 s of another voice: tiny.en without timestamp tokens transcribed the first sentence only.
+LONG_FIRST = ("en+f1", 140, "The last train leaves the station at midnight.")
+LONG_REST = (
+    "en+m6",
+    200,
+    "Our guide for the day was Harriet Lindqvist, who grew up in Stockholm. "
+    "She showed us the old harbour, the royal palace and a small museum of ships. "
+    "At lunch we met Giorgio Benedetti and his sister Elena from Turin. "
+    "In the afternoon we walked across the bridges to the island of Djurgarden. "
+    "Before dinner, Samuel Okafor told us about his work as an architect in Lagos.",
+)
+LONG_PAUSE_S = 1.7
+
+
+def long_segment() -> None:
+    first, rest = (trim(synth(text, voice, wpm)) for voice, wpm, text in (LONG_FIRST, LONG_REST))
+    pause = np.zeros(round(LONG_PAUSE_S * ESPEAK_RATE), np.int16)
+    audio = np.concatenate([first, pause, rest])
+    write(MEDIA / "long_segment.flac", audio, AudioSpec("flac", 16000))
+    reference = {"text": f"{LONG_FIRST[2]} {LONG_REST[2]}"}
+    (MEDIA / "long_segment.json").write_text(json.dumps(reference, indent=2) + "\n")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["no-speech"]:
         no_speech_media()
+    elif sys.argv[1:] == ["long-segment"]:
+        long_segment()
     else:
         main()
         no_speech_media()
+        long_segment()
