@@ -4,7 +4,10 @@
 Per final word: the caption latency from the capture of the audio that ends it to its final
 publication in the source (cues-live) and to its publication in each target language
 (translate-live), p50/p95/max as the cues carry them; the delay translation adds per word (the
-two apart); the backend's time per call (``kaption_inference_seconds{stage="translate-live"}``).
+two apart: for a word final in an interim, this includes the wait for its phrase's final, since
+interims are not translated); per final, the translate-live hop alone (its translated
+publication after the source's); the backend's time per call
+(``kaption_inference_seconds{stage="translate-live"}``).
 
 Run: ``python bench/live_translation.py [--minutes 1] [--translate es]``. Progress goes to
 stderr, figures to stdout and bench/out/live-translation.json.
@@ -103,16 +106,23 @@ def main() -> None:
             for c in done
             for s, t in zip(source[c.seq].words, c.words, strict=True)
         ]
+        # The translate-live hop alone: each final's translated publication after its source's.
+        hop = [c.published_at - source[c.seq].published_at for c in done]
         gaps = [c.reason for c in cues if c.language == language and c.kind == LiveKind.GAP]
         figures[f"translated_{language}_s"] = latencies_of = latency_summary(latencies)
         figures[f"added_{language}_s"] = added_of = latency_summary(added)
+        figures[f"hop_{language}_s"] = hop_of = latency_summary(hop)
         figures[f"gaps_{language}"] = gaps
-        rows += [(f"translated {language}", latencies_of), (f"added by {language}", added_of)]
+        rows += [
+            (f"translated {language}", latencies_of),
+            (f"added by {language}", added_of),
+            (f"{language} after source", hop_of),
+        ]
     for label, s in rows:
         assert isinstance(s, dict)
         print(
             f"{label:20s} p50 {s['p50']:.2f} s  p95 {s['p95']:.2f} s  max {s['max']:.2f} s"
-            f"  ({s['count']} words)"
+            f"  ({s['count']} {'finals' if label.endswith('after source') else 'words'})"
         )
     if calls:
         print(
