@@ -89,6 +89,12 @@ def register(stage: Stage) -> None:
         states[event.stream_id] = state.to_dict()
         log.info("stream %s: live translation into %s", event.stream_id, ", ".join(state.live()))
 
+    async def timed(language: str, texts: Sequence[str]) -> list[str]:
+        began = time.perf_counter()
+        done = await platform.run_in_lane(LANE, translate_texts, settings, source, language, texts)
+        inference_seconds.observe(time.perf_counter() - began)
+        return done
+
     async def translate(state: StreamLanguages, cue: LiveCue) -> None:
         """Each language's final (or gap) published as soon as it is ready, so one language
         does not wait for the next."""
@@ -102,15 +108,7 @@ def register(stage: Stage) -> None:
                     await stage.publish(Outgoing("live.translated", gap))
                 continue
             try:
-                began = time.perf_counter()
-                done = (
-                    await platform.run_in_lane(
-                        LANE, translate_texts, settings, source, language, texts
-                    )
-                    if texts
-                    else []
-                )
-                inference_seconds.observe(time.perf_counter() - began)
+                done = await timed(language, texts) if texts else []
             except Exception as error:  # the source captions go on whatever happens here
                 why = reason(error)
                 failed(cue.stream_id, language, why, type(error).__name__)
