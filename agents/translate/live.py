@@ -16,6 +16,7 @@ error costs that phrase alone.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -31,6 +32,9 @@ from streams.events.model import (
     LiveWord,
     SourceCue,
 )
+
+# How far the ingest's clock (a start's time) may run ahead of cues-live's (a cue's).
+CLOCK_SKEW_S = 1.0
 
 
 @dataclass(slots=True)
@@ -65,10 +69,35 @@ class StreamLanguages:
         )
 
 
-def started(event: LiveStreamStarted) -> StreamLanguages | None:
-    """The stream's state, or None when it asks for no translation (each language once)."""
-    languages = tuple(dict.fromkeys(x for x in event.languages if x))
-    return StreamLanguages(languages=languages) if languages else None
+def started(event: LiveStreamStarted) -> StreamLanguages:
+    """The stream's state: its languages, each once (none: the stream is known, untranslated)."""
+    return StreamLanguages(languages=tuple(dict.fromkeys(x for x in event.languages if x)))
+
+
+@dataclass(slots=True)
+class Early:
+    """Cues of streams whose start has not been read yet: live.streams and live.cues are read
+    side by side, so a worker catching up a backlog may meet a stream's first finals before its
+    start. They wait here (in memory: a restart translates none of them) for the start, which
+    takes those published since it; a stream that never starts (an older ingest) keeps only its
+    newest ``per_stream``, and only the newest ``streams`` streams are kept."""
+
+    per_stream: int = 64
+    streams: int = 256
+    held: dict[str, deque[LiveCue]] = field(default_factory=dict)
+
+    def hold(self, cue: LiveCue) -> None:
+        queue = self.held.pop(cue.stream_id, None) or deque(maxlen=self.per_stream)
+        queue.append(cue)
+        self.held[cue.stream_id] = queue  # newest last: the first is the stalest stream
+        while len(self.held) > self.streams:
+            del self.held[next(iter(self.held))]
+
+    def claim(self, event: LiveStreamStarted) -> list[LiveCue]:
+        """The stream's held cues of this run (published after its start; an earlier run of the
+        same id is older), in order."""
+        held = self.held.pop(event.stream_id, ())
+        return [c for c in held if c.published_at >= event.started_at - CLOCK_SKEW_S]
 
 
 def source_texts(cue: LiveCue) -> list[str]:

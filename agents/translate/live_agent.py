@@ -4,9 +4,10 @@ the stream's marks per language on live.translated (agents/translate/live.py).
 A consumer group of its own beside the live lane, reading live.cues after cues-live published
 them, so translation never delays the source captions and scales apart from them. A stream's
 languages come with its start (LiveStreamStarted on live.streams, co-partitioned with
-live.cues); its state (languages, stopped ones, where each language's cues end) is a small
-JSON value in a changelog-backed table. Each final is one batched call of the pair's backend
-(translation.yaml, loaded when the stream starts) per language, in a lane of its own.
+live.cues; cues read before it wait for it in memory); its state (languages, stopped ones,
+where each language's cues end) is a small JSON value in a changelog-backed table. Each final
+is one batched call of the pair's backend (translation.yaml, loaded when the stream starts) per
+language, in a lane of its own.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from agents.translate.agent import translator
 from agents.translate.backends import TranslationUnavailable
 from agents.translate.config import TranslationConfigError
 from agents.translate.live import (
+    Early,
     StreamLanguages,
     failed_gap,
     passed_on,
@@ -72,22 +74,27 @@ def register(stage: Stage) -> None:
     states = stage.table("translate.live", stage.partitions(INPUTS))  # stream id -> state
     latency = METRICS.live_latency_seconds.labels("translated")
     inference_seconds = METRICS.inference_seconds.labels("translate-live")
+    early = Early()  # cues read before their stream's start
 
     def failed(stream_id: str, language: str, why: str, error_class: str) -> None:
         log.warning("stream %s: no translation into %s: %s", stream_id, language, why)
         METRICS.live_translation_failures.labels(error_class).inc()
 
-    async def start(event: LiveStreamStarted) -> None:
+    async def start(event: LiveStreamStarted) -> list[Outgoing]:
+        # Known from now on, translated or not (a reused id forgets its last run's languages).
         state = started(event)
-        if state is None:  # no translation (a reused id forgets its last run's)
-            states.pop(event.stream_id, None)
-            return
         unusable = await platform.run_in_lane(LANE, opened, settings, source, state.languages)
         for language, why in unusable.items():
             failed(event.stream_id, language, why, "TranslationUnavailable")
         state.failed.update(unusable)
         states[event.stream_id] = state.to_dict()
-        log.info("stream %s: live translation into %s", event.stream_id, ", ".join(state.live()))
+        if state.languages:
+            log.info(
+                "stream %s: live translation into %s", event.stream_id, ", ".join(state.live())
+            )
+        for cue in early.claim(event):  # in order: each is published before the next
+            await stage.publish_all(await received(cue))
+        return []
 
     async def timed(language: str, texts: Sequence[str]) -> list[str]:
         began = time.perf_counter()
@@ -125,20 +132,27 @@ def register(stage: Stage) -> None:
                 latency.observe(word.final_latency_s)
             await stage.publish(Outgoing("live.translated", final))
 
+    async def received(cue: LiveCue) -> list[Outgoing]:
+        if cue.kind is LiveKind.INTERIM:
+            return []  # not translated
+        stored = states.get(cue.stream_id)
+        if stored is None:  # its start is still to come (or it has none: an older ingest)
+            early.hold(cue)
+            return []
+        state = StreamLanguages.from_dict(stored)
+        if cue.kind is LiveKind.END:
+            states.pop(cue.stream_id, None)
+        if not state.languages:
+            return []
+        if cue.kind is LiveKind.FINAL:
+            await translate(state, cue)
+            states[cue.stream_id] = state.to_dict()
+            return []
+        return [Outgoing("live.translated", c) for c in passed_on(state, cue, time.time())]
+
     async def handle(event: LiveStreamStarted | LiveCue) -> list[Outgoing]:
         if isinstance(event, LiveStreamStarted):
-            await start(event)
-            return []
-        stored = states.get(event.stream_id)
-        if stored is None or event.kind is LiveKind.INTERIM:
-            return []  # not translated: no languages asked, or an interim
-        state = StreamLanguages.from_dict(stored)
-        if event.kind is LiveKind.FINAL:
-            await translate(state, event)
-            states[event.stream_id] = state.to_dict()
-            return []
-        if event.kind is LiveKind.END:
-            states.pop(event.stream_id, None)
-        return [Outgoing("live.translated", c) for c in passed_on(state, event, time.time())]
+            return await start(event)
+        return await received(event)
 
     stage.agent(INPUTS, handle, on_failure=lambda key, error: [])

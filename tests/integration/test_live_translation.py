@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ from agents.cues.model import Cue
 from agents.subtitles.render import parse_cues
 from clients.live.ingest import IngestOptions, read_live
 from clients.live.session import Captions, StreamClient, ingest
-from streams.events.model import LiveCue, LiveKind
+from streams.broker.topics import Outgoing
+from streams.events.model import LiveCue, LiveCueLine, LiveKind, LiveWord
 from streams.runtime.processes import free_port, wait_ready, worker_process
 from streams.runtime.roles import LIVE_STAGES
 from streams.settings import KaptionSettings
@@ -172,3 +173,45 @@ def test_a_stream_asking_for_spanish_gets_spanish_files_beside_its_own(
     assert "translation into de failed" in german[0].reason
     assert str(lane.missing) in german[0].reason
     assert parse_cues((lane.out_dir / "talk.de.srt").read_text(), "srt") == []
+
+
+def handled_by_translate_live(port: int) -> float:
+    return sum(
+        s.value
+        for s in scrape(port, "kaption_stage_events")
+        if s.name.endswith("_total") and s.labels["stage"] == "translate-live"
+    )
+
+
+def test_finals_read_before_their_streams_start_are_translated_once_it_comes(
+    lane: LiveTranslation,
+) -> None:
+    """live.streams and live.cues are read side by side: a worker behind on live.streams (here:
+    the start published after the stream's cues were handled) still translates them."""
+    now = time.time()
+    words = (("The", 0.5, 0.8), ("dog", 0.8, 1.2), ("is", 1.2, 1.4), ("lazy.", 1.4, 2.0))
+    phrase = LiveCue(
+        stream_id="early", seq=0, revision=1, kind=LiveKind.FINAL, start=0.5, end=2.0,
+        stable="", unstable="", cues=(LiveCueLine(start=0.5, end=2.5, text="The dog is lazy."),),
+        words=tuple(LiveWord(word=w, start=s, end=e, first_latency_s=0.5, final_latency_s=0.9)
+                    for w, s, e in words),
+        watermark=2.0, source_offset=0.0, gap_s=0.0, reason="", published_at=now,
+        capture_end=now - 0.9,
+    )  # fmt: skip
+    end = replace(phrase, seq=1, kind=LiveKind.END, cues=(), words=(), reason="source ended")
+    seen: list[LiveCue] = []
+    with StreamClient(lane.settings) as client:
+        before = handled_by_translate_live(lane.port)
+        client.send(Outgoing("live.cues", phrase))
+        client.send(Outgoing("live.cues", end))
+        deadline = time.monotonic() + 60
+        while handled_by_translate_live(lane.port) < before + 2 and time.monotonic() < deadline:
+            seen += client.cues(0.2)
+        assert handled_by_translate_live(lane.port) >= before + 2, "translate-live read nothing"
+        client.publish_start("early", ("es",))
+        while not any(c.language == "es" and c.kind == LiveKind.END for c in seen):
+            assert time.monotonic() < deadline + 60, seen
+            seen += client.cues(0.2)
+    spanish = [c for c in seen if c.stream_id == "early" and c.language == "es"]
+    assert [c.kind for c in spanish] == [LiveKind.FINAL, LiveKind.END]
+    assert "perro" in spanish[0].cues[0].text.lower(), spanish[0]

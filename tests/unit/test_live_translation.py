@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from agents.cues.check import check_cues
 from agents.cues.model import Cue
 from agents.translate.live import (
+    Early,
     StreamLanguages,
     failed_gap,
     passed_on,
@@ -74,8 +75,24 @@ def test_a_stream_asks_for_each_language_once_or_for_none() -> None:
     asked = started(
         LiveStreamStarted(stream_id="s", languages=("es", "", "de", "es"), started_at=0)
     )
-    assert asked is not None and asked.languages == ("es", "de") and asked.live() == ["es", "de"]
-    assert started(LiveStreamStarted(stream_id="s", languages=(), started_at=0)) is None
+    assert asked.languages == ("es", "de") and asked.live() == ["es", "de"]
+    untranslated = started(LiveStreamStarted(stream_id="s", languages=(), started_at=0))
+    assert untranslated.languages == () and untranslated.live() == []
+
+
+def test_cues_read_before_their_streams_start_wait_for_it_bounded() -> None:
+    early = Early(per_stream=3, streams=2)
+    old_run = replace(mark(0, LiveKind.END), published_at=NOW - 100)
+    cues = [final(seq, [(seq, seq + 1.0, f"w{seq}")]) for seq in range(5)]
+    for cue in [old_run, *cues]:
+        early.hold(cue)
+    # The newest per_stream of this run, in order; the earlier run's end is not this run's.
+    start = LiveStreamStarted(stream_id="s", languages=("es",), started_at=NOW - 10)
+    assert early.claim(start) == cues[-3:]
+    assert early.claim(start) == []  # claimed once
+    for stream_id in ("a", "b", "c"):
+        early.hold(replace(cues[0], stream_id=stream_id))
+    assert list(early.held) == ["b", "c"]  # only the newest streams are kept
 
 
 def test_the_state_survives_json() -> None:
@@ -150,7 +167,7 @@ def test_placed_cues_never_overlap_or_start_before_the_floor(
     for a, b in itertools.pairwise(out):
         assert a.end <= b.start
     for c in out:
-        assert c.start <= c.end <= c.start + DEFAULT_RULES.max_duration
+        assert c.start <= c.end <= c.start + DEFAULT_RULES.max_duration + 1e-9  # whole ms
 
 
 def test_marks_go_to_each_language_and_the_end_says_why_a_language_stopped() -> None:
