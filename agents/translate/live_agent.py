@@ -50,15 +50,17 @@ def source_language(settings: KaptionSettings) -> str:
     return "en" if settings.language == AUTO else settings.language
 
 
-def opened(settings: KaptionSettings, source: str, languages: Sequence[str]) -> dict[str, str]:
+def opened(
+    settings: KaptionSettings, source: str, languages: Sequence[str]
+) -> dict[str, Exception]:
     """Loads each pair's backend (once per process) before the stream's first final needs it;
     returns the languages that cannot be served, with why."""
-    unusable = {}
+    unusable: dict[str, Exception] = {}
     for language in languages:
         try:
             translator(settings, source, language)
         except PERMANENT as error:
-            unusable[language] = reason(error)
+            unusable[language] = error
     return unusable
 
 
@@ -84,9 +86,9 @@ def register(stage: Stage) -> None:
         # Known from now on, translated or not (a reused id forgets its last run's languages).
         state = started(event)
         unusable = await platform.run_in_lane(LANE, opened, settings, source, state.languages)
-        for language, why in unusable.items():
-            failed(event.stream_id, language, why, "TranslationUnavailable")
-        state.failed.update(unusable)
+        for language, error in unusable.items():
+            state.failed[language] = reason(error)
+            failed(event.stream_id, language, reason(error), type(error).__name__)
         states[event.stream_id] = state.to_dict()
         if state.languages:
             log.info(
