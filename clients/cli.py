@@ -867,6 +867,17 @@ def dlq_replay(
 # --- live streams -----------------------------------------------------------------------------
 
 
+def live_translate_option(fn: Any) -> Any:
+    return click.option(
+        "--translate",
+        "translate",
+        default=None,
+        metavar="LANGS",
+        help="Also live captions in these languages, e.g. es,de (NAME.es.vtt, .m3u8, .srt; "
+        "finals only; translation.yaml says which backend serves each pair).",
+    )(fn)
+
+
 def realtime_option(fn: Any) -> Any:
     return click.option(
         "--realtime/--as-fast-as-read",
@@ -879,8 +890,11 @@ def realtime_option(fn: Any) -> Any:
 @click.argument("source")
 @click.option("--stream-id", required=True, help="The stream's id (the Kafka key of its events).")
 @realtime_option
+@live_translate_option
 @kafka_options
-def ingest(source: str, stream_id: str, realtime: bool | None, **options: Any) -> None:
+def ingest(
+    source: str, stream_id: str, realtime: bool | None, translate: str | None, **options: Any
+) -> None:
     """Publish a live SOURCE's audio to Kafka for live workers elsewhere, until it ends, is
     silent for KAPTION_LIVE_IDLE_TIMEOUT_S, or Ctrl-C. SOURCE: anything FFmpeg reads live
     (udp://, rtp://, srt://, rtmp://, rtsp://, http(s):// HLS) or a file."""
@@ -893,7 +907,8 @@ def ingest(source: str, stream_id: str, realtime: bool | None, **options: Any) -
     stop_on_signals(stop)
     paced = realtime if realtime is not None else "://" not in source
     with StreamClient(settings, notify=say) as client:
-        end = ingest(client, stream_id, read_source(source, settings, paced, stop))
+        items = read_source(source, settings, paced, stop)
+        end = ingest(client, stream_id, items, languages=targets(translate))
     console.print(f"stream {stream_id} ended after {end.media_time:.1f} s: {end.reason}")
 
 
@@ -905,6 +920,7 @@ def ingest(source: str, stream_id: str, realtime: bool | None, **options: Any) -
 @click.option(
     "--model", default=None, help="faster-whisper model name or path (default bundled tiny.en)."
 )
+@live_translate_option
 @click.option(
     "--replay/--no-replay",
     default=False,
@@ -920,6 +936,7 @@ def live(
     realtime: bool | None,
     model: str | None,
     replay: bool,
+    translate: str | None,
     **options: Any,
 ) -> None:
     """One machine, live: broker (embedded unless given), topics, the live workers, and SOURCE
@@ -939,6 +956,7 @@ def live(
         stop_on_signals,
         stream_name,
     )
+    from streams.job_options import translation_name
     from streams.operations.live_files import remove_outputs
     from streams.runtime.roles import FILE_STAGES, LIVE_STAGES
 
@@ -946,7 +964,9 @@ def live(
     stream_id = name or stream_name(source)
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    remove_outputs(out, stream_id)  # a new stream under this name
+    languages = targets(translate)
+    for base in (stream_id, *(translation_name(stream_id, x) for x in languages)):
+        remove_outputs(out, base)  # a new stream under this name
     # The replay's request needs the file lane: asked for only when this worker runs it too.
     settings = make_settings(whisper_model=model, live_out_dir=out, live_replay=replay, **options)
     stages = [*LIVE_STAGES, *FILE_STAGES] if replay else list(LIVE_STAGES)
@@ -967,7 +987,7 @@ def live(
             raise click.ClickException(f"the live workers: {exc}") from exc
         stop_on_signals(stop)
         paced = realtime if realtime is not None else "://" not in source
-        captions = Captions(stream_id, console.print)
+        captions = Captions(stream_id, console.print, languages=languages)
         with StreamClient(settings, notify=say) as client:
             console.print(f"live: {source} -> {out / stream_id}.vtt, .m3u8 (Ctrl-C ends it)")
             end = ingest(
@@ -975,6 +995,7 @@ def live(
                 stream_id,
                 read_source(source, settings, paced, stop),
                 lambda: captions.take(client.cues()),
+                languages,
             )
             follow_to_end(client, captions, RUN_WORKER_START_S)
         final = out / f"{stream_id}.srt"
@@ -994,8 +1015,10 @@ def live(
         click.echo(line)
     if captions.ended is None or not final.exists():
         raise click.ClickException("the captions did not reach the end of the stream")
-    for suffix in (".srt", ".vtt", ".m3u8"):
-        click.echo(f"wrote {out / stream_id}{suffix}")
+    for base in (stream_id, *(translation_name(stream_id, x) for x in languages)):
+        for suffix in (".srt", ".vtt", ".m3u8"):
+            if (out / f"{base}{suffix}").exists():
+                click.echo(f"wrote {out / base}{suffix}")
     console.print(f"wall time {time.perf_counter() - started:.1f} s")
 
 

@@ -20,6 +20,7 @@ from streams.events.model import (
     LiveCueLine,
     LiveKind,
     LiveSegment,
+    LiveStreamStarted,
     LiveTranscript,
     LiveWord,
     ModelServing,
@@ -216,7 +217,10 @@ EXAMPLES: dict[str, Event] = {
             gap_s=0.0,
             reason="",
             published_at=1_790_000_001.1,
+            capture_end=1_790_000_000.2,
+            language="es",
         ),
+        LiveStreamStarted(stream_id="s", languages=("es", "de"), started_at=1_790_000_000.0),
         JobStatus(
             job_id="j",
             name="a",

@@ -400,6 +400,7 @@ def _release(step: Step, t: LiveTranscript, now: float, rules: CueRules) -> None
             words=words,
             gap_s=t.end - t.start if t.kind is LiveKind.GAP else 0.0,
             reason=t.reason if t.kind in (LiveKind.GAP, LiveKind.END) else "",
+            capture_end=t.capture_end,
         )
     )
     if t.kind is LiveKind.END:
@@ -421,6 +422,7 @@ def _cue(
     words: tuple[LiveWord, ...] = (),
     gap_s: float = 0.0,
     reason: str = "",
+    capture_end: float = 0.0,
 ) -> LiveCue:
     return LiveCue(
         stream_id=state.stream_id,
@@ -438,6 +440,8 @@ def _cue(
         gap_s=gap_s,
         reason=reason,
         published_at=now,
+        # Later readers (translation) measure their own latency from the capture.
+        capture_end=capture_end,
     )
 
 

@@ -1,7 +1,8 @@
 """subtitles-live: LiveCues -> each stream's files in ``KAPTION_LIVE_OUT_DIR``: the rolling
 NAME.vtt, the HLS subtitle playlist NAME.m3u8 with its WebVTT segments, and at the end the
 complete NAME.srt and NAME.vtt (agents/subtitles/live.py). NAME is the stream id, made safe as a
-file name.
+file name. Translated finals (live.translated, from translate-live) get the same files as
+NAME.<language>.vtt, .m3u8 (segments NAME.<language>-<n>.vtt) and .srt, by the same writer.
 
 The files are the state: each stream's writer records its progress in a sidecar file next to
 them, so a restarted worker resumes without losing or repeating a caption.
@@ -23,12 +24,13 @@ from agents.subtitles.live import LiveOutputs
 from agents.subtitles.replay import apply_replay
 from streams.broker.topics import Outgoing
 from streams.events.model import LiveCue, LiveKind, SubtitlesReady
+from streams.job_options import translation_name
 from streams.operations.live_files import file_name
 from streams.operations.replay import is_replay, replay_job_id, replay_request
 from streams.runtime.stage import Stage
 from streams.sources import UnsafeSource
 
-INPUTS = ("live.cues", "subtitles.ready")
+INPUTS = ("live.cues", "subtitles.ready", "live.translated")
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +38,37 @@ log = logging.getLogger(__name__)
 def register(stage: Stage) -> None:
     settings = stage.settings
     out_dir = settings.live_out_dir
-    writers: dict[str, LiveOutputs] = {}  # the streams in progress on this worker
+    # The streams in progress on this worker, by stream id and language ("": the source's).
+    writers: dict[tuple[str, str], LiveOutputs] = {}
 
-    def writer(stream_id: str) -> LiveOutputs:
+    def writer(stream_id: str, language: str) -> LiveOutputs:
         assert out_dir is not None
-        if stream_id not in writers:
-            writers[stream_id] = LiveOutputs(
+        if (stream_id, language) not in writers:
+            name = file_name(stream_id)
+            writers[stream_id, language] = LiveOutputs(
                 out_dir,
-                file_name(stream_id),
+                translation_name(name, file_name(language)) if language else name,
                 settings.live_hls_segment_s,
                 settings.live_playlist_window,
             )
-        return writers[stream_id]
+        return writers[stream_id, language]
 
     def write(cue: LiveCue) -> list[Outgoing]:
         if out_dir is None:
-            if cue.kind == LiveKind.END:
+            if cue.kind == LiveKind.END and not cue.language:
                 log.warning("stream %s: no KAPTION_LIVE_OUT_DIR, no files written", cue.stream_id)
             return []
-        writer(cue.stream_id).add(cue)
+        writer(cue.stream_id, cue.language).add(cue)
         if cue.kind == LiveKind.END:
-            writers.pop(cue.stream_id, None)
+            writers.pop((cue.stream_id, cue.language), None)
             log.info(
-                "stream %s ended (%s): files written in %s", cue.stream_id, cue.reason, out_dir
+                "stream %s%s ended (%s): files written in %s",
+                cue.stream_id,
+                f" in {cue.language}" if cue.language else "",
+                cue.reason,
+                out_dir,
             )
-            return replay(cue)
+            return [] if cue.language else replay(cue)
         return []
 
     def replay(end: LiveCue) -> list[Outgoing]:
@@ -81,6 +89,10 @@ def register(stage: Stage) -> None:
         # File writes of a few hundred bytes; the segment and playlist rewrites are atomic.
         return await stage.platform.run_in_lane("live-files", write, cue)
 
+    async def translated(cue: LiveCue) -> list[Outgoing]:
+        # NAME.<language>.vtt, .m3u8 (+ segments) and .srt, in a lane of their own.
+        return await stage.platform.run_in_lane("live-translated-files", write, cue)
+
     def replace(ready: SubtitlesReady) -> list[Outgoing]:
         assert out_dir is not None
         written = apply_replay(out_dir, ready)
@@ -95,3 +107,5 @@ def register(stage: Stage) -> None:
 
     stage.agent(INPUTS[0], handle, on_failure=lambda key, error: [])
     stage.agent(INPUTS[1], replayed, on_failure=lambda key, error: [], name="replay")
+    # Translations: an agent of their own, so a language's files never hold the source's up.
+    stage.agent(INPUTS[2], translated, on_failure=lambda key, error: [], name="translated")

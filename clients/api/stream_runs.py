@@ -26,6 +26,7 @@ from streams.broker.topics import load_registry
 from streams.events.codec import DecodeError
 from streams.events.model import LiveCue
 from streams.events.registry import event_codec
+from streams.job_options import translation_name
 from streams.operations.live_files import remove_outputs
 from streams.runtime.kafka import KafkaAuthenticationError
 from streams.settings import KaptionSettings
@@ -60,6 +61,7 @@ def redact(source: str) -> str:
 class IngestRun:
     stream_id: str
     source: str  # what FFmpeg opens (a path resolved under the media root)
+    languages: tuple[str, ...] = ()  # of its live translation
     started_at: float = field(default_factory=time.time)
     stop: threading.Event = field(default_factory=threading.Event)
     end: End | None = None
@@ -193,7 +195,7 @@ class LiveStreams:
         self.lock = threading.Lock()
         self.cues = CueView(settings)
 
-    def start(self, stream_id: str, source: str) -> IngestRun:
+    def start(self, stream_id: str, source: str, languages: tuple[str, ...] = ()) -> IngestRun:
         with self.lock:
             current = self.runs.get(stream_id)
             if current is not None and current.running:
@@ -202,8 +204,9 @@ class LiveStreams:
                 raise StreamRunning(f"stream {stream_id} is live (ingested elsewhere)")
             if self.settings.live_out_dir is not None:
                 # The files of an ended stream of this name: its writer would ignore the new one.
-                remove_outputs(self.settings.live_out_dir, stream_id)
-            run = IngestRun(stream_id, source)
+                for name in (stream_id, *(translation_name(stream_id, x) for x in languages)):
+                    remove_outputs(self.settings.live_out_dir, name)
+            run = IngestRun(stream_id, source, languages)
             run.thread = threading.Thread(
                 target=self._ingest, args=(run,), name=f"ingest {stream_id}", daemon=True
             )
@@ -219,7 +222,7 @@ class LiveStreams:
             with StreamClient(self.settings) as client:
                 items = read_source(run.source, self.settings, paced, run.stop)
                 # Reading the cues drains the client's reader, which would otherwise buffer them.
-                run.end = ingest(client, run.stream_id, items, client.cues)
+                run.end = ingest(client, run.stream_id, items, client.cues, run.languages)
             log.info("stream %s ended: %s", run.stream_id, run.end.reason)
         except Exception as exc:
             run.error = str(exc) or type(exc).__name__

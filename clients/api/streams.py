@@ -79,6 +79,12 @@ class StreamRequest(BaseModel):
         description="The stream id (default: derived from the source); also its file name",
         pattern=STREAM_ID.pattern,
     )
+    languages: list[Annotated[str, Field(pattern=f"^{LANGUAGE.pattern}$")]] = Field(
+        default=[],
+        max_length=16,
+        description="Live captions also in these languages (ISO 639 codes, e.g. es): finals "
+        "translated by translate-live, served as ID.<language>.m3u8, .vtt and .srt",
+    )
 
 
 class StreamStarted(BaseModel):
@@ -109,7 +115,7 @@ def start_stream(body: StreamRequest, request: Request, streams: Streams) -> Str
     if not STREAM_ID.match(stream_id):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give the stream a name")
     try:
-        streams.start(stream_id, source)
+        streams.start(stream_id, source, tuple(dict.fromkeys(body.languages)))
     except StreamRunning as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     return StreamStarted(stream_id=stream_id)
@@ -144,18 +150,28 @@ def stop_stream(stream_id: str, streams: Streams) -> dict[str, object]:
     return known(streams, stream_id)
 
 
-# The files the subtitles-live stage writes for stream ID (agents/subtitles/live.py).
+# The files the subtitles-live stage writes for stream ID (agents/subtitles/live.py), and the
+# same for each language it was asked to translate into: ID.es.m3u8, ID.es-N.vtt, ...
 SEGMENT = re.compile(r"-(\d{1,9})\.vtt")
+LANGUAGE = re.compile(r"[a-z]{2,3}")
+IN_LANGUAGE = re.compile(rf"\.{LANGUAGE.pattern}(?=[.-])")
 PLAYLIST = "application/vnd.apple.mpegurl"
 VTT = "text/vtt; charset=utf-8"
 SRT = "application/x-subrip; charset=utf-8"
+
+
+def file_kind(stream_id: str, name: str) -> str:
+    """What follows the stream's name (and a translation's language) in one of its files."""
+    rest = name[len(stream_id) :]
+    language = IN_LANGUAGE.match(rest)
+    return rest[language.end() :] if language else rest
 
 
 def media_type(stream_id: str, name: str) -> str | None:
     """The content type of one of the stream's files, None for any other name."""
     if not name.startswith(stream_id):
         return None
-    rest = name[len(stream_id) :]
+    rest = file_kind(stream_id, name)
     if rest == ".m3u8":
         return PLAYLIST
     if rest == ".vtt" or SEGMENT.fullmatch(rest):
@@ -168,7 +184,8 @@ def media_type(stream_id: str, name: str) -> str | None:
 @router.get("/{stream_id}/{name}", response_class=FileResponse)
 def stream_file(stream_id: str, name: str, request: Request) -> Response:
     """ID.m3u8 (also as index.m3u8) and the ID-N.vtt segments it lists (relative URIs that
-    resolve here), the rolling ID.vtt and, once ended, the complete ID.srt and ID.vtt."""
+    resolve here), the rolling ID.vtt and, once ended, the complete ID.srt and ID.vtt; the same
+    as ID.<language>.* for each language of the stream's live translation."""
     out_dir: Path | None = request.app.state.settings.live_out_dir
     if name == "index.m3u8":
         name = f"{stream_id}.m3u8"
@@ -182,5 +199,5 @@ def stream_file(stream_id: str, name: str, request: Request) -> Response:
     if not path.is_relative_to(root) or not is_file(str(path)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {name} (yet)")
     # Segments never change once listed; the playlist and the rolling WebVTT grow.
-    cache = "max-age=3600" if SEGMENT.fullmatch(name[len(stream_id) :]) else "no-cache"
+    cache = "max-age=3600" if SEGMENT.fullmatch(file_kind(stream_id, name)) else "no-cache"
     return FileResponse(path, media_type=kind, headers={"Cache-Control": cache})

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,19 +21,28 @@ from clients.jobs import POLL_S, JobClient
 from clients.live.ingest import Chunk, End, IngestOptions, read_live
 from streams.broker.topics import Outgoing
 from streams.events.audio import SAMPLE_RATE
-from streams.events.model import AudioChunk, LiveCue, LiveKind
+from streams.events.model import AudioChunk, LiveCue, LiveKind, LiveStreamStarted
 from streams.settings import KaptionSettings
 
 
 class StreamClient(JobClient):
     """Publishes a stream's chunks and reads the live cues of every stream."""
 
-    READS = ("live.cues",)
+    READS = ("live.cues", "live.translated")
 
     def publish_chunk(self, chunk: AudioChunk) -> None:
         self.send(Outgoing("live.audio", chunk))
 
+    def publish_start(self, stream_id: str, languages: Sequence[str]) -> None:
+        """The stream's options, before its first chunk (empty: a reused id forgets the last
+        run's languages)."""
+        event = LiveStreamStarted(
+            stream_id=stream_id, languages=tuple(languages), started_at=time.time()
+        )
+        self.send(Outgoing("live.streams", event))
+
     def cues(self, timeout_s: float = 0.0) -> list[LiveCue]:
+        """The stream's own cues and the translated ones (``language`` set)."""
         return [event for event in self.events(timeout_s) if isinstance(event, LiveCue)]
 
 
@@ -102,9 +112,12 @@ def ingest(
     stream_id: str,
     items: Iterator[Chunk | End],
     between: Callable[[], object] = lambda: None,
+    languages: Sequence[str] = (),
 ) -> End:
-    """Publishes every chunk, calling ``between`` after each (a reader catches up), until the
-    stream's end, which goes out too."""
+    """Publishes the stream's start with the target languages of its live translations, then
+    every chunk, calling ``between`` after each (a reader catches up), until the stream's end,
+    which goes out too."""
+    client.publish_start(stream_id, languages)
     for item in items:
         event = audio_chunk(stream_id, item)
         if isinstance(item, End):
@@ -152,12 +165,24 @@ class Captions:
     final: Latencies = field(default_factory=Latencies)
     ended: LiveCue | None = None
     gaps: list[LiveCue] = field(default_factory=list)
+    # Target languages asked for: each word's latency to its translated final, the gaps (a
+    # failed translation says why in one) and which languages have ended.
+    languages: tuple[str, ...] = ()
+    translated: dict[str, Latencies] = field(default_factory=dict)
+    translated_ended: set[str] = field(default_factory=set)
+
+    @property
+    def done(self) -> bool:
+        """The stream and every language asked for have ended."""
+        return self.ended is not None and self.translated_ended >= set(self.languages)
 
     def take(self, cues: list[LiveCue]) -> None:
         for cue in cues:
             if cue.stream_id != self.stream_id:
                 continue
-            if cue.kind == LiveKind.FINAL:
+            if cue.language:
+                self._take_translated(cue)
+            elif cue.kind == LiveKind.FINAL:
                 for word in cue.words:
                     self.first.add(word.first_latency_s)
                     self.final.add(word.final_latency_s)
@@ -169,9 +194,23 @@ class Captions:
             elif cue.kind == LiveKind.END:
                 self.ended = cue
 
+    def _take_translated(self, cue: LiveCue) -> None:
+        language = cue.language
+        if cue.kind == LiveKind.FINAL:
+            latencies = self.translated.setdefault(language, Latencies())
+            for word in cue.words:
+                latencies.add(word.final_latency_s)
+        elif cue.kind == LiveKind.GAP:
+            self.gaps.append(cue)
+            self.show(f"[{cue.start:8.2f} s] {language}: gap of {cue.gap_s:.1f} s: {cue.reason}")
+        elif cue.kind == LiveKind.END:
+            self.translated_ended.add(language)
+
     def summary(self) -> list[str]:
         lines = []
-        for label, values in (("first appearance", self.first), ("final", self.final)):
+        series = [("first appearance", self.first), ("final", self.final)]
+        series += [(f"translated {x}", self.translated.get(x, Latencies())) for x in self.languages]
+        for label, values in series:
             if not len(values):
                 lines.append(f"caption latency, {label}: no words")
                 continue
@@ -184,9 +223,10 @@ class Captions:
 
 
 def follow_to_end(client: StreamClient, captions: Captions, timeout_s: float) -> None:
-    """Reads cues until the stream's END cue (or the timeout: a stuck pipeline)."""
+    """Reads cues until the stream's END cue and each language's (or the timeout: a stuck
+    pipeline)."""
     waited = 0.0
-    while captions.ended is None and waited < timeout_s:
+    while not captions.done and waited < timeout_s:
         captions.take(client.cues(POLL_S))
         client.watch.check()
         waited += POLL_S

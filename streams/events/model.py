@@ -530,7 +530,8 @@ class LiveWord:
 class LiveCue(Event):
     """A live caption in media order per stream: an interim hypothesis (stable and still-
     changing text) or a final phrase laid out as cues, a silence, a gap or the end, with
-    per-word latency figures.
+    per-word latency figures. On live.translated: a final (or mark) of the same stream in
+    one target language.
     """
 
     SCHEMA: ClassVar[str] = "LiveCue"
@@ -559,6 +560,12 @@ class LiveCue(Event):
     reason: str
     # Wall clock (Unix seconds) of publication.
     published_at: float
+    # Wall clock (Unix seconds) when the audio at end was captured (0: not known); a reader
+    # measures its own latency from it.
+    capture_end: float = 0.0
+    # Empty for the stream's own captions (live.cues); the target language of a translated one
+    # (live.translated).
+    language: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> LiveCue:
@@ -578,6 +585,8 @@ class LiveCue(Event):
             gap_s=record["gap_s"],
             reason=record["reason"],
             published_at=record["published_at"],
+            capture_end=record["capture_end"],
+            language=record["language"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -597,6 +606,8 @@ class LiveCue(Event):
             "gap_s": self.gap_s,
             "reason": self.reason,
             "published_at": self.published_at,
+            "capture_end": self.capture_end,
+            "language": self.language,
         }
 
 
@@ -658,6 +669,37 @@ class LiveSegment(Event):
             "sample_rate": self.sample_rate,
             "pcm": self.pcm,
             "sent_at": self.sent_at,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveStreamStarted(Event):
+    """A live stream's start and what it asks for, published by ingest before its first chunk;
+    a stream id used again starts afresh with its new options.
+    """
+
+    SCHEMA: ClassVar[str] = "LiveStreamStarted"
+
+    # Stream identifier; also the Kafka key, so a stream's events stay in order.
+    stream_id: str
+    # Target languages of live translated captions (ISO 639-1 codes); empty for none.
+    languages: tuple[str, ...] = ()
+    # Wall clock (Unix seconds) of the start.
+    started_at: float
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> LiveStreamStarted:
+        return cls(
+            stream_id=record["stream_id"],
+            languages=tuple(record["languages"]),
+            started_at=record["started_at"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "stream_id": self.stream_id,
+            "languages": list(self.languages),
+            "started_at": self.started_at,
         }
 
 
@@ -1403,6 +1445,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "JobStatus": JobStatus,
     "LiveCue": LiveCue,
     "LiveSegment": LiveSegment,
+    "LiveStreamStarted": LiveStreamStarted,
     "LiveTranscript": LiveTranscript,
     "ModelServing": ModelServing,
     "ModelSwitch": ModelSwitch,

@@ -26,7 +26,9 @@ OK = "ok"  # handled; its results were published
 BAD_INPUT = "bad_input"  # the job failed with a reason (e.g. not a media file); no dead letter
 DEAD_LETTER = "dead_letter"  # undecodable, wrong type, or an error: dead-lettered
 OUTCOMES = (OK, BAD_INPUT, DEAD_LETTER)
-LIVE_KINDS = ("first", "final")
+# first/final: the source words' first (interim) and final publication; translated: the same
+# words' publication in a target language (translate-live; finals only).
+LIVE_KINDS = ("first", "final", "translated")
 
 
 class Metrics:
@@ -148,9 +150,16 @@ class Metrics:
         self.live_latency_seconds = Histogram(
             "kaption_live_caption_latency_seconds",
             "From the capture of the audio that ends a word to the word's first (interim) or"
-            " final publication",
+            " final publication, or its translated one",
             ["kind"],
             buckets=LIVE_BUCKETS,
+            registry=registry,
+        )
+        self.live_translation_failures = Counter(
+            "kaption_live_translation_failures",
+            "Live finals a target language has a gap for instead of a translation, by error"
+            " class (an unusable pair or model also stops that language for the stream)",
+            ["reason"],
             registry=registry,
         )
         self.ready = Gauge(
@@ -158,7 +167,7 @@ class Metrics:
             "1 when this process is ready: broker reachable, groups joined, model loaded",
             registry=registry,
         )
-        for kind in LIVE_KINDS:  # both series exist before a stream's first final word
+        for kind in LIVE_KINDS:  # every series exists before a stream's first final word
             self.live_latency_seconds.labels(kind)
 
 

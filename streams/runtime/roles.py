@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the worker imports Faust: not needed to list the roles
 # speech detection (agents/live), then "<stage>-live" stages with their own topics and groups,
 # in agents/<stage>/live_agent.py, so a file backlog never delays live captions.
 FILE_STAGES = ("orchestrator", "decode", "vad", "transcribe", "cues", "translate", "subtitles")
-LIVE_STAGES = ("live", "transcribe-live", "cues-live", "subtitles-live")
+LIVE_STAGES = ("live", "transcribe-live", "cues-live", "translate-live", "subtitles-live")
 STAGES = FILE_STAGES + LIVE_STAGES
 # Roles outside "all": a shadow model transcribes the same segments for comparison only
 # (agents/transcribe/shadow_agent.py; KAPTION_SHADOW_MODEL names it).

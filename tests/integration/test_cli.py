@@ -59,19 +59,24 @@ def test_run_writes_srt_and_vtt_for_the_sample_video(tmp_path: Path) -> None:
 
 def test_live_captions_a_stream_into_rolling_files_and_reports_latency(tmp_path: Path) -> None:
     """`kaption live` on its own: embedded broker, topics, the live workers, a file streamed
-    at playback speed; the rolling and final files, and the latency figures on exit."""
+    at playback speed; the rolling and final files (in Spanish too, with --translate es), and
+    the latency figures on exit."""
     import m3u8
 
     done = kaption(
-        "live", str(MEDIA / "speech.mp4"), "--out", "live", "--name", "talk", cwd=tmp_path
-    )
+        "live", str(MEDIA / "speech.mp4"), "--out", "live", "--name", "talk", "--translate", "es",
+        cwd=tmp_path,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert any(line.startswith("caption latency, first appearance: p50") for line in lines)
     assert any(line.startswith("caption latency, final: p50") for line in lines)
+    assert any(line.startswith("caption latency, translated es: p50") for line in lines)
     out = tmp_path / "live"
     assert [line for line in lines if line.startswith("wrote")] == [
-        f"wrote {out / 'talk'}{suffix}" for suffix in (".srt", ".vtt", ".m3u8")
+        f"wrote {out / name}{suffix}"
+        for name in ("talk", "talk.es")
+        for suffix in (".srt", ".vtt", ".m3u8")
     ]
     cues = parse_cues((out / "talk.srt").read_text(), "srt")
     assert cues == parse_cues((out / "talk.vtt").read_text(), "vtt")

@@ -179,6 +179,7 @@ def test_udp_mpegts_gives_ordered_captions_with_the_right_words_and_files(live: 
     assert {k: observed[k] - observed_before[k] for k in observed} == {
         "first": len(words),
         "final": len(words),
+        "translated": 0,  # the stream asked for no translation
     }
 
 

@@ -65,23 +65,34 @@ def test_ingest_and_a_process_per_live_role_caption_a_stream(
         for port, process in workers.values():
             wait_ready(port, lambda: process.poll() is None, READY_S)  # noqa: B023 (called at once)
         ingest = kaption(
-            settings, "ingest", str(MEDIA / "speech.mp4"), "--stream-id", "cluster-talk"
+            settings,
+            "ingest",
+            str(MEDIA / "speech.mp4"),
+            "--stream-id",
+            "cluster-talk",
+            "--translate",
+            "es",
         )
         assert ingest.returncode == 0, ingest.stdout + ingest.stderr
         assert "stream cluster-talk ended after" in ingest.stderr, ingest.stderr
         assert ingest.stderr.rstrip().endswith("source ended"), ingest.stderr
+        spanish = out_dir / "cluster-talk.es.srt"
         deadline = time.monotonic() + 60
-        while not final.exists() and time.monotonic() < deadline:
+        while not (final.exists() and spanish.exists()) and time.monotonic() < deadline:
             time.sleep(0.2)
-        # Only the cue stage's process measures caption latency.
+        # Only the cue stage's process measures caption latency, and translate-live the
+        # translated captions'.
         observed = {role: latency_observations(port) for role, (port, _) in workers.items()}
         assert all(p.poll() is None for _, p in workers.values()), "a worker died"
     assert final.exists(), "no final subtitles"
     text = " ".join(event.plaintext for event in pysubs2.load(str(final)))
     assert word_error_rate(REFERENCE["text"], text) < MAX_WER, text
     assert pysubs2.load(str(out_dir / "cluster-talk.vtt"))
-    assert observed.pop("cues-live") > 0
+    assert observed.pop("cues-live") > 0 and observed.pop("translate-live") > 0
     assert set(observed.values()) == {0}, observed
+    # Asked for with `kaption ingest --translate es`: Apertium's Spanish beside the captions.
+    translated = " ".join(e.plaintext for e in pysubs2.load(str(spanish))).lower()
+    assert "pantalla" in translated or "perro" in translated, translated
     status = kaption(settings, "streams", "cluster-talk", "--json")
     assert status.returncode == 0, status.stderr
     (row,) = json.loads(status.stdout)

@@ -5,12 +5,14 @@ files in KAPTION_LIVE_OUT_DIR."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import m3u8
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from agents.subtitles.live import LiveOutputs
 from clients.api import streams
@@ -81,6 +83,31 @@ def test_the_final_srt_is_served_once_the_stream_ended(client: TestClient, out_d
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/x-subrip; charset=utf-8"
     assert "hello there" in response.text
+
+
+def test_a_languages_files_are_served_beside_the_streams_own(
+    client: TestClient, out_dir: Path
+) -> None:
+    """translate-live's Spanish as subtitles-live writes it: talk.es.m3u8 and its segments."""
+    spanish = LiveOutputs(out_dir, "talk.es", segment_s=2.0)
+    spanish.add(replace(cue(0, LiveKind.FINAL, 0.5, 1.5, "hola"), language="es"))
+    spanish.add(replace(cue(1, LiveKind.END, 2.5, 2.5), language="es"))
+    playlist = client.get("/v1/streams/talk/talk.es.m3u8", headers=AUTH)
+    assert playlist.status_code == 200 and "talk.es-0.vtt" in playlist.text
+    segment = client.get("/v1/streams/talk/talk.es-0.vtt", headers=AUTH)
+    assert "hola" in segment.text and segment.headers["cache-control"] == "max-age=3600"
+    assert "hola" in client.get("/v1/streams/talk/talk.es.srt", headers=AUTH).text
+    for name in ("talk.ES.vtt", "talk.spanish.vtt", "talk.es.json", "talk.es.es.vtt"):
+        assert client.get(f"/v1/streams/talk/{name}", headers=AUTH).status_code == 404, name
+
+
+def test_a_stream_asks_for_languages_by_their_codes() -> None:
+    asked = streams.StreamRequest(source="talk.mp4", languages=["es", "de"])
+    assert asked.languages == ["es", "de"]
+    assert streams.StreamRequest(source="talk.mp4").languages == []
+    for wrong in (["ES"], ["../x"], ["es-0"]):
+        with pytest.raises(ValidationError):
+            streams.StreamRequest(source="talk.mp4", languages=wrong)
 
 
 def test_files_need_the_token(client: TestClient) -> None:
