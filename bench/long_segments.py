@@ -53,10 +53,15 @@ DECODED: list[tuple[int, float]] = []  # clips and their seconds per batched mod
 
 
 def counted(
-    model: WhisperModel, clips: Sequence[Clip], language: str, beam_size: int, prompt: str
+    model: WhisperModel,
+    clips: Sequence[Clip],
+    language: str,
+    beam_size: int,
+    prompt: str,
+    task: str = "transcribe",
 ) -> list[whisper.Decoded]:
     DECODED.append((len(clips), sum(len(c.pcm) for c in clips) / SAMPLE_RATE))
-    return DECODE_ONCE(model, clips, language, beam_size, prompt)
+    return DECODE_ONCE(model, clips, language, beam_size, prompt, task)
 
 
 DECODE_ONCE = whisper.decode_once
