@@ -26,7 +26,7 @@ from agents.transcribe.agent import (
     preload,
     retry_policy,
 )
-from agents.transcribe.whisper import UNHEARD_TAIL_S, Clip, Transcript, transcribe_batch
+from agents.transcribe.whisper import Clip, Transcript, transcribe_batch
 from streams.broker.topics import Outgoing
 from streams.events.audio import SAMPLE_RATE, pcm_from_bytes
 from streams.events.model import LiveKind, LiveSegment, LiveTranscript
@@ -60,10 +60,9 @@ def transcribe_live(
         prompt,
         # The prompt is the last final text: a made-up line let through would be echoed.
         configured_screening(settings),
-        # A final phrase is whole: Whisper's text ending seconds before it is lost speech, so it
-        # is continued as in the file lane (long phrases of fast voices did that). An interim's
-        # audio ends mid-speech and its next interim hears the rest: never continued.
-        unheard_tail_s=UNHEARD_TAIL_S if segment.final else None,
+        # Not continued: a phrase ends at a short silence, before a pause that could end
+        # Whisper's text early, and an interim's audio ends mid-speech (its next interim hears it).
+        unheard_tail_s=None,
     )
     return transcript, time.perf_counter() - started
 
