@@ -10,14 +10,20 @@ worker holds everything of a job.
 from __future__ import annotations
 
 from agents.cues.model import CueRules
-from agents.cues.transcript import cues_ready, missing, translations
+from agents.cues.transcript import cues_ready, missing, speaker_windows, translations
 from streams.broker.topics import Outgoing
 from streams.events.ids import job_prefix
-from streams.events.model import Event, JobStatus, SegmentTranscribed, TranscriptComplete
+from streams.events.model import (
+    Event,
+    JobStatus,
+    SegmentTranscribed,
+    SpeakersFound,
+    TranscriptComplete,
+)
 from streams.events.states import FINAL_STATES
 from streams.runtime.stage import Stage
 
-INPUTS = ("segments.transcribed", "transcripts.complete", "jobs.status")
+INPUTS = ("segments.transcribed", "transcripts.complete", "jobs.status", "speakers.found")
 
 
 def register(stage: Stage) -> None:
@@ -26,15 +32,26 @@ def register(stage: Stage) -> None:
     partitions = stage.partitions(INPUTS)
     transcripts = stage.table("cues.transcripts", partitions, raw=True)  # segment id -> event
     completes = stage.table("cues.complete", partitions, raw=True)  # job id -> event
+    speakers = stage.table("cues.speakers", partitions, raw=True)  # <job>:<window> -> event
+    threshold = stage.settings.speaker_threshold
+
+    def window_key(job_id: str, window: int) -> str:
+        return f"{job_prefix(job_id)}{window}"
 
     def build(complete: TranscriptComplete) -> list[Outgoing]:
         if missing(complete, lambda segment_id: segment_id in transcripts):
             return []  # the last words are still on their way
+        if speaker_windows(complete, lambda w: window_key(complete.job_id, w) in speakers):
+            return []  # so are the last speakers (the orchestrator has seen them)
         segments = [
             codec.decode_as(SegmentTranscribed, transcripts[segment_id])
             for segment_id in complete.segment_ids
         ]
-        ready = cues_ready(complete, segments, rules)
+        found = [
+            codec.decode_as(SpeakersFound, speakers[window_key(complete.job_id, w)])
+            for w in (complete.speaker_windows if complete.speakers else ())
+        ]
+        ready = cues_ready(complete, segments, rules, found, threshold)
         return [Outgoing("cues.ready", ready), *translations(complete, ready)]
 
     def on_result(result: SegmentTranscribed) -> list[Outgoing]:
@@ -48,6 +65,17 @@ def register(stage: Stage) -> None:
         complete = codec.decode_as(TranscriptComplete, stored)
         return build(complete) if result.segment_id in complete.segment_ids else []
 
+    def on_speakers(found: SpeakersFound) -> list[Outgoing]:
+        key = window_key(found.job_id, found.window)
+        if found.error or key in speakers:
+            return []  # a failed window's words go unlabelled; the first reading stays
+        speakers[key] = codec.encode(found)
+        stored = completes.get(found.job_id)
+        if stored is None:
+            return []
+        complete = codec.decode_as(TranscriptComplete, stored)
+        return build(complete) if found.window in complete.speaker_windows else []
+
     def on_complete(complete: TranscriptComplete) -> list[Outgoing]:
         completes[complete.job_id] = codec.encode(complete)
         return build(complete)  # a re-drive sends it again: the cues are built again
@@ -57,6 +85,8 @@ def register(stage: Stage) -> None:
             prefix = job_prefix(status.job_id)
             for segment_id in [key for key in transcripts if key.startswith(prefix)]:
                 del transcripts[segment_id]
+            for key in [key for key in speakers if key.startswith(prefix)]:
+                del speakers[key]
             if status.job_id in completes:
                 del completes[status.job_id]
         return []
@@ -68,6 +98,8 @@ def register(stage: Stage) -> None:
             return on_complete(event)
         if isinstance(event, JobStatus):
             return on_status(event)
+        if isinstance(event, SpeakersFound):
+            return on_speakers(event)
         return []
 
     stage.agent(INPUTS, handle)

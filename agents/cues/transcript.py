@@ -8,12 +8,14 @@ from dataclasses import replace
 
 from agents.cues.build import build_cues
 from agents.cues.model import CueRules, Word
+from agents.cues.speakers import SpeakerCount, job_turns, label_words
 from streams.broker.topics import Outgoing
 from streams.events.model import (
     CueRecord,
     CuesReady,
     SegmentTranscribed,
     SourceCue,
+    SpeakersFound,
     TranscriptComplete,
     TranslateRequested,
 )
@@ -26,22 +28,38 @@ def missing(complete: TranscriptComplete, have: Callable[[str], bool]) -> list[s
     return [segment_id for segment_id in complete.segment_ids if not have(segment_id)]
 
 
+def speaker_windows(complete: TranscriptComplete, have: Callable[[int], bool]) -> list[int]:
+    """The windows whose speakers have not arrived yet (a speakers job only)."""
+    if not complete.speakers:
+        return []
+    return [window for window in complete.speaker_windows if not have(window)]
+
+
 def cues_ready(
-    complete: TranscriptComplete, segments: Sequence[SegmentTranscribed], rules: CueRules
+    complete: TranscriptComplete,
+    segments: Sequence[SegmentTranscribed],
+    rules: CueRules,
+    speakers: Sequence[SpeakersFound] = (),
+    speaker_threshold: float = 0.6,
 ) -> CuesReady:
     """Cues from the segments' words (given in ``complete.segment_ids`` order), with the gaps
-    of failed segments marked."""
+    of failed segments marked, and each word's speaker when the job asked for them."""
     # Raw words (leading spaces tell a word from a piece of one): build_cues cleans them once.
     words = [
         Word(w.word, w.start, w.end, w.probability) for segment in segments for w in segment.words
     ]
+    if complete.speakers and speakers:
+        count = SpeakerCount(complete.num_speakers, complete.min_speakers, complete.max_speakers)
+        words = label_words(words, job_turns(speakers, speaker_threshold, count))
     gaps = [(gap.start, gap.end) for gap in complete.gaps]
     cues = build_cues(words, rules, gaps)
     return CuesReady(
         job_id=complete.job_id,
         name=complete.name,
         language=complete.language,
-        cues=tuple(CueRecord(start=c.start, end=c.end, text=c.text) for c in cues),
+        cues=tuple(
+            CueRecord(start=c.start, end=c.end, text=c.text, speaker=c.speaker) for c in cues
+        ),
     )
 
 

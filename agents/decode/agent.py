@@ -42,6 +42,7 @@ def audio_ready(request: DecodeRequested, window: AudioWindow) -> AudioReady:
         language=request.language,
         model=request.model,
         language_detection=request.language_detection,
+        speakers=request.speakers,
     )
 
 
