@@ -21,6 +21,8 @@ from streams.events.model import SpeakersFound
 # A word outside every turn (a breath before a turn, a timing slip) takes the nearest turn
 # within this many seconds; further away it stays unlabelled.
 NEAREST_S = 1.0
+# Cosine distances lie in [0, 2]: a pair that must stay apart is put beyond any of them.
+FAR = 4.0
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,16 @@ def _normalised(vectors: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 
 def cluster(
-    vectors: np.ndarray[Any, Any], threshold: float, count: SpeakerCount = SpeakerCount()
+    vectors: np.ndarray[Any, Any],
+    threshold: float,
+    count: SpeakerCount = SpeakerCount(),
+    groups: Sequence[int] = (),
 ) -> list[int]:
-    """Cluster indices (0..k-1) for unit vectors: average-linkage merges while the closest
-    pair of clusters is nearer than ``threshold`` (cosine distance), or until ``count.num``
+    """Cluster indices (0..k-1) for vectors: average-linkage merges while the closest pair
+    of clusters is nearer than ``threshold`` (cosine distance), or until ``count.num``
     clusters remain; the result is kept within ``count.min``..``count.max`` where the number
-    of vectors allows."""
+    of vectors allows. Vectors of one group (a window, whose diarization already told its
+    voices apart) join only when the counts force it."""
     n = len(vectors)
     if n == 0:
         return []
@@ -58,6 +64,9 @@ def cluster(
     target_min = min(count.num or count.min or 1, n)
     x = _normalised(np.asarray(vectors, dtype=np.float64))
     distance = 1.0 - x @ x.T
+    if groups:
+        same = np.equal.outer(np.asarray(groups), np.asarray(groups))
+        distance[same] = FAR  # not inf: a forced merge still prefers the nearest
     np.fill_diagonal(distance, np.inf)
     sizes = np.ones(n)
     members: list[list[int]] = [[i] for i in range(n)]
@@ -101,7 +110,8 @@ def job_turns(
     if len(dims) > 1:  # embeddings of different models: cannot be compared
         loose += keys
         keys, vectors = [], []
-    labels = cluster(np.array(vectors), threshold, count) if vectors else []
+    windows_of = [window for window, _ in keys]
+    labels = cluster(np.array(vectors), threshold, count, windows_of) if vectors else []
     group = {key: label for key, label in zip(keys, labels, strict=True)}
     for n, key in enumerate(loose):
         group[key] = len(set(labels)) + n

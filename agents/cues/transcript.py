@@ -40,7 +40,7 @@ def cues_ready(
     segments: Sequence[SegmentTranscribed],
     rules: CueRules,
     speakers: Sequence[SpeakersFound] = (),
-    speaker_threshold: float = 0.6,
+    speaker_threshold: float = 0.3,
 ) -> CuesReady:
     """Cues from the segments' words (given in ``complete.segment_ids`` order), with the gaps
     of failed segments marked, and each word's speaker when the job asked for them."""

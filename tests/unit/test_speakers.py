@@ -208,3 +208,10 @@ def test_impossible_counts_are_refused() -> None:
         "at least 4 and at most 2 speakers cannot both hold"
     )
     assert SpeakerOptions(True, 2, 1, 3).problem() is None
+
+
+def test_voices_one_window_told_apart_stay_apart_unless_the_count_forces_it() -> None:
+    close = np.array([near(A, 0.01), near(A, 0.01), near(B)])
+    assert cluster(close, 0.6) == [0, 0, 1]
+    assert cluster(close, 0.6, groups=[0, 0, 1]) == [0, 1, 2]
+    assert len(set(cluster(close, 0.6, SpeakerCount(num=1), groups=[0, 0, 1]))) == 1
