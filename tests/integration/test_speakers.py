@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import soundfile
 
 from agents.subtitles.render import parse_cues
 from clients.jobs import JobClient, JobResult
@@ -24,6 +23,7 @@ from tests.integration.helpers import cli
 
 pytestmark = pytest.mark.integration
 pyannote_audio = pytest.importorskip("pyannote.audio")  # the 'speakers' extra
+soundfile = pytest.importorskip("soundfile")  # comes with it
 SAMPLE = Path(pyannote_audio.__file__).parent / "sample" / "sample.wav"  # 30 s, two voices
 
 

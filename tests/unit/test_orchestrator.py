@@ -552,9 +552,9 @@ def test_a_job_without_targets_completes_on_its_subtitles_as_before() -> None:
     assert store.state == JobState.COMPLETED
 
 
-def speakers_job(**counts: int) -> Store:
+def speakers_job(num_speakers: int = 0) -> Store:
     store = Store()
-    store.apply(replace(request(), speakers=True, **counts))
+    store.apply(replace(request(), speakers=True, num_speakers=num_speakers))
     return store
 
 
