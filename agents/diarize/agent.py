@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from streams.broker.topics import Outgoing
 from streams.events.audio import CorruptAudioError, pcm_from_bytes
 from streams.events.model import AudioReady, SpeakersFound, SpeakerTurn, Voice
-from streams.runtime.metrics import METRICS
+from streams.runtime.metrics import inference_observer
 from streams.runtime.retry import RetryPolicy
 from streams.runtime.stage import Stage
 from streams.settings import KaptionSettings
@@ -82,9 +82,7 @@ def loader(settings: KaptionSettings) -> Callable[[], Diarizer]:
 def register(stage: Stage) -> None:
     settings = stage.settings
     diarizer = loader(settings)
-    audio_seconds = METRICS.audio_seconds.labels("diarize")
-    inference_seconds = METRICS.inference_seconds.labels("diarize")
-    real_time_factor = METRICS.real_time_factor.labels("diarize")
+    observe = inference_observer("diarize")
 
     def diarize(audio: AudioReady) -> SpeakersFound:
         from agents.diarize.backend import DiarizeError
@@ -95,11 +93,7 @@ def register(stage: Stage) -> None:
             speakers = model(pcm_from_bytes(audio.pcm).astype("float32") / 32768.0)
         except (DiarizeError, CorruptAudioError) as error:  # no retry, no dead letter: it says why
             return failed(audio, str(error))
-        took = time.perf_counter() - started
-        audio_seconds.inc(audio.duration)
-        inference_seconds.observe(took)
-        if audio.duration > 0:
-            real_time_factor.observe(took / audio.duration)
+        observe(audio.duration, time.perf_counter() - started)
         return found(audio, speakers, model.model)
 
     async def handle(audio: AudioReady) -> list[Outgoing]:
