@@ -344,6 +344,16 @@ def _on_speakers(job: Job, found: SpeakersFound, now_ms: int, windows: WindowLoo
     return _advance(job, after, {found.window: replace(current, speakers=outcome)}, now_ms, windows)
 
 
+def _without_speakers(job: Job, reason: str, now_ms: int, windows: WindowLookup) -> Decision:
+    """Every window still waiting for its speakers given up on, with the reason."""
+    changed = {
+        index: replace(window or Window(), speakers=reason)
+        for index in range(job.max_window + 1)
+        if (window := windows(index)) is None or window.speakers is None
+    }
+    return _advance(job, job, changed, now_ms, windows)
+
+
 def _advance(
     before: Job, job: Job, changed: Mapping[int, Window], now_ms: int, windows: WindowLookup
 ) -> Decision:
@@ -481,6 +491,12 @@ def _on_check(job: Job, now_ms: int, policy: Policy, windows: WindowLookup) -> D
             return Decision(job, [_status(job, now_ms, progress(job, windows))])
         return Decision(job)
     if job.redrives >= policy.max_redrives:
+        done = progress(job, windows)
+        if done.fully_planned and done.accounted >= done.planned and done.speakers_pending:
+            # Only speakers are missing (no diarize worker, or one that never answers): the
+            # words go out unlabelled rather than the job failing.
+            why = f"no speakers found after {job.redrives} re-drives (is a diarize worker running?)"
+            return _without_speakers(job, why, now_ms, windows)
         idle_s = (now_ms - job.progress_at) / 1000
         reason = (
             f"stalled in {job.state}: no progress for {idle_s:.0f} s after {job.redrives} re-drives"

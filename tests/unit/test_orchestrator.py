@@ -613,3 +613,20 @@ def test_speakers_of_a_job_that_did_not_ask_are_ignored() -> None:
     assert store.apply(speakers(0)).outgoing == []
     store.apply(done(0, 0))
     assert store.state == JobState.BUILDING_CUES
+
+
+def test_speakers_that_never_come_leave_the_words_unlabelled_not_the_job_failed() -> None:
+    store = speakers_job()
+    store.apply(plan(0, 1))
+    store.apply(done(0, 0))  # every word is in; no diarize worker ever answers
+    at = NOW
+    for _ in range(store.policy.max_redrives):
+        at += store.policy.stall_ms + 1
+        assert "decode.requested:DecodeRequested" in events(check(store, at))
+    at += store.policy.stall_ms + 1
+    complete = complete_of(check(store, at))
+    assert complete.speaker_windows == () and complete.segment_ids == (sid(0, 0),)
+    store.apply(published())
+    assert store.state == JobState.PARTIAL and store.job is not None
+    assert store.job.reason is not None
+    assert "no speakers found after 3 re-drives (is a diarize worker running?)" in store.job.reason
