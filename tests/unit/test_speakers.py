@@ -215,3 +215,19 @@ def test_voices_one_window_told_apart_stay_apart_unless_the_count_forces_it() ->
     assert cluster(close, 0.6) == [0, 0, 1]
     assert cluster(close, 0.6, groups=[0, 0, 1]) == [0, 1, 2]
     assert len(set(cluster(close, 0.6, SpeakerCount(num=1), groups=[0, 0, 1]))) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "speakers"),
+    [
+        (["a.mp4"], None),
+        (["a.mp4", "--speakers"], 0),
+        (["a.mp4", "--speakers", "2"], 2),
+        (["a.mp4", "--speakers=3", "--no-wait"], 3),
+        (["a.mp4", "--speakers", "--no-wait"], 0),
+    ],
+)
+def test_speakers_on_the_command_line(args: list[str], speakers: int | None) -> None:
+    from clients.cli import submit
+
+    assert submit.make_context("submit", args).params["speakers"] == speakers
