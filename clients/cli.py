@@ -25,7 +25,7 @@ from streams.broker.admin import BrokerUnreachable, apply_topics, consumer_lag
 from streams.broker.launch import announce, broker_for_command, local_broker
 from streams.broker.ports import BrokerError
 from streams.events.model import JobState, JobStatus
-from streams.job_options import capabilities, refusal_text, refusals
+from streams.job_options import NO_SPEAKERS, SpeakerOptions, capabilities, refusal_text, refusals
 from streams.runtime.kafka import KafkaAuthenticationError
 from streams.runtime.logs import configure_logging
 from streams.runtime.processes import free_port, wait_ready, worker_process
@@ -236,6 +236,7 @@ class Asked:
     model: str = ""
     per_segment: bool = False
     targets: tuple[str, ...] = ()
+    speakers: SpeakerOptions = NO_SPEAKERS
 
     @property
     def detection(self) -> str:
@@ -246,7 +247,11 @@ class Asked:
         cannot transcribe), with the reason; the orchestrator checks the same."""
         caps = capabilities(settings)
         spoken = self.language or settings.language
-        problems = refusals(caps, spoken, self.model, self.detection, self.targets)
+        problems = refusals(
+            caps, spoken, self.model, self.detection, self.targets, self.speakers.on
+        )
+        if self.speakers.problem():
+            problems.append(("speakers", str(self.speakers.problem())))
         if problems:
             raise click.UsageError(refusal_text(problems))
 
@@ -256,7 +261,31 @@ def targets(value: str | None) -> tuple[str, ...]:
     return tuple(x.strip() for x in (value or "").split(",") if x.strip())
 
 
+def speaker_options(speakers: int | None, least: int, most: int) -> SpeakerOptions:
+    """``--speakers [N]``, ``--min-speakers``, ``--max-speakers`` (either bound alone turns
+    labels on too)."""
+    on = speakers is not None or bool(least or most)
+    return SpeakerOptions(on, speakers or 0, least, most)
+
+
 def asked_options(fn: Any) -> Any:
+    fn = click.option(
+        "--max-speakers", "max_speakers", type=click.IntRange(0), default=0, help="At most N."
+    )(fn)
+    fn = click.option(
+        "--min-speakers", "min_speakers", type=click.IntRange(0), default=0, help="At least N."
+    )(fn)
+    fn = click.option(
+        "--speakers",
+        "speakers",
+        type=click.IntRange(0),
+        is_flag=False,
+        flag_value=0,
+        default=None,
+        metavar="[N]",
+        help="Label the speakers (pyannote.audio, the 'speakers' extra); N: how many there "
+        "are, when known (after SOURCE, or --speakers=N).",
+    )(fn)
     fn = click.option(
         "--translate",
         "translate",
@@ -298,7 +327,13 @@ def submit_and_wait(
     )
     with client_for(settings) as client:
         job_id = client.submit(
-            source, name, asked.language, asked.model, asked.detection, asked.targets
+            source,
+            name,
+            asked.language,
+            asked.model,
+            asked.detection,
+            asked.targets,
+            asked.speakers,
         )
         console.print(f"job {job_id}: {source}")
         with Progress(*columns, console=console, transient=False) as progress:
@@ -351,16 +386,22 @@ def submit(
     language: str | None,
     per_segment: bool,
     translate: str | None,
+    speakers: int | None,
+    min_speakers: int,
+    max_speakers: int,
     **options: Any,
 ) -> None:
     """Publish a job for SOURCE (a path or URL the workers can read) to a running cluster."""
     settings = require_broker(make_settings(**options))
-    asked = Asked(language, model, per_segment, targets(translate))
+    labels = speaker_options(speakers, min_speakers, max_speakers)
+    asked = Asked(language, model, per_segment, targets(translate), labels)
     asked.check(settings)
     source = source if "://" in source else str(Path(source).resolve())
     if not wait:
         with client_for(settings) as client:
-            click.echo(client.submit(source, name, language, model, asked.detection, asked.targets))
+            click.echo(
+                client.submit(source, name, language, model, asked.detection, asked.targets, labels)
+            )
         return
     result = submit_and_wait(settings, source, name, timeout, asked=asked)
     report(result, out)
@@ -399,6 +440,9 @@ def run(
     language: str | None,
     per_segment: bool,
     translate: str | None,
+    speakers: int | None,
+    min_speakers: int,
+    max_speakers: int,
     **options: Any,
 ) -> None:
     """One machine: broker (embedded unless given), topics, all roles, submit, write subtitles."""
@@ -407,7 +451,8 @@ def run(
 
     started = time.perf_counter()
     settings = make_settings(whisper_model=model, **options)
-    asked = Asked(language, "", per_segment, targets(translate))  # the worker's model: --model
+    labels = speaker_options(speakers, min_speakers, max_speakers)
+    asked = Asked(language, "", per_segment, targets(translate), labels)  # the worker's model
     asked.check(settings)
     prepare_model(settings)
     with contextlib.ExitStack() as stack:

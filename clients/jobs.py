@@ -22,6 +22,7 @@ from streams.events.codec import DecodeError
 from streams.events.model import Event, JobRequested, JobState, JobStatus, SubtitlesReady
 from streams.events.registry import event_codec
 from streams.events.states import FINAL_STATES
+from streams.job_options import NO_SPEAKERS, SpeakerOptions
 from streams.runtime.kafka import librdkafka_config, raise_if_refused, refusal
 from streams.settings import KaptionSettings
 
@@ -283,6 +284,7 @@ class JobClient:
         model: str = "",
         language_detection: str = "job",
         languages: Sequence[str] = (),
+        speakers: SpeakerOptions = NO_SPEAKERS,
     ) -> str:
         """Publishes a job; ``language`` "auto" asks for detection (``language_detection``:
         once per job or per segment), ``model`` a declared model (empty: the stage's own)."""
@@ -296,6 +298,10 @@ class JobClient:
             model=model,
             language_detection=language_detection,
             languages=tuple(languages),
+            speakers=speakers.on,
+            num_speakers=speakers.num,
+            min_speakers=speakers.min,
+            max_speakers=speakers.max,
         )
         self.send(Outgoing("jobs.requested", request))
         return job_id

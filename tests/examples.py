@@ -32,6 +32,8 @@ from streams.events.model import (
     SegmentsPlanned,
     SegmentTranscribed,
     SourceCue,
+    SpeakersFound,
+    SpeakerTurn,
     SpeechSegment,
     StageFailed,
     SubtitlesPublished,
@@ -40,6 +42,7 @@ from streams.events.model import (
     TranscriptComplete,
     TranslateRequested,
     TranslationFailed,
+    Voice,
 )
 
 WHEN = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -248,6 +251,14 @@ EXAMPLES: dict[str, Event] = {
             language="de",
             reason="no translation backend for en-de",
             error_class="TranslationConfigError",
+        ),
+        SpeakersFound(
+            job_id="j",
+            window=0,
+            last=True,
+            turns=(SpeakerTurn(start=2.0, end=2.4, speaker=0),),
+            voices=(Voice(speaker=0, embedding=(0.5, -0.25), seconds=0.4),),
+            model="pyannote/segmentation-3.0+campplus",
         ),
     )
 }

@@ -11,15 +11,27 @@ worker holds everything of a job.
 from __future__ import annotations
 
 from agents.cues.model import CueRules
-from agents.cues.transcript import cues_ready, missing, translations, whisper_cues
+from agents.cues.transcript import (
+    cues_ready,
+    missing,
+    speaker_windows,
+    translations,
+    whisper_cues,
+)
 from streams.broker.topics import Outgoing
 from streams.events.ids import job_prefix
-from streams.events.model import Event, JobStatus, SegmentTranscribed, TranscriptComplete
+from streams.events.model import (
+    Event,
+    JobStatus,
+    SegmentTranscribed,
+    SpeakersFound,
+    TranscriptComplete,
+)
 from streams.events.states import FINAL_STATES
 from streams.job_options import translation_pairs, whisper_sources
 from streams.runtime.stage import Stage
 
-INPUTS = ("segments.transcribed", "transcripts.complete", "jobs.status")
+INPUTS = ("segments.transcribed", "transcripts.complete", "jobs.status", "speakers.found")
 
 
 def register(stage: Stage) -> None:
@@ -32,15 +44,26 @@ def register(stage: Stage) -> None:
     # speech detection found.
     whisper = whisper_sources(stage.settings.translation_file)
     pairs = translation_pairs(stage.settings.translation_file)
+    speakers = stage.table("cues.speakers", partitions, raw=True)  # <job>:<window> -> event
+    threshold = stage.settings.speaker_threshold
+
+    def window_key(job_id: str, window: int) -> str:
+        return f"{job_prefix(job_id)}{window}"
 
     def build(complete: TranscriptComplete) -> list[Outgoing]:
         if missing(complete, lambda segment_id: segment_id in transcripts):
             return []  # the last words are still on their way
+        if speaker_windows(complete, lambda w: window_key(complete.job_id, w) in speakers):
+            return []  # so are the last speakers (the orchestrator has seen them)
         segments = [
             codec.decode_as(SegmentTranscribed, transcripts[segment_id])
             for segment_id in complete.segment_ids
         ]
-        ready = cues_ready(complete, segments, rules)
+        found = [
+            codec.decode_as(SpeakersFound, speakers[window_key(complete.job_id, w)])
+            for w in (complete.speaker_windows if complete.speakers else ())
+        ]
+        ready = cues_ready(complete, segments, rules, found, threshold)
         english = whisper_cues(complete, segments, rules, whisper, pairs)
         return [Outgoing("cues.ready", ready), *translations(complete, ready, english)]
 
@@ -55,6 +78,17 @@ def register(stage: Stage) -> None:
         complete = codec.decode_as(TranscriptComplete, stored)
         return build(complete) if result.segment_id in complete.segment_ids else []
 
+    def on_speakers(found: SpeakersFound) -> list[Outgoing]:
+        key = window_key(found.job_id, found.window)
+        if found.error or key in speakers:
+            return []  # a failed window's words go unlabelled; the first reading stays
+        speakers[key] = codec.encode(found)
+        stored = completes.get(found.job_id)
+        if stored is None:
+            return []
+        complete = codec.decode_as(TranscriptComplete, stored)
+        return build(complete) if found.window in complete.speaker_windows else []
+
     def on_complete(complete: TranscriptComplete) -> list[Outgoing]:
         completes[complete.job_id] = codec.encode(complete)
         return build(complete)  # a re-drive sends it again: the cues are built again
@@ -64,6 +98,8 @@ def register(stage: Stage) -> None:
             prefix = job_prefix(status.job_id)
             for segment_id in [key for key in transcripts if key.startswith(prefix)]:
                 del transcripts[segment_id]
+            for key in [key for key in speakers if key.startswith(prefix)]:
+                del speakers[key]
             if status.job_id in completes:
                 del completes[status.job_id]
         return []
@@ -75,6 +111,8 @@ def register(stage: Stage) -> None:
             return on_complete(event)
         if isinstance(event, JobStatus):
             return on_status(event)
+        if isinstance(event, SpeakersFound):
+            return on_speakers(event)
         return []
 
     stage.agent(INPUTS, handle)

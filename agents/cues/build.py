@@ -57,11 +57,51 @@ def build_cues(
         for j, piece in enumerate(pieces):
             piece_next = pieces[j + 1][0].start if j + 1 < len(pieces) else next_start
             for part in _split_for_speed(piece, piece_next, rules):
-                word_cues.append(Cue(part[0].start, _base_end(part, rules), _lines(part, rules)))
+                speakers = (part[0].speaker,) if part[0].speaker else ()
+                word_cues.append(
+                    Cue(part[0].start, _base_end(part, rules), _lines(part, rules), speakers)
+                )
 
     # Stable sort: a word cue wins a tie with a gap marker that starts where it ends.
     cues = sorted(word_cues + gap_cues, key=lambda c: c.start)
-    return _extend_ends(cues, rules)
+    return _extend_ends(_dialogues(cues, rules), rules)
+
+
+# --- two speakers in one cue ------------------------------------------------------------------
+
+DIALOGUE_DASH = "- "
+
+
+def _dialogue(first: Cue, second: Cue, rules: CueRules) -> Cue | None:
+    """Two short turns of different speakers as one two-line cue, a dash leading each line
+    (broadcast style), when each is one line, the dashes fit, and together they stay within
+    the pause and duration rules; None otherwise."""
+    lines = (first.lines, second.lines)
+    if (
+        rules.max_lines < 2
+        or len(first.speakers) != 1
+        or len(second.speakers) != 1
+        or first.speakers == second.speakers
+        or any(len(cue_lines) != 1 for cue_lines in lines)
+        or any(len(DIALOGUE_DASH + cue_lines[0]) > rules.max_line_chars for cue_lines in lines)
+        or second.start - first.end > rules.max_pause
+        or second.end - first.start > rules.max_duration
+    ):
+        return None
+    dashed = (DIALOGUE_DASH + first.lines[0], DIALOGUE_DASH + second.lines[0])
+    return Cue(first.start, second.end, dashed, (*first.speakers, *second.speakers))
+
+
+def _dialogues(cues: Sequence[Cue], rules: CueRules) -> list[Cue]:
+    """Pairs of short exchanges joined into dialogue cues, left to right; a cue never holds
+    more than two speakers, and one speaker's cue never takes another's words."""
+    out: list[Cue] = []
+    i = 0
+    while i < len(cues):
+        joined = _dialogue(cues[i], cues[i + 1], rules) if i + 1 < len(cues) else None
+        out.append(joined or cues[i])
+        i += 2 if joined else 1
+    return out
 
 
 # --- word repair ------------------------------------------------------------------------------
@@ -161,7 +201,7 @@ def _enough_text(words: Sequence[Word], rules: CueRules) -> bool:
 
 
 def _starts_new_cue(current: Sequence[Word], word: Word, rules: CueRules) -> bool:
-    if word.start - current[-1].end > rules.max_pause:
+    if word.start - current[-1].end > rules.max_pause or word.speaker != current[-1].speaker:
         return True
     return _ends_sentence(current[-1].text) and _enough_text(current, rules)
 

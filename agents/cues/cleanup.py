@@ -155,6 +155,7 @@ def _join_words(first: Word, second: Word) -> Word:
         first.start,
         max(first.end, second.end),
         min(first.probability, second.probability),
+        first.speaker,
     )
 
 

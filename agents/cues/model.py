@@ -23,6 +23,7 @@ class Word:
     start: float  # absolute media seconds
     end: float
     probability: float = 1.0
+    speaker: str = ""  # "Speaker 1" when the job asked for labels; a change starts a new cue
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +31,22 @@ class Cue:
     start: float
     end: float
     lines: tuple[str, ...]  # 1..max_lines lines
+    # () unlabelled; one speaker for the whole cue; or one per line for a two-line dialogue
+    # cue, whose lines then start with "- " (the broadcast convention).
+    speakers: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
 
+    @property
+    def speaker(self) -> str:
+        """The speakers as event records carry them: newline-joined, like the text."""
+        return "\n".join(self.speakers)
+
     @classmethod
-    def from_text(cls, start: float, end: float, text: str) -> Cue:
+    def from_text(cls, start: float, end: float, text: str, speaker: str = "") -> Cue:
         """A cue from newline-joined text, as event records carry it (the inverse of `text`)."""
-        return cls(start, end, tuple(text.split("\n")))
+        return cls(
+            start, end, tuple(text.split("\n")), tuple(speaker.split("\n")) if speaker else ()
+        )

@@ -9,12 +9,14 @@ from dataclasses import replace
 
 from agents.cues.build import build_cues
 from agents.cues.model import CueRules, Word
+from agents.cues.speakers import SpeakerCount, job_turns, label_words
 from streams.broker.topics import Outgoing
 from streams.events.model import (
     CueRecord,
     CuesReady,
     SegmentTranscribed,
     SourceCue,
+    SpeakersFound,
     TranscribedWord,
     TranscriptComplete,
     TranslateRequested,
@@ -29,28 +31,47 @@ def missing(complete: TranscriptComplete, have: Callable[[str], bool]) -> list[s
     return [segment_id for segment_id in complete.segment_ids if not have(segment_id)]
 
 
+def speaker_windows(complete: TranscriptComplete, have: Callable[[int], bool]) -> list[int]:
+    """The windows whose speakers have not arrived yet (a speakers job only)."""
+    if not complete.speakers:
+        return []
+    return [window for window in complete.speaker_windows if not have(window)]
+
+
 def cues_ready(
-    complete: TranscriptComplete, segments: Sequence[SegmentTranscribed], rules: CueRules
+    complete: TranscriptComplete,
+    segments: Sequence[SegmentTranscribed],
+    rules: CueRules,
+    speakers: Sequence[SpeakersFound] = (),
+    speaker_threshold: float = 0.3,
 ) -> CuesReady:
     """Cues from the segments' words (given in ``complete.segment_ids`` order), with the gaps
-    of failed segments marked."""
+    of failed segments marked, and each word's speaker when the job asked for them."""
     return CuesReady(
         job_id=complete.job_id,
         name=complete.name,
         language=complete.language,
-        cues=_cues(complete, [s.words for s in segments], rules),
+        cues=_cues(complete, [s.words for s in segments], rules, speakers, speaker_threshold),
     )
 
 
 def _cues(
-    complete: TranscriptComplete, words: Sequence[Sequence[TranscribedWord]], rules: CueRules
+    complete: TranscriptComplete,
+    words: Sequence[Sequence[TranscribedWord]],
+    rules: CueRules,
+    speakers: Sequence[SpeakersFound] = (),
+    speaker_threshold: float = 0.3,
 ) -> tuple[CueRecord, ...]:
-    """Cues from each segment's words, the gaps of failed segments marked."""
+    """Cues from each segment's words, the gaps of failed segments marked, each word labelled
+    with its speaker when the job asked for them and they came."""
     # Raw words (leading spaces tell a word from a piece of one): build_cues cleans them once.
     raw = [Word(w.word, w.start, w.end, w.probability) for each in words for w in each]
+    if complete.speakers and speakers:
+        count = SpeakerCount(complete.num_speakers, complete.min_speakers, complete.max_speakers)
+        raw = label_words(raw, job_turns(speakers, speaker_threshold, count))
     gaps = [(gap.start, gap.end) for gap in complete.gaps]
     cues = build_cues(raw, rules, gaps)
-    return tuple(CueRecord(start=c.start, end=c.end, text=c.text) for c in cues)
+    return tuple(CueRecord(start=c.start, end=c.end, text=c.text, speaker=c.speaker) for c in cues)
 
 
 def whisper_cues(

@@ -43,6 +43,7 @@ def audio_ready(request: DecodeRequested, window: AudioWindow) -> AudioReady:
         model=request.model,
         language_detection=request.language_detection,
         whisper_translate=request.whisper_translate,
+        speakers=request.speakers,
     )
 
 

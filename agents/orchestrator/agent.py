@@ -34,6 +34,7 @@ JOB_INPUTS = (
     "stage.failed",
     "subtitles.published",
     "translations.failed",
+    "speakers.found",
 )
 # Every topic the stage reads: the job inputs and the intake's CloudEvents (agents/orchestrator/
 # intake.py), which share their partition count.

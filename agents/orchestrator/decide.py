@@ -36,6 +36,7 @@ from streams.events.model import (
     SegmentDone,
     SegmentFailed,
     SegmentsPlanned,
+    SpeakersFound,
     StageFailed,
     SubtitlesPublished,
     TranscriptComplete,
@@ -191,6 +192,8 @@ def _decide(
         return _on_subtitles(job, event, now_ms, windows)
     if isinstance(event, TranslationFailed):
         return _on_translated(job, event.language, event.reason or "failed", now_ms, windows)
+    if isinstance(event, SpeakersFound):
+        return _on_speakers(job, event, now_ms, windows)
     return Decision(job)
 
 
@@ -233,6 +236,7 @@ def _decode(job: Job, skip: tuple[str, ...] = ()) -> Outgoing:
         model=job.model,
         language_detection=job.language_detection,
         whisper_translate=job.whisper_translate,
+        speakers=job.speakers,
     )
     return Outgoing("decode.requested", request)
 
@@ -260,6 +264,10 @@ def _on_requested(job: Job | None, request: JobRequested, now_ms: int, policy: P
         model=request.model,
         language_detection=request.language_detection,
         targets=tuple(dict.fromkeys(request.languages)),
+        speakers=request.speakers,
+        num_speakers=request.num_speakers,
+        min_speakers=request.min_speakers,
+        max_speakers=request.max_speakers,
     )
     if policy.capabilities is not None:
         problems = refusals(
@@ -268,6 +276,7 @@ def _on_requested(job: Job | None, request: JobRequested, now_ms: int, policy: P
             request.model,
             request.language_detection,
             request.languages,
+            request.speakers,
         )
         if problems:
             return _fail(job, f"refused: {refusal_text(problems)}", now_ms, _no_windows)
@@ -287,6 +296,7 @@ def _on_planned(job: Job, plan: SegmentsPlanned, now_ms: int, windows: WindowLoo
         last=plan.last,
         spans=tuple((s.start, s.end) for s in plan.segments),
         results=current.results if current is not None else {},  # may precede the plan
+        speakers=current.speakers if current is not None else None,
     )
     after = job.but(
         duration=max(job.duration, plan.offset + plan.duration),
@@ -326,6 +336,27 @@ def _on_result(
     return _advance(
         job, after, {segment.window: replace(current, results=results)}, now_ms, windows
     )
+
+
+def _on_speakers(job: Job, found: SpeakersFound, now_ms: int, windows: WindowLookup) -> Decision:
+    """A window's speakers found (or why not): the first outcome stays; the job waits for every
+    window's before its cues are built."""
+    if job.state not in ACTIVE or not job.speakers or found.window < 0:
+        return Decision(job)
+    current = windows(found.window) or Window()
+    outcome = current.speakers if current.speakers is not None else found.error
+    after = job.but(max_window=max(job.max_window, found.window))
+    return _advance(job, after, {found.window: replace(current, speakers=outcome)}, now_ms, windows)
+
+
+def _without_speakers(job: Job, reason: str, now_ms: int, windows: WindowLookup) -> Decision:
+    """Every window still waiting for its speakers given up on, with the reason."""
+    changed = {
+        index: replace(window or Window(), speakers=reason)
+        for index in range(job.max_window + 1)
+        if (window := windows(index)) is None or window.speakers is None
+    }
+    return _advance(job, job, changed, now_ms, windows)
 
 
 def _advance(
@@ -376,6 +407,15 @@ def _transcript(job: Job, windows: WindowLookup) -> Outgoing:
         segment_ids=tuple(segment_ids),
         gaps=tuple(gaps),
         languages=job.targets,
+        speakers=job.speakers,
+        num_speakers=job.num_speakers,
+        min_speakers=job.min_speakers,
+        max_speakers=job.max_speakers,
+        speaker_windows=tuple(
+            index
+            for index in range(job.max_window + 1)
+            if (windows(index) or Window()).speakers == ""
+        ),
     )
     return Outgoing("transcripts.complete", complete)
 
@@ -420,6 +460,10 @@ def _finish_when_done(job: Job, now_ms: int, windows: WindowLookup) -> Decision:
     missing = []
     if done.failed:
         missing.append(f"{done.failed} of {done.planned} segments untranscribed (marked gaps)")
+    if done.speakers_failed:
+        # Nothing lost: the words of those windows keep their place, without a label.
+        failed = len(done.speakers_failed)
+        missing.append(f"speakers: {done.speakers_failed[0]} ({failed} window(s) unlabelled)")
     missing += [f"{lang}: {why}" for lang, why in job.translated.items() if why]
     if missing:
         job = job.but(state=JobState.PARTIAL, reason="; ".join(missing))
@@ -452,6 +496,12 @@ def _on_check(job: Job, now_ms: int, policy: Policy, windows: WindowLookup) -> D
             return Decision(job, [_status(job, now_ms, progress(job, windows))])
         return Decision(job)
     if job.redrives >= policy.max_redrives:
+        done = progress(job, windows)
+        if done.fully_planned and done.accounted >= done.planned and done.speakers_pending:
+            # Only speakers are missing (no diarize worker, or one that never answers): the
+            # words go out unlabelled rather than the job failing.
+            why = f"no speakers found after {job.redrives} re-drives (is a diarize worker running?)"
+            return _without_speakers(job, why, now_ms, windows)
         idle_s = (now_ms - job.progress_at) / 1000
         reason = (
             f"stalled in {job.state}: no progress for {idle_s:.0f} s after {job.redrives} re-drives"

@@ -51,6 +51,11 @@ class Job:
     status_at: int = 0  # ms; the last JobStatus published
     redrives: int = 0  # whole-job re-drives after a stall
     redispatches: int = 0  # overdue segments sent again
+    # Speaker labels asked for, and how many speakers (0: not said); see SpeakerCount.
+    speakers: bool = False
+    num_speakers: int = 0
+    min_speakers: int = 0
+    max_speakers: int = 0
 
     @property
     def terminal(self) -> bool:
@@ -83,6 +88,8 @@ class Window:
     last: bool = False  # the job's final window (from the plan)
     spans: tuple[tuple[float, float], ...] = ()  # (start, end) per position, from the plan
     results: Mapping[int, str] = field(default_factory=dict)  # position -> DONE or FAILED
+    # A speakers job: None while the window's speakers are pending, "" found, else why not.
+    speakers: str | None = None
 
     @cached_property
     def tally(self) -> tuple[int, int, float, float]:
@@ -104,6 +111,7 @@ class Window:
             "last": self.last,
             "spans": [list(span) for span in self.spans],
             "results": {str(position): outcome for position, outcome in self.results.items()},
+            "speakers": self.speakers,
         }
 
     @classmethod
@@ -113,6 +121,7 @@ class Window:
             last=data.get("last", False),
             spans=tuple((start, end) for start, end in data["spans"]),
             results={int(position): outcome for position, outcome in data["results"].items()},
+            speakers=data.get("speakers"),
         )
 
 
@@ -130,6 +139,8 @@ class Progress:
     audio_done: float = 0.0  # seconds of speech with a result (transcribed or failed)
     any_planned: bool = False
     fully_planned: bool = False  # the last window and every one before it are planned
+    speakers_pending: int = 0  # a speakers job: windows whose speakers have not come yet
+    speakers_failed: tuple[str, ...] = ()  # why, for each window whose speakers were not found
 
     @property
     def accounted(self) -> int:
@@ -137,15 +148,20 @@ class Progress:
 
     @property
     def complete(self) -> bool:
-        return self.fully_planned and self.accounted >= self.planned
+        return self.fully_planned and self.accounted >= self.planned and not self.speakers_pending
 
 
 def progress(job: Job, windows: WindowLookup) -> Progress:
     planned = done = failed = 0
     audio_planned = audio_done = 0.0
     any_planned, gap, last = False, False, None
+    speakers_pending, speakers_failed = 0, []
     for index in range(job.max_window + 1):
         window = windows(index)
+        if job.speakers and (window is None or window.speakers is None):
+            speakers_pending += 1
+        elif job.speakers and window is not None and window.speakers:
+            speakers_failed.append(window.speakers)
         if window is None or not window.planned:
             gap = gap or last is None
             continue
@@ -166,6 +182,8 @@ def progress(job: Job, windows: WindowLookup) -> Progress:
         audio_done,
         any_planned,
         fully_planned=last is not None and not gap,
+        speakers_pending=speakers_pending,
+        speakers_failed=tuple(speakers_failed),
     )
 
 

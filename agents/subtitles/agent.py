@@ -20,6 +20,7 @@ def subtitles(cues: CuesReady) -> list[Outgoing]:
         srt=to_srt(cues.cues),
         vtt=to_vtt(cues.cues, cues.language),
         translated=cues.translated,
+        cues=cues.cues,  # with their speaker labels: clients reading JSON get them here
     )
     published = SubtitlesPublished(
         job_id=cues.job_id,

@@ -1,9 +1,14 @@
 """SRT and WebVTT rendering of cues (as CuesReady carries them: newline-joined lines),
-delegated to pysubs2 rather than written by hand."""
+delegated to pysubs2 rather than written by hand.
+
+Speaker labels: WebVTT names each cue's voice (``<v Speaker 1>``; a two-line dialogue cue one
+per line); SRT has no voice markup, so it keeps the broadcast convention the cue text already
+follows (a dash leading each line of a two-speaker cue)."""
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Sequence
 
 import pysubs2
@@ -32,18 +37,41 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-def _ssafile(cues: Sequence[CueRecord], escape: Callable[[str], str]) -> pysubs2.SSAFile:
+# A voice span's name: WebVTT ends the annotation at ">"; our names are "Speaker N".
+_VOICE = re.compile(r"^<v(?:\.[^ >]*)? ([^>]*)>(.*?)(?:</v>)?$")
+
+
+def _voice(name: str) -> str:
+    return html.escape(name.replace(">", ""), quote=False)
+
+
+def _vtt_lines(cue: CueRecord) -> list[str]:
+    """A cue's escaped lines, with voice tags when it names its speakers."""
+    lines = [_vtt_escape(line) for line in cue.text.split("\n")]
+    speakers = cue.speaker.split("\n") if cue.speaker else []
+    if len(speakers) == len(lines) > 1:  # a dialogue cue: one voice per line
+        return [f"<v {_voice(s)}>{line}</v>" for s, line in zip(speakers, lines, strict=True)]
+    if len(speakers) == 1 and speakers[0]:
+        return [f"<v {_voice(speakers[0])}>{lines[0]}", *lines[1:]]
+    return lines
+
+
+def _ssafile(cues: Sequence[CueRecord], lines: Callable[[CueRecord], list[str]]) -> pysubs2.SSAFile:
     subs = pysubs2.SSAFile()
     # Sorted so that SRT numbering follows time, as the WebVTT writer already does.
     for cue in sorted(cues, key=lambda c: c.start):
-        text = _LINE_BREAK.join(escape(line) for line in cue.text.split("\n"))
+        text = _LINE_BREAK.join(lines(cue))
         subs.append(pysubs2.SSAEvent(start=_ms(cue.start), end=_ms(cue.end), text=text))
     return subs
 
 
+def _plain_lines(cue: CueRecord) -> list[str]:
+    return cue.text.split("\n")
+
+
 def to_ssafile(cues: Sequence[CueRecord]) -> pysubs2.SSAFile:
     """Cues as pysubs2 events (times in whole ms, lines joined with "\\N", text unescaped)."""
-    return _ssafile(cues, _plain)
+    return _ssafile(cues, _plain_lines)
 
 
 def to_srt(cues: Sequence[CueRecord]) -> str:
@@ -54,7 +82,7 @@ def to_srt(cues: Sequence[CueRecord]) -> str:
 def to_vtt(cues: Sequence[CueRecord], language: str = "") -> str:
     """WebVTT text; always starts with the "WEBVTT" header, even with no cues, followed by a
     ``Language:`` header line (as players and YouTube read it) when the language is known."""
-    text = _ssafile(cues, _vtt_escape).to_string("vtt", **_WRITE_OPTIONS)
+    text = _ssafile(cues, _vtt_lines).to_string("vtt", **_WRITE_OPTIONS)
     if not language:
         return text
     header, _, rest = text.partition("\n")
@@ -69,11 +97,21 @@ def parse_cues(text: str, format_: str) -> list[CueRecord]:
     # keep_html_tags: our "<" is text, not formatting, and must not be stripped or converted.
     subs = pysubs2.SSAFile.from_string(text, format_=fmt, keep_html_tags=True)
     unescape = html.unescape if fmt == "vtt" else _plain
-    return [
-        CueRecord(
-            start=event.start / 1000,
-            end=event.end / 1000,
-            text="\n".join(unescape(line) for line in event.text.split(_LINE_BREAK)),
+    cues = []
+    for event in subs:
+        lines, speakers = [], []
+        for line in event.text.split(_LINE_BREAK):
+            voice = _VOICE.match(line) if fmt == "vtt" else None
+            if voice:
+                speakers.append(html.unescape(voice[1]))
+                line = voice[2]
+            lines.append(unescape(line))
+        cues.append(
+            CueRecord(
+                start=event.start / 1000,
+                end=event.end / 1000,
+                text="\n".join(lines),
+                speaker="\n".join(speakers),
+            )
         )
-        for event in subs
-    ]
+    return cues

@@ -297,6 +297,7 @@ async def accept(
             options.model or "",
             options.language_detection,
             tuple(dict.fromkeys(options.languages)),
+            options.speakers,
         )
     except BrokerUnreachable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc

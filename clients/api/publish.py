@@ -39,6 +39,7 @@ class JobPublisher:
         model: str = "",
         language_detection: str = "job",
         languages: tuple[str, ...] = (),
+        speakers: bool = False,
     ) -> JobRequested:
         """Publishes the request and returns it once the broker acknowledged it (raises
         BrokerUnreachable past the limit)."""
@@ -51,6 +52,7 @@ class JobPublisher:
             model=model,
             language_detection=language_detection,
             languages=languages,
+            speakers=speakers,
         )
         with self.lock:
             self.client.send(Outgoing("jobs.requested", request))

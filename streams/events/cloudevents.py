@@ -82,6 +82,7 @@ def job_request(
         model=model,
         language_detection=detection,
         languages=tuple(dict.fromkeys(data.get("languages", []))),
+        speakers=data.get("speakers", False) is True,
     )
 
 

@@ -127,6 +127,8 @@ class AudioReady(Event):
     # The job's English comes from Whisper's translate task (translation.yaml: backend whisper):
     # speech in another language is also translated into English where it is transcribed.
     whisper_translate: bool = False
+    # Label each word with its speaker (the diarize stage runs on this job's windows).
+    speakers: bool = False
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> AudioReady:
@@ -143,6 +145,7 @@ class AudioReady(Event):
             model=record["model"],
             language_detection=record["language_detection"],
             whisper_translate=record["whisper_translate"],
+            speakers=record["speakers"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -159,6 +162,7 @@ class AudioReady(Event):
             "model": self.model,
             "language_detection": self.language_detection,
             "whisper_translate": self.whisper_translate,
+            "speakers": self.speakers,
         }
 
 
@@ -170,6 +174,9 @@ class CueRecord:
     end: float
     # Lines separated by newline.
     text: str
+    # Who speaks ("Speaker 1"); a two-line dialogue cue names one per line, newline-separated;
+    # empty: not labelled.
+    speaker: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> CueRecord:
@@ -177,6 +184,7 @@ class CueRecord:
             start=record["start"],
             end=record["end"],
             text=record["text"],
+            speaker=record["speaker"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -184,6 +192,7 @@ class CueRecord:
             "start": self.start,
             "end": self.end,
             "text": self.text,
+            "speaker": self.speaker,
         }
 
 
@@ -252,6 +261,8 @@ class DecodeRequested(Event):
     # The job's English comes from Whisper's translate task (translation.yaml: backend whisper):
     # speech in another language is also translated into English where it is transcribed.
     whisper_translate: bool = False
+    # Label each word with its speaker (the diarize stage runs on this job's windows).
+    speakers: bool = False
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> DecodeRequested:
@@ -263,6 +274,7 @@ class DecodeRequested(Event):
             model=record["model"],
             language_detection=record["language_detection"],
             whisper_translate=record["whisper_translate"],
+            speakers=record["speakers"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -274,6 +286,7 @@ class DecodeRequested(Event):
             "model": self.model,
             "language_detection": self.language_detection,
             "whisper_translate": self.whisper_translate,
+            "speakers": self.speakers,
         }
 
 
@@ -324,6 +337,14 @@ class JobRequested(Event):
     # Subtitle languages to translate into (ISO 639-1); the spoken language's subtitles always
     # come.
     languages: tuple[str, ...] = ()
+    # Label each word with its speaker (the diarize stage runs on this job's windows).
+    speakers: bool = False
+    # How many speakers there are, when known; 0: found from the audio.
+    num_speakers: int = 0
+    # At least this many speakers (0: no lower bound).
+    min_speakers: int = 0
+    # At most this many speakers (0: no upper bound).
+    max_speakers: int = 0
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> JobRequested:
@@ -336,6 +357,10 @@ class JobRequested(Event):
             model=record["model"],
             language_detection=record["language_detection"],
             languages=tuple(record["languages"]),
+            speakers=record["speakers"],
+            num_speakers=record["num_speakers"],
+            min_speakers=record["min_speakers"],
+            max_speakers=record["max_speakers"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -348,6 +373,10 @@ class JobRequested(Event):
             "model": self.model,
             "language_detection": self.language_detection,
             "languages": list(self.languages),
+            "speakers": self.speakers,
+            "num_speakers": self.num_speakers,
+            "min_speakers": self.min_speakers,
+            "max_speakers": self.max_speakers,
         }
 
 
@@ -1115,6 +1144,103 @@ class SegmentsPlanned(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SpeakerTurn:
+    """One speaker talking (absolute media seconds)."""
+
+    start: float
+    end: float
+    # The window's own speaker number.
+    speaker: int
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SpeakerTurn:
+        return cls(
+            start=record["start"],
+            end=record["end"],
+            speaker=record["speaker"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "speaker": self.speaker,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Voice:
+    """One speaker of the window."""
+
+    speaker: int
+    # Centroid of the speaker's embeddings in this window.
+    embedding: tuple[float, ...]
+    # How long the speaker talks in this window.
+    seconds: float
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Voice:
+        return cls(
+            speaker=record["speaker"],
+            embedding=tuple(record["embedding"]),
+            seconds=record["seconds"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "speaker": self.speaker,
+            "embedding": list(self.embedding),
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeakersFound(Event):
+    """Who speaks when in one audio window (the diarize stage): turns with the window's own
+    speaker numbers, and one embedding per speaker so that the cue stage can tell the same
+    voice across windows.
+    """
+
+    SCHEMA: ClassVar[str] = "SpeakersFound"
+
+    # Job identifier; also the Kafka key, so a job's events stay ordered.
+    job_id: str
+    # The audio window (0, 1, 2, ... in media order).
+    window: int
+    # True on the job's final window.
+    last: bool
+    turns: tuple[SpeakerTurn, ...] = ()
+    voices: tuple[Voice, ...] = ()
+    # Why this window's speakers could not be found; empty: found.
+    error: str = ""
+    # What found them (segmentation and embedding models).
+    model: str = ""
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SpeakersFound:
+        return cls(
+            job_id=record["job_id"],
+            window=record["window"],
+            last=record["last"],
+            turns=tuple(SpeakerTurn.from_record(x) for x in record["turns"]),
+            voices=tuple(Voice.from_record(x) for x in record["voices"]),
+            error=record["error"],
+            model=record["model"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "window": self.window,
+            "last": self.last,
+            "turns": [x.to_record() for x in self.turns],
+            "voices": [x.to_record() for x in self.voices],
+            "error": self.error,
+            "model": self.model,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SpeechSegment(Event):
     """One span of speech (at most 30 s) with its own audio."""
 
@@ -1251,6 +1377,9 @@ class SubtitlesReady(Event):
     # A translation of the job's transcript into this language (NAME.<language>.srt), not the
     # transcript itself.
     translated: bool = False
+    # The cues the files were written from, each with its speaker label when the job asked for
+    # them.
+    cues: tuple[CueRecord, ...] = ()
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> SubtitlesReady:
@@ -1262,6 +1391,7 @@ class SubtitlesReady(Event):
             srt=record["srt"],
             vtt=record["vtt"],
             translated=record["translated"],
+            cues=tuple(CueRecord.from_record(x) for x in record["cues"]),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -1273,6 +1403,7 @@ class SubtitlesReady(Event):
             "srt": self.srt,
             "vtt": self.vtt,
             "translated": self.translated,
+            "cues": [x.to_record() for x in self.cues],
         }
 
 
@@ -1316,6 +1447,16 @@ class TranscriptComplete(Event):
     # Subtitle languages to translate into (ISO 639-1); the spoken language's subtitles always
     # come.
     languages: tuple[str, ...] = ()
+    # The job asked for speaker labels: the cue stage waits for the SpeakersFound of
+    # speaker_windows.
+    speakers: bool = False
+    # As the job asked (0: found from the audio).
+    num_speakers: int = 0
+    min_speakers: int = 0
+    max_speakers: int = 0
+    # Windows whose speakers were found (a window whose diarization failed is left out: its
+    # words get no label).
+    speaker_windows: tuple[int, ...] = ()
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> TranscriptComplete:
@@ -1327,6 +1468,11 @@ class TranscriptComplete(Event):
             segment_ids=tuple(record["segment_ids"]),
             gaps=tuple(Gap.from_record(x) for x in record["gaps"]),
             languages=tuple(record["languages"]),
+            speakers=record["speakers"],
+            num_speakers=record["num_speakers"],
+            min_speakers=record["min_speakers"],
+            max_speakers=record["max_speakers"],
+            speaker_windows=tuple(record["speaker_windows"]),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -1338,6 +1484,11 @@ class TranscriptComplete(Event):
             "segment_ids": list(self.segment_ids),
             "gaps": [x.to_record() for x in self.gaps],
             "languages": list(self.languages),
+            "speakers": self.speakers,
+            "num_speakers": self.num_speakers,
+            "min_speakers": self.min_speakers,
+            "max_speakers": self.max_speakers,
+            "speaker_windows": list(self.speaker_windows),
         }
 
 
@@ -1453,6 +1604,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "SegmentFailed": SegmentFailed,
     "SegmentTranscribed": SegmentTranscribed,
     "SegmentsPlanned": SegmentsPlanned,
+    "SpeakersFound": SpeakersFound,
     "SpeechSegment": SpeechSegment,
     "StageFailed": StageFailed,
     "SubtitlesPublished": SubtitlesPublished,

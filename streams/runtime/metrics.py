@@ -8,6 +8,8 @@ CPU can take that long. Processes also export the client's standard ``process_*`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info
 
 # Waiting in Kafka and processing one event: milliseconds (a hop) to minutes (a backlog, a long
@@ -172,3 +174,19 @@ class Metrics:
 
 
 METRICS = Metrics(REGISTRY)
+
+
+def inference_observer(stage: str) -> Callable[[float, float], None]:
+    """Records one model call of ``stage``: (seconds of audio, seconds it took) into its audio
+    seconds, inference time and real-time factor."""
+    audio_seconds = METRICS.audio_seconds.labels(stage)
+    inference_seconds = METRICS.inference_seconds.labels(stage)
+    real_time_factor = METRICS.real_time_factor.labels(stage)
+
+    def observe(audio_s: float, took: float) -> None:
+        audio_seconds.inc(audio_s)
+        inference_seconds.observe(took)
+        if audio_s > 0:
+            real_time_factor.observe(took / audio_s)
+
+    return observe

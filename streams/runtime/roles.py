@@ -17,7 +17,16 @@ if TYPE_CHECKING:  # the worker imports Faust: not needed to list the roles
 # (agents/<stage>/agent.py) has a ``register(stage)``. Live streams have a lane of their own:
 # speech detection (agents/live), then "<stage>-live" stages with their own topics and groups,
 # in agents/<stage>/live_agent.py, so a file backlog never delays live captions.
-FILE_STAGES = ("orchestrator", "decode", "vad", "transcribe", "cues", "translate", "subtitles")
+FILE_STAGES = (
+    "orchestrator",
+    "decode",
+    "vad",
+    "diarize",
+    "transcribe",
+    "cues",
+    "translate",
+    "subtitles",
+)
 LIVE_STAGES = ("live", "transcribe-live", "cues-live", "translate-live", "subtitles-live")
 STAGES = FILE_STAGES + LIVE_STAGES
 # Roles outside "all": a shadow model transcribes the same segments for comparison only

@@ -203,7 +203,6 @@ def test_requests_the_pipeline_cannot_honour_are_refused(http: httpx.Client) -> 
     path = {"path": "library/quiet.mp4"}
     for option, words in (
         ({"language": "en", "languages": ["fr", "de"]}, "no translation from en into fr, de"),
-        ({"speakers": True}, "speaker labels are not available yet"),
         ({"model": "large-v3"}, "unknown model 'large-v3': the declared models are"),
         ({"language": "de"}, "model 'tiny.en' transcribes English only"),
     ):
@@ -232,7 +231,7 @@ def test_requests_the_pipeline_cannot_honour_are_refused(http: httpx.Client) -> 
 def test_no_refused_upload_leaves_a_file(http: httpx.Client, media_root: Path) -> None:
     uploads = media_root / "uploads"
     before = set(uploads.iterdir()) if uploads.exists() else set()
-    detail(upload(http, MEDIA / "silence.mp4", speakers="true"))
+    detail(upload(http, MEDIA / "silence.mp4", model="large-v3"))
     detail(http.post("/v1/jobs", files={"media": ("e.mp4", b"")}))
     after = set(uploads.iterdir()) if uploads.exists() else set()
     assert after == before

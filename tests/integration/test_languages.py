@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ LANGUAGES = json.loads((MEDIA / "languages.json").read_text())
 ENGLISH = json.loads((MEDIA / "speech.json").read_text())
 
 
-def submit(cluster: Cluster, source: Path, **asked: str) -> JobResult:
+def submit(cluster: Cluster, source: Path, **asked: Any) -> JobResult:
     with JobClient(cluster.settings) as client:
         job_id = client.submit(str(source), **asked)
         return client.wait(job_id, 240.0, alive=cluster.alive)

@@ -6,6 +6,7 @@ only the other language is translated; an English-only model is refused with the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -35,7 +36,7 @@ STOP_WORDS = frozenset(
 )
 
 
-def submit(cluster: Cluster, source: Path, english: str = "en", **asked: str) -> JobResult:
+def submit(cluster: Cluster, source: Path, english: str = "en", **asked: Any) -> JobResult:
     """A job with English as its target language."""
     with JobClient(cluster.settings) as client:
         job_id = client.submit(str(source), languages=[english], **asked)

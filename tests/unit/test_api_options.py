@@ -24,7 +24,7 @@ def settings(**overrides: object) -> KaptionSettings:
 def test_options_the_pipeline_lacks_are_named_with_their_reason() -> None:
     asked = JobOptions(languages=["en", "fr"], speakers=True, model="large-v3", language="de")
     problems = dict(unavailable(asked, settings()))
-    assert set(problems) == {"languages", "speakers", "model"}
+    assert set(problems) == {"languages", "model"}  # speaker labels: the diarize stage
     # Into English is Whisper's own task (the shipped translation.yaml's *-en).
     assert "no translation from de into fr is configured" in problems["languages"]
     assert "pairs: en-es" in problems["languages"]  # the repository's translation.yaml

@@ -23,6 +23,7 @@ from streams.events.model import (
     SegmentDone,
     SegmentFailed,
     SegmentsPlanned,
+    SpeakersFound,
     StageFailed,
     SubtitlesPublished,
     TranscriptComplete,
@@ -549,3 +550,83 @@ def test_a_job_without_targets_completes_on_its_subtitles_as_before() -> None:
     store = translated_job()
     store.apply(published())
     assert store.state == JobState.COMPLETED
+
+
+def speakers_job(num_speakers: int = 0) -> Store:
+    store = Store()
+    store.apply(replace(request(), speakers=True, num_speakers=num_speakers))
+    return store
+
+
+def speakers(window: int, error: str = "", last: bool = True) -> SpeakersFound:
+    return SpeakersFound(job_id=JOB, window=window, last=last, error=error)
+
+
+def test_a_speakers_job_waits_for_every_windows_speakers_in_any_order() -> None:
+    store = speakers_job(num_speakers=2)
+    first = store.apply(plan(1, 1))  # the second window's plan (not last: see below)
+    decode = [o.event for o in store.apply(request()).outgoing]  # a duplicate: nothing
+    assert decode == [] and events(first) == ["jobs.status:JobStatus"]
+    store.apply(speakers(1))  # before window 0 is even planned
+    store.apply(plan(0, 1, last=False))
+    store.apply(done(0, 0))
+    waiting = store.apply(done(1, 0))
+    assert store.state == JobState.TRANSCRIBING, events(waiting)  # window 0's speakers due
+    assert store.progress.speakers_pending == 1
+    complete = complete_of(store.apply(speakers(0, last=False)))
+    assert store.state == JobState.BUILDING_CUES
+    assert complete.speakers and complete.num_speakers == 2
+    assert complete.speaker_windows == (0, 1)
+    assert store.apply(speakers(0)).outgoing == []  # read again: nothing new
+    store.apply(published())
+    assert store.state == JobState.COMPLETED
+
+
+def test_the_speakers_option_reaches_decoding() -> None:
+    store = Store()
+    [_, decode] = store.apply(replace(request(), speakers=True)).outgoing
+    assert isinstance(decode.event, DecodeRequested) and decode.event.speakers
+    [_, plain] = Store().apply(request()).outgoing
+    assert isinstance(plain.event, DecodeRequested) and not plain.event.speakers
+
+
+def test_a_window_whose_speakers_failed_leaves_the_job_partial_with_the_reason() -> None:
+    store = speakers_job()
+    store.apply(plan(0, 1, last=False))
+    store.apply(plan(1, 1))
+    store.apply(speakers(0))
+    store.apply(speakers(1, error="segmentation weights not found: /x"))
+    store.apply(done(0, 0))
+    complete = complete_of(store.apply(done(1, 0)))
+    assert complete.speaker_windows == (0,)  # window 1's words go unlabelled
+    assert complete.segment_ids == (sid(0, 0), sid(1, 0))  # every word still comes
+    store.apply(published())
+    assert store.state == JobState.PARTIAL and store.job is not None
+    assert (
+        store.job.reason == "speakers: segmentation weights not found: /x (1 window(s) unlabelled)"
+    )
+
+
+def test_speakers_of_a_job_that_did_not_ask_are_ignored() -> None:
+    store = started()
+    store.apply(plan(0, 1))
+    assert store.apply(speakers(0)).outgoing == []
+    store.apply(done(0, 0))
+    assert store.state == JobState.BUILDING_CUES
+
+
+def test_speakers_that_never_come_leave_the_words_unlabelled_not_the_job_failed() -> None:
+    store = speakers_job()
+    store.apply(plan(0, 1))
+    store.apply(done(0, 0))  # every word is in; no diarize worker ever answers
+    at = NOW
+    for _ in range(store.policy.max_redrives):
+        at += store.policy.stall_ms + 1
+        assert "decode.requested:DecodeRequested" in events(check(store, at))
+    at += store.policy.stall_ms + 1
+    complete = complete_of(check(store, at))
+    assert complete.speaker_windows == () and complete.segment_ids == (sid(0, 0),)
+    store.apply(published())
+    assert store.state == JobState.PARTIAL and store.job is not None
+    assert store.job.reason is not None
+    assert "no speakers found after 3 re-drives (is a diarize worker running?)" in store.job.reason

@@ -38,7 +38,7 @@ def test_topics_yaml_declares_every_event_and_dead_letters() -> None:
 
 def test_each_stages_inputs_and_changelogs_are_co_partitioned() -> None:
     orchestrator = [*INPUTS, "orchestrator.jobs", "orchestrator.windows"]
-    cues = [*CUE_INPUTS, "cues.transcripts", "cues.complete"]
+    cues = [*CUE_INPUTS, "cues.transcripts", "cues.complete", "cues.speakers"]
     assert REGISTRY.shared_partitions(orchestrator) == REGISTRY.shared_partitions(cues) == 4
     with pytest.raises(ValueError, match="share one partition count"):
         REGISTRY.shared_partitions(["segments", "jobs.requested"])
@@ -61,6 +61,7 @@ def test_changelogs_are_declared_and_compacted() -> None:
         "cues.live",
         "cues.complete",
         "translate.live",
+        "cues.speakers",
     }
     for name in changelogs:
         spec = REGISTRY.specs[name]

@@ -1,0 +1,1 @@
+"""diarize: who speaks when, per decoded audio window (pyannote.audio, the 'speakers' extra)."""
