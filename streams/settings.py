@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.resources import MODELS_FILE, SCHEMAS_DIR, TOPICS_FILE, TRANSLATION_FILE
@@ -182,6 +182,18 @@ class KaptionSettings(BaseSettings):
     whisper_log_prob_threshold: float | None = Field(default=-0.5, le=0)
     whisper_compression_ratio_threshold: float | None = Field(default=2.4, gt=0)
     whisper_hallucination_silence_threshold: float | None = Field(default=2.0, gt=0)
+
+    @field_validator(
+        "whisper_no_speech_threshold",
+        "whisper_log_prob_threshold",
+        "whisper_compression_ratio_threshold",
+        "whisper_hallucination_silence_threshold",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        """An empty variable (KAPTION_WHISPER_..._THRESHOLD=) turns the check off."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     # --- Decoding sources -------------------------------------------------------------------
     # Jobs one decode worker reads at once, each on a thread of its own: a slow or hanging

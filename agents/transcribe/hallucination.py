@@ -21,6 +21,7 @@ from faster_whisper.transcribe import Word
 _PUNCTUATION = "\"'“¿([{-\"'.。,，!！?？:：”)]}、"  # noqa: RUF001 (Whisper's own list)
 _ANOMALY_WORDS = 8
 _EDGE_S = 2.0  # within this of a clip's edge counts as silence there
+_SENTENCE_ENDS = (".", "?", "!", "。", "？", "！")  # noqa: RUF001 (Whisper's full-width marks)
 
 
 @dataclass(frozen=True)
@@ -82,21 +83,37 @@ def islands(words: Sequence[Word], gap_s: float) -> list[list[Word]]:
     return runs
 
 
+def sentences(words: Sequence[Word]) -> list[list[Word]]:
+    """Runs of words each ending at a sentence's end (the last run may not)."""
+    runs: list[list[Word]] = [[]]
+    for word in words:
+        runs[-1].append(word)
+        if word.word.rstrip().endswith(_SENTENCE_ENDS):
+            runs.append([])
+    return [run for run in runs if run]
+
+
 def drop_silent_anomalies(
     words: Sequence[Word], clip_start: float, clip_end: float, threshold: float
 ) -> list[Word]:
-    """``hallucination_silence_threshold`` for one clip: an anomalous run of words with
-    silence (or the clip's edge, or another anomalous run) on both sides is dropped."""
-    runs = islands(words, threshold)
+    """``hallucination_silence_threshold`` for one clip: an anomalous sentence with silence (or
+    the clip's edge, or another dropped or anomalous sentence) on both sides is dropped. Judged
+    per sentence, as the sequential path judges its segments: a batched clip can hold 30 s of
+    speech, and judged whole by its first words, six made-up "Hello."s at its start dropped
+    the 71 real words after them (pyannote.audio's sample conversation)."""
+    runs = [run for island in islands(words, threshold) for run in sentences(island)]
     bad = [anomalous(run) for run in runs]
     kept: list[Word] = []
+    dropped_before = False
     for i, run in enumerate(runs):
         before = run[0].start - (runs[i - 1][-1].end if i else clip_start)
         after = (runs[i + 1][0].start if i + 1 < len(runs) else clip_end) - run[-1].end
-        silent_before = before > threshold or run[0].start - clip_start < _EDGE_S
+        edge_before = run[0].start - clip_start < _EDGE_S
+        silent_before = before > threshold or dropped_before or edge_before
         bad_next = i + 1 < len(runs) and bad[i + 1]
         silent_after = after > threshold or bad_next or clip_end - run[-1].end < _EDGE_S
-        if not (bad[i] and silent_before and silent_after):
+        dropped_before = bad[i] and silent_before and silent_after
+        if not dropped_before:
             kept.extend(run)
     return kept
 

@@ -155,6 +155,12 @@ def test_settings_give_the_default_screening() -> None:
     assert configured_screening(off) == NO_SCREENING
 
 
+def test_an_empty_variable_turns_a_check_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_SPEECH", "LOG_PROB", "COMPRESSION_RATIO", "HALLUCINATION_SILENCE"):
+        monkeypatch.setenv(f"KAPTION_WHISPER_{name}_THRESHOLD", "")
+    assert configured_screening(KaptionSettings()) == NO_SCREENING
+
+
 # --- the pure checks --------------------------------------------------------------------------
 
 
@@ -224,3 +230,36 @@ def test_short_aligned_words_of_real_speech_stay() -> None:
     timed += [("one.", 25.92, 0.32, 0.75)]
     words = [ww(" " + t, s, s + d, p) for t, s, d, p in timed]
     assert drop_silent_anomalies(words, 23.0, 26.6, 2.0) == words
+
+
+def test_a_sentence_is_judged_by_its_own_words_not_the_clip_s_first_ones() -> None:
+    # pyannote.audio's sample conversation as tiny.en aligned its 24-s segment: six "Hello."s,
+    # three of them zero-length (anomalous), then speech. Judged as one run by its first eight
+    # words the whole segment, 77 real words, was dropped.
+    hellos = [ww(" Hello.", s, e) for s, e in [(3.32, 3.84), (4.82, 4.94), (4.96, 5.26)]]
+    hellos += [ww(" Hello.", s, s) for s in (5.38, 5.54, 5.6)]
+    speech = [ww(" I", 5.6, 5.6), ww(" didn't", 5.6, 5.82), ww(" know", 5.82, 6.02)]
+    speech += [ww(" you", 6.02, 6.08, 0.73), ww(" were", 6.08, 6.24), ww(" there.", 6.24, 6.56)]
+    assert drop_silent_anomalies(hellos + speech, 3.0, 26.6, 2.0) == hellos + speech
+    # Made-up sentences one after another in silence still all go, each judged on its own.
+    made_up = [ww(" Thank", 12.0, 12.0, 0.1), ww(" you.", 12.0, 12.0, 0.1)]
+    made_up += [ww(" Bye.", 12.1, 12.1, 0.05), ww(" Bye.", 12.2, 12.2, 0.05)]
+    assert drop_silent_anomalies(speech + made_up, 3.0, 26.6, 2.0) == speech
+
+
+def test_the_sample_conversation_keeps_its_words() -> None:
+    """pyannote.audio's own sample (the `speakers` extra, in the dev install): every sentence of
+    its one 24-s segment through the stage's functions; none before sentences were judged
+    alone."""
+    audio = pytest.importorskip("pyannote.audio")
+    from pathlib import Path
+
+    wav = Path(audio.__file__).parent / "sample" / "sample.wav"
+    segments = speech_segments(
+        "job", 0, decode_audio(str(wav)).pcm, SAMPLE_RATE, 0.0, vad_options(SETTINGS),
+        SETTINGS.max_segment_s, SETTINGS.max_merge_gap_s,
+    )  # fmt: skip
+    words = [w for d in transcribe_segments(SETTINGS, segments) for w in d.transcript.words]
+    text = normalise(" ".join(w.word for w in words))
+    assert len(words) > 60, text
+    assert "new jersey" in text and "texas" in text, text
