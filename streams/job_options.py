@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import yaml
@@ -81,17 +81,31 @@ def _pair_entries(path: Path) -> dict[str, object]:
 def translation_pairs(path: Path) -> frozenset[tuple[str, str]]:
     """The language pairs translation.yaml configures for the translate stage (which checks
     the rest of each entry when it loads one)."""
-    entries = _pair_entries(path)
-    found = (PAIR.match(key) for key, body in entries.items() if not _is_whisper(body))
-    return frozenset((m[1], m[2]) for m in found if m)
+    return _configured(path, _stamp(path))[0]
 
 
 def whisper_sources(path: Path) -> frozenset[str]:
     """The source languages whose English comes from Whisper's translate task in the
     transcription stage (translation.yaml: ``<source>-en`` or ``*-en`` with backend whisper;
     ``*`` stands for any source)."""
-    found = (WHISPER_PAIR.match(k) for k, body in _pair_entries(path).items() if _is_whisper(body))
-    return frozenset(m[1] for m in found if m)
+    return _configured(path, _stamp(path))[1]
+
+
+def _stamp(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1
+
+
+@lru_cache(maxsize=8)
+def _configured(path: Path, stamp: int) -> tuple[frozenset[tuple[str, str]], frozenset[str]]:
+    """translation.yaml read once per version of the file (``stamp``, its modification time):
+    every API request and CloudEvent checks its options against it."""
+    entries = _pair_entries(path)
+    pairs = (PAIR.match(key) for key, body in entries.items() if not _is_whisper(body))
+    whisper = (WHISPER_PAIR.match(key) for key, body in entries.items() if _is_whisper(body))
+    return frozenset((m[1], m[2]) for m in pairs if m), frozenset(m[1] for m in whisper if m)
 
 
 def _is_whisper(body: object) -> bool:

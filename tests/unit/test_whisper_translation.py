@@ -6,6 +6,7 @@ tests/integration/test_whisper_translation.py."""
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -78,6 +79,17 @@ def test_whisper_serves_english_and_an_exact_pair_wins_over_the_wildcard(tmp_pat
     assert whisper_english(frozenset({"*"}), "es", translation_pairs(path))
     assert not whisper_english(frozenset({"*"}), "de", translation_pairs(path))
     assert whisper_english(frozenset({"es"}), "es") and not whisper_english(frozenset({"es"}), "fr")
+
+
+def test_the_configured_pairs_are_read_again_when_the_file_changes(tmp_path: Path) -> None:
+    path = write(tmp_path, CONFIG)
+    assert translation_pairs(path) == {("en", "es"), ("de", "en")}  # read, then cached
+    path.write_text("pairs:\n  en-fr: {backend: apertium, mode: eng-fra}\n")
+    later = path.stat().st_mtime_ns + 1_000_000_000  # a coarse clock may not have moved
+    os.utime(path, ns=(later, later))
+    assert translation_pairs(path) == {("en", "fr")} and whisper_sources(path) == frozenset()
+    path.unlink()
+    assert translation_pairs(path) == frozenset()
     # Unknown yet, or English itself: any whisper pair (other speech in the file).
     assert whisper_english(frozenset({"es"}), None) and whisper_english(frozenset({"es"}), "en")
     assert not whisper_english(frozenset(), None)
