@@ -76,6 +76,8 @@ def check_source(source: str, policy: SourcePolicy, resolve: Resolver = socket.g
     source as it is), or UnsafeSource saying why not."""
     if not source.strip():
         raise UnsafeSource("the source is empty")
+    if "\x00" in source:  # no path or URL holds one; the OS refuses it with a ValueError
+        raise UnsafeSource("the source contains a NUL character")
     if stream_of(source) is not None:
         return source
     if is_url(source):

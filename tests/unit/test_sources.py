@@ -23,7 +23,7 @@ from agents.decode.media import (
 )
 from agents.decode.sources import SourceLimits, check_connect, connect_address, ffmpeg_options
 from streams.settings import KaptionSettings
-from streams.sources import SourcePolicy, UnsafeSource
+from streams.sources import SourcePolicy, UnsafeSource, check_source
 from tests.paths import MEDIA
 from tests.slow_http import media_server, redirect_server, unreachable_host
 
@@ -166,6 +166,14 @@ def test_a_path_outside_the_media_root_is_refused(tmp_path: Path) -> None:
     assert len(inside[0].pcm) > 0
     with pytest.raises(UnsafeSource, match="is outside the media root"):
         next(decode_windows(str(MEDIA / "speech.wav"), 3600.0, policy=policy))
+
+
+def test_a_source_with_a_nul_character_is_refused_not_an_error(tmp_path: Path) -> None:
+    # Found by the API's property test: Path.resolve raised ValueError (a 500).
+    with pytest.raises(UnsafeSource, match="NUL"):
+        check_source("speech\x00.wav", SourcePolicy(media_root=tmp_path))
+    with pytest.raises(UnsafeSource, match="NUL"):
+        check_source("https://example.com/a\x00b", SourcePolicy())
 
 
 def test_the_connect_probe_refuses_a_name_that_now_answers_from_loopback() -> None:
