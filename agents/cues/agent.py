@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from agents.cues.model import CueRules
 from agents.cues.transcript import (
-    cues_ready,
     missing,
     speaker_windows,
+    transcript,
     translations,
     whisper_cues,
 )
@@ -63,9 +63,10 @@ def register(stage: Stage) -> None:
             codec.decode_as(SpeakersFound, speakers[window_key(complete.job_id, w)])
             for w in (complete.speaker_windows if complete.speakers else ())
         ]
-        ready = cues_ready(complete, segments, rules, found, threshold)
+        ready, languages = transcript(complete, segments, rules, found, threshold)
         english = whisper_cues(complete, segments, rules, whisper, pairs)
-        return [Outgoing("cues.ready", ready), *translations(complete, ready, english)]
+        tasks = translations(complete, ready, english, languages)
+        return [Outgoing("cues.ready", ready), *tasks]
 
     def on_result(result: SegmentTranscribed) -> list[Outgoing]:
         if result.segment_id not in transcripts:  # the first result of a segment stays

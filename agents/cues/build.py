@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
@@ -58,13 +59,19 @@ def build_cues(
             piece_next = pieces[j + 1][0].start if j + 1 < len(pieces) else next_start
             for part in _split_for_speed(piece, piece_next, rules):
                 speakers = (part[0].speaker,) if part[0].speaker else ()
-                word_cues.append(
-                    Cue(part[0].start, _base_end(part, rules), _lines(part, rules), speakers)
-                )
+                end, lines = _base_end(part, rules), _lines(part, rules)
+                word_cues.append(Cue(part[0].start, end, lines, speakers, _language(part)))
 
     # Stable sort: a word cue wins a tie with a gap marker that starts where it ends.
     cues = sorted(word_cues + gap_cues, key=lambda c: c.start)
     return _extend_ends(_dialogues(cues, rules), rules)
+
+
+def _language(words: Sequence[Word]) -> str:
+    """The language of most of the words (the first to reach that count on a tie): words only
+    carry their segment's language, and a cue rarely straddles a change of language."""
+    counts = Counter(w.language for w in words)
+    return max(counts, key=lambda language: counts[language])
 
 
 # --- two speakers in one cue ------------------------------------------------------------------
@@ -89,7 +96,9 @@ def _dialogue(first: Cue, second: Cue, rules: CueRules) -> Cue | None:
     ):
         return None
     dashed = (DIALOGUE_DASH + first.lines[0], DIALOGUE_DASH + second.lines[0])
-    return Cue(first.start, second.end, dashed, (*first.speakers, *second.speakers))
+    language = first.language if len(first.text) >= len(second.text) else second.language
+    speakers = (*first.speakers, *second.speakers)
+    return Cue(first.start, second.end, dashed, speakers, language)
 
 
 def _dialogues(cues: Sequence[Cue], rules: CueRules) -> list[Cue]:

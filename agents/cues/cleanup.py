@@ -156,6 +156,7 @@ def _join_words(first: Word, second: Word) -> Word:
         max(first.end, second.end),
         min(first.probability, second.probability),
         first.speaker,
+        first.language,
     )
 
 

@@ -24,6 +24,7 @@ class Word:
     end: float
     probability: float = 1.0
     speaker: str = ""  # "Speaker 1" when the job asked for labels; a change starts a new cue
+    language: str = ""  # its segment's spoken language ("" the job's); a cue takes its majority
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,9 @@ class Cue:
     # () unlabelled; one speaker for the whole cue; or one per line for a two-line dialogue
     # cue, whose lines then start with "- " (the broadcast convention).
     speakers: tuple[str, ...] = ()
+    # The language of most of its words ("" the job's, and a gap marker's): what the translate
+    # stage translates it from.
+    language: str = ""
 
     @property
     def text(self) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from agents.cues.build import build_cues
-from agents.cues.model import CueRules, Word
+from agents.cues.model import Cue, CueRules, Word
 from agents.cues.speakers import SpeakerCount, job_turns, label_words
 from streams.broker.topics import Outgoing
 from streams.events.model import (
@@ -47,12 +47,29 @@ def cues_ready(
 ) -> CuesReady:
     """Cues from the segments' words (given in ``complete.segment_ids`` order), with the gaps
     of failed segments marked, and each word's speaker when the job asked for them."""
-    return CuesReady(
+    return transcript(complete, segments, rules, speakers, speaker_threshold)[0]
+
+
+def transcript(
+    complete: TranscriptComplete,
+    segments: Sequence[SegmentTranscribed],
+    rules: CueRules,
+    speakers: Sequence[SpeakersFound] = (),
+    speaker_threshold: float = 0.3,
+) -> tuple[CuesReady, tuple[str, ...]]:
+    """``cues_ready``'s cues, and each cue's spoken language: that of the segments most of its
+    words came from ("" the job's language, as for a gap marker)."""
+    languages = [s.language for s in segments]
+    cues = _cues(
+        complete, [s.words for s in segments], rules, speakers, speaker_threshold, languages
+    )
+    ready = CuesReady(
         job_id=complete.job_id,
         name=complete.name,
         language=complete.language,
-        cues=_cues(complete, [s.words for s in segments], rules, speakers, speaker_threshold),
+        cues=_records(cues),
     )
+    return ready, tuple(c.language for c in cues)
 
 
 def _cues(
@@ -61,16 +78,26 @@ def _cues(
     rules: CueRules,
     speakers: Sequence[SpeakersFound] = (),
     speaker_threshold: float = 0.3,
-) -> tuple[CueRecord, ...]:
+    languages: Sequence[str] = (),
+) -> list[Cue]:
     """Cues from each segment's words, the gaps of failed segments marked, each word labelled
-    with its speaker when the job asked for them and they came."""
+    with its speaker when the job asked for them and they came, and with its segment's
+    language when given (one per segment)."""
     # Raw words (leading spaces tell a word from a piece of one): build_cues cleans them once.
-    raw = [Word(w.word, w.start, w.end, w.probability) for each in words for w in each]
+    tags = languages or [""] * len(words)
+    raw = [
+        Word(w.word, w.start, w.end, w.probability, language=language)
+        for each, language in zip(words, tags, strict=True)
+        for w in each
+    ]
     if complete.speakers and speakers:
         count = SpeakerCount(complete.num_speakers, complete.min_speakers, complete.max_speakers)
         raw = label_words(raw, job_turns(speakers, speaker_threshold, count))
     gaps = [(gap.start, gap.end) for gap in complete.gaps]
-    cues = build_cues(raw, rules, gaps)
+    return build_cues(raw, rules, gaps)
+
+
+def _records(cues: Sequence[Cue]) -> tuple[CueRecord, ...]:
     return tuple(CueRecord(start=c.start, end=c.end, text=c.text, speaker=c.speaker) for c in cues)
 
 
@@ -104,7 +131,7 @@ def whisper_cues(
         job_id=complete.job_id,
         name=translation_name(complete.name, "en"),
         language="en",
-        cues=_cues(complete, english, rules),
+        cues=_records(_cues(complete, english, rules)),
         translated=True,
         model=f"{', '.join(labels) or 'whisper'} (task: translate)",
         model_version=", ".join(dict.fromkeys(s.model_version for s in segments)),
@@ -112,11 +139,20 @@ def whisper_cues(
 
 
 def translations(
-    complete: TranscriptComplete, ready: CuesReady, english: CuesReady | str | None = None
+    complete: TranscriptComplete,
+    ready: CuesReady,
+    english: CuesReady | str | None = None,
+    languages: Sequence[str] = (),
 ) -> list[Outgoing]:
-    """One translation task per target language; a target that is the spoken language gets
-    the transcript's cues under its own name (nothing to translate). English made by Whisper
+    """One translation task per target language; a target that is the spoken language of every
+    cue gets the transcript's cues under its own name (nothing to translate). ``languages``
+    (``transcript``'s, one per cue; "" or none at all: the job's language) tells each cue's
+    spoken language: in a task, a cue already in the target is kept as transcribed and the
+    others are translated from their own language. English made by Whisper
     (``whisper_cues``) goes out as it is, or fails that language with its reason."""
+    spoken = [language or ready.language for language in languages] or [ready.language] * len(
+        ready.cues
+    )
     out: list[Outgoing] = []
     for target in complete.languages:
         if target == "en" and isinstance(english, CuesReady):
@@ -131,7 +167,7 @@ def translations(
             )
             out.append(Outgoing("translations.failed", failed))
             continue
-        if target == ready.language:
+        if all(language == target for language in spoken) and target == ready.language:
             same = replace(ready, name=translation_name(ready.name, target), translated=True)
             out.append(Outgoing("cues.ready", same))
             continue
@@ -141,7 +177,15 @@ def translations(
             name=ready.name,
             source_language=ready.language,
             language=target,
-            cues=tuple(SourceCue(start=c.start, end=c.end, text=c.text) for c in ready.cues),
+            cues=tuple(
+                SourceCue(
+                    start=c.start,
+                    end=c.end,
+                    text=c.text,
+                    language="" if language == ready.language else language,
+                )
+                for c, language in zip(ready.cues, spoken, strict=True)
+            ),
         )
         out.append(Outgoing("translate.requested", task))
     return out

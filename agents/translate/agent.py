@@ -3,7 +3,9 @@ TranslationFailed for that language alone.
 
 One task per (job, target language), keyed so that a job's languages spread over the stage's
 consumer group; each task is one batched call of the pair's backend (translation.yaml) in the
-executor. Translations keep their source cues' timing and are re-flowed to the cue rules.
+executor. A task whose cues were spoken in several languages (per-segment detection) keeps
+those already in the target and translates each other language's with its own pair. Translations
+keep their source cues' timing and are re-flowed to the cue rules.
 """
 
 from __future__ import annotations
@@ -37,18 +39,35 @@ def translator(settings: KaptionSettings, source: str, target: str) -> Translato
 
 
 def translated(settings: KaptionSettings, task: TranslateRequested) -> tuple[CuesReady, float]:
-    backend = translator(settings, task.source_language, task.language)
-    started = time.perf_counter()
-    texts = backend.translate([cue.text for cue in task.cues])
-    took = time.perf_counter() - started
+    """The task's cues in the target language: cues already in it kept as transcribed, each
+    other source language's cues translated by its own pair's backend in one batched call; in
+    cue order, each translation keeping its source cue's timing. A source language whose pair
+    is not configured fails the whole target (TranslationConfigError names the pair)."""
+    groups: dict[str, list[int]] = {}
+    for index, cue in enumerate(task.cues):
+        groups.setdefault(cue.language or task.source_language, []).append(index)
+    texts = [cue.text for cue in task.cues]
+    backends: list[Translator] = []
+    took = 0.0
+    for source, indices in groups.items():
+        if source == task.language:
+            continue  # spoken in the target already: kept as transcribed
+        backend = translator(settings, source, task.language)
+        started = time.perf_counter()
+        out = backend.translate([texts[i] for i in indices])
+        took += time.perf_counter() - started
+        for index, text in zip(indices, out, strict=True):
+            texts[index] = text
+        backends.append(backend)
+    labels = list(dict.fromkeys(f"{b.name}@{b.version}" for b in backends))
     cues = CuesReady(
         job_id=task.job_id,
         name=translation_name(task.name, task.language),
         language=task.language,
         cues=tuple(reflow(task.cues, texts)),
         translated=True,
-        model=f"{backend.name}@{backend.version}",
-        model_version=backend.version,
+        model=", ".join(labels) or "transcript (spoken in the target language)",
+        model_version=", ".join(dict.fromkeys(b.version for b in backends)),
     )
     return cues, took
 

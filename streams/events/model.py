@@ -1500,6 +1500,9 @@ class SourceCue:
     end: float
     # Lines separated by newline.
     text: str
+    # The language the cue was spoken in (that of most of its words' segments); empty: the
+    # task's source_language.
+    language: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> SourceCue:
@@ -1507,6 +1510,7 @@ class SourceCue:
             start=record["start"],
             end=record["end"],
             text=record["text"],
+            language=record["language"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -1514,12 +1518,15 @@ class SourceCue:
             "start": self.start,
             "end": self.end,
             "text": self.text,
+            "language": self.language,
         }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TranslateRequested(Event):
-    """One task of the translate stage: a job's cues into one language."""
+    """One task of the translate stage: a job's cues into one language (cues already in it are
+    kept as they are).
+    """
 
     SCHEMA: ClassVar[str] = "TranslateRequested"
 
@@ -1529,6 +1536,7 @@ class TranslateRequested(Event):
     task_id: str
     # Base name of the job's subtitle files.
     name: str
+    # The job's spoken language: that of every cue whose own language is empty.
     source_language: str
     # The target language.
     language: str

@@ -1,7 +1,8 @@
 """English subtitles by Whisper's own translate task (the shipped translation.yaml's
 ``*-en: {backend: whisper}``) on the real broker with the real multilingual model: Spanish
 speech gets NAME.en in English while NAME.srt stays Spanish; in speech that switches language
-only the other language is translated; an English-only model is refused with the reason."""
+only the other language is translated (into Spanish by Apertium too: the Spanish part is kept);
+an English-only model is refused with the reason."""
 
 from __future__ import annotations
 
@@ -130,6 +131,51 @@ def test_only_speech_in_another_language_is_translated(cluster: Cluster, tmp_pat
     assert word_error_rate(LANGUAGES["lang_es.mp4"]["english"], after) < ENGLISH_WER_BOUND, after
     said = " ".join(c.text for c in transcript if c.start >= spanish_from)
     assert english_share(after) > 0.4 and english_share(said) < 0.1, (after, said)
+
+
+def test_a_machine_translated_target_keeps_the_speech_already_in_it(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Speech that switches from English to Spanish into Spanish (Apertium's en-es): the
+    Spanish part is kept as transcribed, only the English part is translated."""
+    source = mixed_speech(tmp_path / "mixed.wav")
+    result = submit(
+        cluster,
+        source,
+        english="es",
+        language="auto",
+        model="base",
+        language_detection="segment",
+    )
+    assert result.state == JobState.COMPLETED, result.status.reason
+    assert [(t.language, t.state) for t in result.status.translations] == [("es", "COMPLETED")]
+    assert result.status.language == "en" and result.subtitles is not None
+    [spanish] = result.translations
+    assert (spanish.name, spanish.language) == ("mixed.es", "es")
+    segments = transcripts(cluster, result.status.job_id)
+    assert {s.language for s in segments} == {"en", "es"}
+    spanish_from = min(s.start for s in segments if s.language == "es")
+    cues, transcript = parse_cues(spanish.srt, "srt"), parse_cues(result.subtitles.srt, "srt")
+
+    def said(of: list[Any], spanish_part: bool) -> str:
+        return " ".join(
+            " ".join(c.text.split()) for c in of if (c.start >= spanish_from) == spanish_part
+        )
+
+    # The Spanish part: the transcript's words, cue for cue (only re-wrapped).
+    assert said(cues, True) == said(transcript, True) and said(cues, True)
+    assert [c.start for c in cues if c.start >= spanish_from] == [
+        c.start for c in transcript if c.start >= spanish_from
+    ]
+    # The English part: Apertium's Spanish of it, at the transcript's times.
+    english, translated = said(transcript, False), said(cues, False)
+    assert word_error_rate(ENGLISH["text"], english) < 0.3, english
+    assert english_share(english) > 0.2 and english_share(translated) < 0.05, translated
+    assert {"zorro", "perro"} <= set(normalise(translated).split()), translated
+    assert word_error_rate(english, translated) > 0.6, translated
+    assert cues[0].start == transcript[0].start
+    made = cues_ready(cluster, result.status.job_id)["mixed.es"]
+    assert made.model.startswith("apertium") and made.translated
 
 
 def test_an_english_only_model_cannot_translate_into_english(cluster: Cluster) -> None:
