@@ -38,18 +38,6 @@ def speaker_windows(complete: TranscriptComplete, have: Callable[[int], bool]) -
     return [window for window in complete.speaker_windows if not have(window)]
 
 
-def cues_ready(
-    complete: TranscriptComplete,
-    segments: Sequence[SegmentTranscribed],
-    rules: CueRules,
-    speakers: Sequence[SpeakersFound] = (),
-    speaker_threshold: float = 0.3,
-) -> CuesReady:
-    """Cues from the segments' words (given in ``complete.segment_ids`` order), with the gaps
-    of failed segments marked, and each word's speaker when the job asked for them."""
-    return transcript(complete, segments, rules, speakers, speaker_threshold)[0]
-
-
 def transcript(
     complete: TranscriptComplete,
     segments: Sequence[SegmentTranscribed],
@@ -57,8 +45,10 @@ def transcript(
     speakers: Sequence[SpeakersFound] = (),
     speaker_threshold: float = 0.3,
 ) -> tuple[CuesReady, tuple[str, ...]]:
-    """``cues_ready``'s cues, and each cue's spoken language: that of the segments most of its
-    words came from ("" the job's language, as for a gap marker)."""
+    """Cues from the segments' words (given in ``complete.segment_ids`` order), with the gaps
+    of failed segments marked and each word's speaker when the job asked for them; and each
+    cue's spoken language: that of the segments most of its words came from ("" the job's
+    language, as for a gap marker)."""
     languages = [s.language for s in segments]
     cues = _cues(
         complete, [s.words for s in segments], rules, speakers, speaker_threshold, languages

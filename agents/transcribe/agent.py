@@ -128,31 +128,24 @@ class Done:
     translation_error: str = ""  # why that translation failed (the transcript stands)
 
 
-def transcribed(
-    segment: SpeechSegment,
-    transcript: Transcript,
-    model: ModelSpec,
-    attempt: int,
-    took: float,
-    english: Transcript | None = None,
-    translation_error: str = "",
-) -> SegmentTranscribed:
+def transcribed(segment: SpeechSegment, done: Done, attempt: int) -> SegmentTranscribed:
+    english = done.english
     return SegmentTranscribed(
         job_id=segment.job_id,
         segment_id=segment.segment_id,
         index=segment.index,
         start=segment.start,
         end=segment.end,
-        text=transcript.text,
-        words=transcript.words,
-        language=transcript.language,
-        model=model.name,
-        model_version=model.version,
+        text=done.transcript.text,
+        words=done.transcript.words,
+        language=done.transcript.language,
+        model=done.model.name,
+        model_version=done.model.version,
         attempt=attempt,
-        processing_seconds=took,
+        processing_seconds=done.took,
         whisper_translate=segment.whisper_translate,
         english_words=english.words if english is not None else (),
-        translation_error=translation_error,
+        translation_error=done.translation_error,
     )
 
 
@@ -330,15 +323,7 @@ def register(stage: Stage) -> None:
         # segment's own; the stage runner tries it again as the policy says.
         done = await batcher.submit(segment)
         attempt = current_attempt()
-        result = transcribed(
-            segment,
-            done.transcript,
-            done.model,
-            attempt,
-            done.took,
-            done.english,
-            done.translation_error,
-        )
+        result = transcribed(segment, done, attempt)
         # The words first: once the orchestrator has counted every segment, the cue stage
         # must find them (it waits for any still in flight).
         counted = SegmentDone(

@@ -77,7 +77,7 @@ def replay(
             lambda: transcribe_segments(settings, batch, lambda _: (spec, model), False),
         )
         for segment, result in zip(batch, done, strict=True):
-            event = transcribed(segment, result.transcript, result.model, 1, result.took)
+            event = transcribed(segment, result, 1)
             producer.produce(
                 registry.name(SHADOW_TOPIC),
                 codec.encode(event),

@@ -106,7 +106,7 @@ def register(stage: Stage) -> None:
             done = await batcher.submit(segment)
         except Exception as exc:
             return skip(exc)
-        result = transcribed(segment, done.transcript, done.model, 1, done.took)
+        result = transcribed(segment, done, 1)
         return [Outgoing(SHADOW_TOPIC, result)]
 
     async def handle_live(segment: LiveSegment) -> list[Outgoing]:

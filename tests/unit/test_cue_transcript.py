@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from agents.cues.model import DEFAULT_RULES
-from agents.cues.transcript import cues_ready, missing
+from agents.cues.transcript import missing, transcript
 from streams.events.model import Gap, SegmentTranscribed, TranscribedWord, TranscriptComplete
 from streams.runtime.roles import STAGES, stages_for
 from tests.examples import TRANSCRIBED
@@ -43,7 +43,7 @@ def test_missing_lists_the_segments_whose_words_have_not_arrived() -> None:
 def test_cues_follow_the_segments_and_mark_the_gaps() -> None:
     first, second = segment(0, "Hello", "there."), segment(2, "Goodbye", "now.")
     gap = Gap(start=10.0, end=15.0)
-    ready = cues_ready(
+    ready, _ = transcript(
         complete("j:0000-0000", "j:0000-0002", gaps=(gap,)), [first, second], DEFAULT_RULES
     )
     texts = [c.text for c in ready.cues]
@@ -72,11 +72,11 @@ def raw_segment(*raw: str) -> SegmentTranscribed:
 
 def test_pieces_of_a_word_are_written_as_one_word() -> None:
     raw = (" By", " 7", " o", "'clock,", " 7", ",000", " people", " paid", " 3", ".5", " each.")
-    (cue,) = cues_ready(complete("j:0000-0000"), [raw_segment(*raw)], DEFAULT_RULES).cues
+    (cue,) = transcript(complete("j:0000-0000"), [raw_segment(*raw)], DEFAULT_RULES)[0].cues
     assert cue.text.replace("\n", " ") == "By 7 o'clock, 7,000 people paid 3.5 each."
 
 
 def test_a_word_that_starts_with_an_apostrophe_stays_a_word() -> None:
     raw = (" And", " so", " 'Tis", " the", " season.")
-    (cue,) = cues_ready(complete("j:0000-0000"), [raw_segment(*raw)], DEFAULT_RULES).cues
+    (cue,) = transcript(complete("j:0000-0000"), [raw_segment(*raw)], DEFAULT_RULES)[0].cues
     assert cue.text.replace("\n", " ") == "And so 'Tis the season."

@@ -12,7 +12,7 @@ import pytest
 from agents.cues.build import build_cues
 from agents.cues.model import Cue, CueRules, Word
 from agents.cues.speakers import SpeakerCount, Turn, cluster, job_turns, label_words, speaker_at
-from agents.cues.transcript import cues_ready
+from agents.cues.transcript import transcript
 from agents.subtitles.render import parse_cues, to_srt, to_vtt
 from clients.cli import speaker_options
 from streams.events.model import (
@@ -157,12 +157,12 @@ def test_the_cue_stage_labels_a_jobs_words() -> None:
         processing_seconds=0.1,
     )
     found = window(0, (0.0, 1.0, 0), (3.9, 5.0, 1), s0=A, s1=B)
-    ready = cues_ready(complete, [segment], CueRules(), [found])
+    ready = transcript(complete, [segment], CueRules(), [found])[0]
     assert [(c.text, c.speaker) for c in ready.cues] == [
         ("Are you coming?", "Speaker 1"),
         ("Not tonight.", "Speaker 2"),
     ]
-    unasked = cues_ready(replace(complete, speakers=False), [segment], CueRules(), [found])
+    unasked = transcript(replace(complete, speakers=False), [segment], CueRules(), [found])[0]
     assert all(c.speaker == "" for c in unasked.cues)
 
 

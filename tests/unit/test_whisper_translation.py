@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from agents.cues.model import DEFAULT_RULES
-from agents.cues.transcript import cues_ready, translations, whisper_cues
+from agents.cues.transcript import transcript, translations, whisper_cues
 from agents.decode.media import decode_audio
 from agents.orchestrator.decide import Policy, decide
 from agents.transcribe.agent import (
@@ -194,7 +194,7 @@ def test_english_cues_come_from_the_translated_words_and_english_speech_as_said(
     assert (english.name, english.language, english.translated) == ("talk.en", "en", True)
     assert english.model == "base@1 (task: translate)" and english.model_version == "1"
     assert text(english) == "The train leaves. Good morning."
-    ready = cues_ready(complete, segments, DEFAULT_RULES)
+    ready = transcript(complete, segments, DEFAULT_RULES)[0]
     assert text(ready) == "El tren sale. Good morning."  # the transcript stays as spoken
     out = translations(complete, ready, english)
     assert [(o.topic, type(o.event)) for o in out] == [
@@ -218,7 +218,7 @@ def test_a_segment_that_was_not_translated_fails_english_alone() -> None:
     complete = job("es", "en", "es")
     why = whisper_cues(complete, segments, DEFAULT_RULES, frozenset({"es"}))
     assert why == "Whisper's translation failed: x"
-    ready = cues_ready(complete, segments, DEFAULT_RULES)
+    ready = transcript(complete, segments, DEFAULT_RULES)[0]
     out = translations(complete, ready, why)
     assert isinstance(out[0].event, TranslationFailed) and out[0].topic == "translations.failed"
     assert (out[0].event.language, out[0].event.reason) == ("en", why)
@@ -314,7 +314,7 @@ def test_the_second_pass_gives_the_english_of_spanish_speech_and_only_where_aske
     assert {"train", "station", "bread", "fruit"} <= set(normalise(english).split()), english
     assert all(spanish.start <= w.start <= w.end <= spanish.end for w in done.english.words)
     assert "tren" in normalise(done.transcript.text).split()  # the transcript stays Spanish
-    event = transcribed(spanish, done.transcript, done.model, 1, done.took, done.english)
+    event = transcribed(spanish, done, 1)
     assert event.whisper_translate and event.english_words == done.english.words
     [plain] = transcribe_segments(settings, [replace(spanish, whisper_translate=False)])
     [shadow] = transcribe_segments(settings, [spanish], translate=False)
