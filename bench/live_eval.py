@@ -63,6 +63,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "phrase-5/10": {"live_soft_max_s": 5.0, "live_max_phrase_s": 10.0},
     "long": {"live_min_silence_s": 0.8, "live_soft_max_s": 5.0, "live_max_phrase_s": 10.0},
     "xlong": {"live_min_silence_s": 0.8, "live_soft_max_s": 8.0, "live_max_phrase_s": 15.0},
+    "ctx-5": {"live_context_s": 5.0},
+    "ctx-10": {"live_context_s": 10.0},
+    "ctx-3": {"live_context_s": 3.0},
+    "ctx-8": {"live_context_s": 8.0},
 }
 
 
@@ -161,12 +165,14 @@ def simulate(
     if cache.exists() and not fresh:
         cached: tuple[Transcribed, float] = pickle.loads(cache.read_bytes())
         return cached
-    settings = KaptionSettings().model_copy(update=CONFIGS[config])
+    update = dict(CONFIGS[config])
+    context_interims = bool(update.pop("context_interims", True))
+    settings = KaptionSettings().model_copy(update=update)
     pcm = decode_audio(str(part.wav)).pcm
     items = detect(pcm, phrase_rules(settings), settings.live_chunk_s)
     load = load_average()
     progress(f"live lane: {part.name}, {config}: {len(items)} items, load {load:.2f}")
-    done = transcribe(settings, items, True, settings.whisper_beam_size, call_s)
+    done = transcribe(settings, items, True, settings.whisper_beam_size, call_s, context_interims)
     cache.write_bytes(pickle.dumps((done, load)))
     return done, load
 

@@ -100,12 +100,13 @@ def transcribe(
     interim_prompt: bool,
     interim_beam: int,
     call_s: float | None = None,
+    context_interims: bool = True,
 ) -> Transcribed:
     """One live transcription worker on a virtual clock, making the real calls with the live
     lane's own code (model, prompt context, transcript). Each call takes as long as it took,
     or ``call_s`` on the clock: latencies that do not depend on this shared machine's noise."""
     interim_settings = settings.model_copy(update={"whisper_beam_size": interim_beam})
-    context = Context()
+    context = Context(settings.live_context_s)
     free_at = busy = 0.0
     outputs: list[tuple[float, LiveTranscript]] = []
     for arrival, item in items:
@@ -116,15 +117,22 @@ def transcribe(
         start = max(arrival, free_at)
         if not item.final and start - item.sent_at > settings.live_interim_max_age_s:
             continue
-        prompt = context.prompt(item.stream_id) if item.final or interim_prompt else ""
+        prompt, before, said = context.heard(item)
+        if not (item.final or context_interims):
+            prompt, before = context.prompt(item.stream_id), None
+        prompt = prompt if item.final or interim_prompt else ""
         transcript, took = transcribe_live(
-            settings if item.final else interim_settings, item, prompt
+            settings if item.final else interim_settings,
+            item,
+            prompt,
+            before=before,
+            said=said,
         )
         took = took if call_s is None else call_s
         busy += took
         free_at = start + took
         if item.final:
-            context.remember(item.stream_id, transcript.text)
+            context.remember(item, transcript.text)
         kind = LiveKind.FINAL if item.final else LiveKind.INTERIM
         result = live_transcript(item, kind, transcript, default_spec(settings), took)
         outputs.append((free_at + HOP_S, result))

@@ -234,6 +234,9 @@ class KaptionSettings(BaseSettings):
     # A word the model is confident of, with half a second of audio after it, is final on one
     # interim (agents.cues.live_order.ConfidentCommit): sooner finals at the same WER.
     live_confident_commit: bool = True
+    # Seconds of a stream's last final audio heard again before each phrase (0: none), so a
+    # short phrase is transcribed in its sentence and voice (bench/live_eval.py).
+    live_context_s: float = Field(default=0.0, ge=0, le=12.0)
     # The live lane's encoder reads this many seconds of Whisper's 30-s window (more for a
     # longer phrase; 0: all 30): 1.5x faster calls at the same accuracy (tiny.en).
     live_encoder_window_s: int = Field(default=20, ge=0, le=30)

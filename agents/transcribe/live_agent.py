@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 from faster_whisper import WhisperModel
@@ -26,7 +27,7 @@ from agents.transcribe.agent import (
     preload,
     retry_policy,
 )
-from agents.transcribe.whisper import Clip, Transcript, transcribe_batch
+from agents.transcribe.whisper import UNHEARD_TAIL_S, Clip, Transcript, transcribe_batch
 from streams.broker.topics import Outgoing
 from streams.events.audio import SAMPLE_RATE, pcm_from_bytes
 from streams.events.model import LiveKind, LiveSegment, LiveTranscript
@@ -38,6 +39,9 @@ from streams.settings import KaptionSettings
 
 INPUTS = ("live.segments",)
 LANE = "live"
+# Audio before a phrase is heard with it only across a pause this short: after a longer one
+# the speech that follows rarely continues the sentence.
+MAX_CONTEXT_GAP_S = 3.0
 
 log = logging.getLogger(__name__)
 
@@ -47,47 +51,127 @@ def transcribe_live(
     segment: LiveSegment,
     prompt: str,
     serving: tuple[ModelSpec, WhisperModel] | None = None,
+    before: Clip | None = None,
+    said: str = "",
 ) -> tuple[Transcript, float]:
-    """One phrase with ``serving`` (the stage's current model; default: the deployment's)."""
+    """One phrase with ``serving`` (the stage's current model; default: the deployment's),
+    heard after ``before`` (the stream's audio just before it, if any, whose last final text
+    is ``said``): only the phrase's own words come back."""
     spec, model = serving or (default_spec(settings), configured_model(settings, LANE))
     started = time.perf_counter()
+    clip = Clip(pcm_from_bytes(segment.pcm), segment.start)
     [transcript] = transcribe_batch(
         model,
-        [Clip(pcm_from_bytes(segment.pcm), segment.start)],
+        [clip if before is None else joined(before, clip)],
         segment.sample_rate,
         live_language(settings, spec),
         settings.whisper_beam_size,
         prompt,
         # The prompt is the last final text: a made-up line let through would be echoed.
         configured_screening(settings),
-        # Not continued: a phrase ends at a short silence, before a pause that could end
-        # Whisper's text early, and an interim's audio ends mid-speech (its next interim hears it).
-        unheard_tail_s=None,
+        # A phrase alone is not continued: it ends at a short silence, before a pause that
+        # could end Whisper's text early. Heard after the audio before it, it is as long as a
+        # file lane's segment and its text can stop as early.
+        unheard_tail_s=None if before is None else UNHEARD_TAIL_S,
     )
+    if before is not None:
+        pause = silence_s(before, clip)
+        transcript = words_from(transcript, segment.start - pause / 2, "" if pause else said)
     return transcript, time.perf_counter() - started
 
 
+def silence_s(before: Clip, clip: Clip) -> float:
+    """The silence heard between ``before`` and ``clip``: the pause, at most a second of it."""
+    return min(max(clip.start - (before.start + len(before.pcm) / SAMPLE_RATE), 0.0), 1.0)
+
+
+def joined(before: Clip, clip: Clip) -> Clip:
+    """``before`` then ``clip``, with the silence between them."""
+    silence = np.zeros(round(silence_s(before, clip) * SAMPLE_RATE), dtype=np.int16)
+    pcm = np.concatenate([before.pcm, silence, clip.pcm])
+    return Clip(pcm, clip.start + len(clip.pcm) / SAMPLE_RATE - len(pcm) / SAMPLE_RATE)
+
+
+def words_from(transcript: Transcript, start: float, said: str = "") -> Transcript:
+    """The words heard from ``start`` on (a word belongs where most of it is). Whisper's word
+    times run early, so the boundary is the middle of the pause before the phrase. Where there
+    was none (a phrase cut mid-speech: pass ``said``, the text before), a word cut in two is
+    heard on both sides, so a first word that repeats its last is dropped ("evening. evening.")."""
+    words = tuple(w for w in transcript.words if (w.start + w.end) / 2 >= start)
+    if words and said.split() and bare(words[0].word) == bare(said.split()[-1]):
+        words = words[1:]
+    return Transcript("".join(w.word for w in words).strip(), words, transcript.language)
+
+
+def bare(word: str) -> str:
+    return "".join(c for c in word.lower() if c.isalnum())
+
+
 class Context:
-    """The last final words of each stream this worker transcribed, as the prompt for its next
-    call: a phrase cut at a short pause is transcribed knowing what came before (5-min
-    benchmark: WER 0.214 -> 0.168 in simulation). Bounded: the last few words of the
-    most recent streams. A restarted worker starts without it, which costs accuracy only."""
+    """What each stream this worker transcribed said last, for its next call: the last final
+    words as the prompt (a phrase cut at a short pause is transcribed knowing what came before;
+    5-min benchmark: WER 0.214 -> 0.168 in simulation) and, with ``audio_s``, the audio of its
+    last final phrases (whole phrases, at most ``audio_s`` seconds), heard again before the next
+    one: a short phrase is transcribed in its sentence and voice, as the file lane's long
+    segments are. The prompt then holds only the words before that audio: Whisper skips audio
+    whose words the prompt already has. Bounded: the most recent streams. A restarted worker
+    starts without it, which costs accuracy only."""
 
     WORDS = 24
     STREAMS = 1000
+    AUDIO_STREAMS = 100  # 10 s of audio is 320 KB a stream
 
-    def __init__(self) -> None:
+    def __init__(self, audio_s: float = 0.0) -> None:
         self.texts: OrderedDict[str, str] = OrderedDict()
+        self.phrases: OrderedDict[str, tuple[tuple[Clip, str], ...]] = OrderedDict()
+        self.audio_s = audio_s
 
     def prompt(self, stream_id: str) -> str:
-        return self.texts.get(stream_id, "")
+        """The stream's last final words, those of the audio context included."""
+        return self.joined_text(stream_id, self.phrases.get(stream_id, ()))
 
-    def remember(self, stream_id: str, text: str) -> None:
-        words = (self.prompt(stream_id) + " " + text).split()[-self.WORDS :]
-        self.texts[stream_id] = " ".join(words)
+    def joined_text(self, stream_id: str, phrases: tuple[tuple[Clip, str], ...]) -> str:
+        words = " ".join([self.texts.get(stream_id, ""), *(t for _, t in phrases)]).split()
+        return " ".join(words[-self.WORDS :])
+
+    def heard(self, segment: LiveSegment) -> tuple[str, Clip | None, str]:
+        """The prompt and the audio to hear before ``segment``: the stream's last phrases if
+        the last ended shortly before it (after a longer pause, the prompt alone), and the
+        last phrase's text."""
+        phrases = self.phrases.get(segment.stream_id, ())
+        if not phrases:
+            return self.prompt(segment.stream_id), None, ""
+        last = phrases[-1][0]
+        gap = segment.start - (last.start + len(last.pcm) / SAMPLE_RATE)
+        if not -0.1 <= gap <= MAX_CONTEXT_GAP_S:  # phrases cut mid-speech abut
+            return self.prompt(segment.stream_id), None, ""
+        audio = phrases[0][0]
+        for clip, _ in phrases[1:]:
+            audio = joined(audio, clip)
+        return self.joined_text(segment.stream_id, ()), audio, phrases[-1][1]
+
+    def remember(self, segment: LiveSegment, text: str) -> None:
+        """A final phrase: its words (and audio) are the stream's context from now on."""
+        stream_id = segment.stream_id
+        phrases = (
+            *self.phrases.get(stream_id, ()),
+            (Clip(pcm_from_bytes(segment.pcm), segment.start), text),
+        )
+        # Whole phrases only, the newest first, while they fit; the rest become prompt words.
+        while phrases and sum(len(c.pcm) for c, _ in phrases) > self.audio_s * SAMPLE_RATE:
+            self.texts[stream_id] = self.joined_text(stream_id, phrases[:1])
+            phrases = phrases[1:]
+        self.texts.setdefault(stream_id, "")
         self.texts.move_to_end(stream_id)
-        while len(self.texts) > self.STREAMS:
-            self.texts.popitem(last=False)
+        self.phrases[stream_id] = phrases
+        self.phrases.move_to_end(stream_id)
+        trim(self.texts, self.STREAMS)
+        trim(self.phrases, self.AUDIO_STREAMS)
+
+
+def trim(recent: OrderedDict[str, Any], most: int) -> None:
+    while len(recent) > most:
+        recent.popitem(last=False)
 
 
 def live_transcript(
@@ -139,7 +223,7 @@ def register(stage: Stage) -> None:
     audio_seconds = METRICS.audio_seconds.labels("transcribe-live")
     inference_seconds = METRICS.inference_seconds.labels("transcribe-live")
     skipped = METRICS.retries.labels("transcribe-live", "StaleInterim")
-    context = Context()
+    context = Context(settings.live_context_s)
 
     async def handle(segment: LiveSegment) -> list[Outgoing]:
         if not segment.final and time.time() - segment.sent_at > settings.live_interim_max_age_s:
@@ -149,10 +233,17 @@ def register(stage: Stage) -> None:
         try:
             # Interims get the prompt too: hypotheses that read like the final agree with it
             # sooner (5-min benchmark: first appearance p95 3.1 -> 2.6 s, for 10 % more compute).
-            prompt = context.prompt(segment.stream_id)
+            prompt, before, said = context.heard(segment)
             serving = await platform.run_in_lane("live-transcribe", server.current)
             transcript, took = await platform.run_in_lane(
-                "live-transcribe", transcribe_live, settings, segment, prompt, serving
+                "live-transcribe",
+                transcribe_live,
+                settings,
+                segment,
+                prompt,
+                serving,
+                before,
+                said,
             )
         except Exception as exc:
             if segment.final:
@@ -160,7 +251,7 @@ def register(stage: Stage) -> None:
             log.warning("stream %s interim %d: %s", segment.stream_id, segment.seq, exc)
             return []  # an interim is not worth a retry: a newer one is on its way
         if segment.final:
-            context.remember(segment.stream_id, transcript.text)
+            context.remember(segment, transcript.text)
         audio_seconds.inc(segment.end - segment.start)
         inference_seconds.observe(took)
         result = live_transcript(segment, kind, transcript, serving[0], took)

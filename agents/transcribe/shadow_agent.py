@@ -80,7 +80,7 @@ def register(stage: Stage) -> None:
     )
     server.start()
     skipped = METRICS.retries.labels(STAGE, "Skipped")
-    context = Context()  # each stream's last final words, as the live lane prompts with them
+    context = Context(settings.live_context_s)  # as the live lane has it
 
     def run(segments: Sequence[SpeechSegment]) -> list[Done]:
         # Every segment gets the shadow model, whatever model its job named.
@@ -119,14 +119,14 @@ def register(stage: Stage) -> None:
 
     async def transcribe_final(segment: LiveSegment) -> list[Outgoing]:
         spec, _ = server.current()
-        prompt = context.prompt(segment.stream_id)
+        prompt, before, said = context.heard(segment)
 
         def run_live() -> tuple[Transcript, float]:
             serving = spec, shadow_model(settings, spec, live=True)  # loaded once, then cached
-            return transcribe_live(settings, segment, prompt, serving)
+            return transcribe_live(settings, segment, prompt, serving, before, said)
 
         transcript, took = await platform.run_in_lane(LANE, niced, settings.shadow_nice, run_live)
-        context.remember(segment.stream_id, transcript.text)
+        context.remember(segment, transcript.text)
         result = live_transcript(segment, LiveKind.FINAL, transcript, spec, took)
         return [Outgoing(SHADOW_LIVE_TOPIC, result)]
 
