@@ -1,6 +1,7 @@
 """pyannote.audio over one audio window: segmentation-3.0 finds who speaks when within 10-s
 chunks, CAM++ embeds each chunk's speakers, and agglomerative clustering links them into the
-window's speakers. torch and pyannote are imported here only (the 'speakers' extra).
+window's speakers. torch and pyannote are imported lazily, here and by the platform's CAM++
+(streams/models/campplus.py, shared with the live stage), only (the 'speakers' extra).
 
 pyannote's SpeakerDiarization is reused for everything but its loading: its constructor would
 fetch the hosted WeSpeaker model and PLDA from Hugging Face, which we neither reach nor need."""
