@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from streams.events.audio import SAMPLE_RATE
+
 Vector = np.ndarray[Any, np.dtype[np.float32]]
 
 
@@ -144,7 +146,11 @@ class Embedder:
             ) from error
         if self.threads:
             torch.set_num_threads(self.threads)
-        self.model = CamPlusPlus(self.weights or default_campplus(), torch.device("cpu"))
+        model = CamPlusPlus(self.weights or default_campplus(), torch.device("cpu"))
+        # The first call allocates (seconds): done here, at the stream's start, not at its
+        # first final.
+        model.embed(torch.zeros(SAMPLE_RATE))
+        self.model = model
 
     def embed(self, pcm: bytes) -> Vector | None:
         """One vector of little-endian int16 mono 16 kHz audio (None: too short for one)."""
