@@ -250,7 +250,7 @@ class KaptionSettings(BaseSettings):
     # new one, up to live_max_speakers (then the nearest); phrases shorter than
     # live_speaker_min_s only pick an existing speaker (agents/live/voices.py; the threshold
     # chosen with bench/live_speakers.py on its tuning conversation).
-    live_speaker_threshold: float = Field(default=0.5, gt=-1.0, lt=1.0)
+    live_speaker_threshold: float = Field(default=0.65, gt=-1.0, lt=1.0)
     live_max_speakers: int = Field(default=8, ge=1)
     live_speaker_min_s: float = Field(default=1.0, ge=0)
     # Where the live subtitle writer keeps each stream's NAME.vtt, NAME.m3u8 and segments

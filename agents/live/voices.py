@@ -26,7 +26,7 @@ Vector = np.ndarray[Any, np.dtype[np.float32]]
 
 @dataclass(frozen=True, slots=True)
 class VoiceRules:
-    threshold: float = 0.5  # cosine similarity to a centroid: that speaker (bench/live_speakers.py)
+    threshold: float = 0.65  # cosine similarity to a centroid: that speaker (bench/live_speakers.py)
     max_speakers: int = 8
     min_voice_s: float = 1.0  # shorter phrases only pick an existing speaker
 
