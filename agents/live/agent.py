@@ -78,7 +78,7 @@ def register(stage: Stage) -> None:
     states = stage.table("live.phrases", partitions)  # stream id -> StreamState.to_dict()
     audio = stage.table("live.phrase-audio", partitions, raw=True)  # piece_key -> PCM
     voices = stage.table("live.voices", partitions)  # stream id -> Voices.to_dict()
-    embedder = Embedder(stage.settings.diarize_embedding, stage.settings.diarize_threads)
+    embedder = Embedder(stage.settings.diarize_embedding, stage.settings.live_speaker_threads)
     speaker_rules = voice_rules(stage.settings)
     # Detectors of the streams this worker has seen, checked against the table before use (the
     # partition may have been elsewhere meanwhile).

