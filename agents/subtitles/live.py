@@ -208,6 +208,8 @@ class _State:
     vtt_bytes: int = 0
     ended: bool = False
     end_time: float = 0.0
+    # Whether any final had a speaker label (its replay is then labelled too).
+    labelled: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -226,6 +228,7 @@ class _State:
             "vtt_bytes": self.vtt_bytes,
             "ended": self.ended,
             "end_time": self.end_time,
+            "labelled": self.labelled,
         }
 
     @classmethod
@@ -248,6 +251,7 @@ class _State:
             vtt_bytes=int(data["vtt_bytes"]),
             ended=bool(data["ended"]),
             end_time=float(data["end_time"]),
+            labelled=bool(data.get("labelled", False)),  # absent before speaker labels
         )
 
 
@@ -317,6 +321,11 @@ class LiveOutputs:
     def ended(self) -> bool:
         return self._state.ended
 
+    @property
+    def labelled(self) -> bool:
+        """Whether the stream's captions carry speaker labels (any final so far had one)."""
+        return self._state.labelled
+
     def segment_path(self, number: int) -> Path:
         return self.out_dir / self._segment_uri(number)
 
@@ -334,6 +343,7 @@ class LiveOutputs:
         state.source_offset = cue.source_offset
         state.watermark = max(state.watermark, cue.watermark)
         if cue.kind is LiveKind.FINAL:
+            state.labelled = state.labelled or bool(cue.speaker)
             changed += self._append_final(cue.cues, cue.source_offset, cue.speaker)
         if cue.kind is not LiveKind.INTERIM:
             state.last_seq = cue.seq

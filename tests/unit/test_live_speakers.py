@@ -35,6 +35,7 @@ from streams.events.model import (
     TranscribedWord,
 )
 from streams.models.voices import VoiceModelUnavailable, speakers_installed
+from streams.operations.replay import replay_request
 from tests.paths import REPO
 
 SCHEMAS_DIR = REPO / "schemas"
@@ -240,6 +241,7 @@ def test_live_files_tag_voices_and_dash_speaker_changes_in_srt(tmp_path: Path) -
     ]
     for cue in sequence:
         outputs.add(cue)
+    assert outputs.labelled and LiveOutputs(tmp_path, "talk", segment_s=6.0).labelled
     rolling = (tmp_path / "talk.vtt").read_text()
     assert "<v Speaker 1>Good morning, everyone." in rolling
     assert "<v Speaker 2>Thanks for having me." in rolling
@@ -263,6 +265,14 @@ def test_live_files_tag_voices_and_dash_speaker_changes_in_srt(tmp_path: Path) -
     ]
     for segment_file in tmp_path.glob("talk-*.vtt"):
         assert pysubs2.SSAFile.from_string(segment_file.read_text(), format_="vtt")
+
+
+def test_the_replay_of_a_labelled_stream_asks_for_speakers(tmp_path: Path) -> None:
+    plain = LiveOutputs(tmp_path, "plain")
+    plain.add(final_cue(0, 0.5, 2.0, "Good morning.", "", 2.0))
+    assert not plain.labelled
+    assert not replay_request("plain", "en").speakers
+    assert replay_request("talk", "en", speakers=True).speakers
 
 
 def test_unlabelled_cues_render_as_before() -> None:
