@@ -112,13 +112,11 @@ def register(stage: Stage) -> None:
             audio.pop(piece_key(stream_id, i), None)
         states[stream_id] = found.state.to_dict()
 
-    def unavailable(stream_id: str, state: Voices, why: str) -> Voices:
+    def unavailable(stream_id: str, state: Voices, why: str) -> None:
         log.warning(
             "stream %s: no speaker labels, its captions go on without them: %s", stream_id, why
         )
-        state = replace(state, unavailable=True)
-        voices[stream_id] = state.to_dict()
-        return state
+        voices[stream_id] = replace(state, unavailable=True).to_dict()
 
     async def start(event: LiveStreamStarted) -> list[Outgoing]:
         """A stream's options (a reused id starts afresh): its speakers, when it asks, with
@@ -144,11 +142,21 @@ def register(stage: Stage) -> None:
         state = Voices.from_dict(stored)
         if not state.asked or state.unavailable:
             return segment
-        try:
-            vector = await stage.platform.run_in_lane(VOICE_LANE, embedder.embed, segment.pcm)
+        try:  # loaded already, unless this worker took the stream over after its start
+            await stage.platform.run_in_lane(VOICE_LANE, embedder.load)
         except Exception as error:
             unavailable(segment.stream_id, state, reason(error))
             return segment
+        try:
+            vector = await stage.platform.run_in_lane(VOICE_LANE, embedder.embed, segment.pcm)
+        except Exception as error:  # this phrase only: it takes the previous one's speaker
+            log.warning(
+                "stream %s: phrase %d not embedded: %s",
+                segment.stream_id,
+                segment.seq,
+                reason(error),
+            )
+            vector = None
         seconds = len(segment.pcm) / BYTES_PER_SAMPLE / SAMPLE_RATE
         state, index = assign(state, vector, seconds, speaker_rules)
         voices[segment.stream_id] = state.to_dict()
