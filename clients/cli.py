@@ -923,6 +923,16 @@ def live_translate_option(fn: Any) -> Any:
     )(fn)
 
 
+def live_speakers_option(fn: Any) -> Any:
+    return click.option(
+        "--speakers",
+        is_flag=True,
+        default=False,
+        help="Label the final captions 'Speaker N' (WebVTT voice tags, SRT dashes where the "
+        "speaker changes); the live workers need the 'speakers' extra.",
+    )(fn)
+
+
 def realtime_option(fn: Any) -> Any:
     return click.option(
         "--realtime/--as-fast-as-read",
@@ -936,9 +946,15 @@ def realtime_option(fn: Any) -> Any:
 @click.option("--stream-id", required=True, help="The stream's id (the Kafka key of its events).")
 @realtime_option
 @live_translate_option
+@live_speakers_option
 @kafka_options
 def ingest(
-    source: str, stream_id: str, realtime: bool | None, translate: str | None, **options: Any
+    source: str,
+    stream_id: str,
+    realtime: bool | None,
+    translate: str | None,
+    speakers: bool,
+    **options: Any,
 ) -> None:
     """Publish a live SOURCE's audio to Kafka for live workers elsewhere, until it ends, is
     silent for KAPTION_LIVE_IDLE_TIMEOUT_S, or Ctrl-C. SOURCE: anything FFmpeg reads live
@@ -953,7 +969,7 @@ def ingest(
     paced = realtime if realtime is not None else "://" not in source
     with StreamClient(settings, notify=say) as client:
         items = read_source(source, settings, paced, stop)
-        end = ingest(client, stream_id, items, languages=targets(translate))
+        end = ingest(client, stream_id, items, languages=targets(translate), speakers=speakers)
     console.print(f"stream {stream_id} ended after {end.media_time:.1f} s: {end.reason}")
 
 
@@ -966,6 +982,7 @@ def ingest(
     "--model", default=None, help="faster-whisper model name or path (default bundled tiny.en)."
 )
 @live_translate_option
+@live_speakers_option
 @click.option(
     "--replay/--no-replay",
     default=False,
@@ -982,6 +999,7 @@ def live(
     model: str | None,
     replay: bool,
     translate: str | None,
+    speakers: bool,
     **options: Any,
 ) -> None:
     """One machine, live: broker (embedded unless given), topics, the live workers, and SOURCE
@@ -1002,9 +1020,13 @@ def live(
         stream_name,
     )
     from streams.job_options import translation_name
+    from streams.models.voices import EXTRA, speakers_installed
     from streams.operations.live_files import remove_outputs
     from streams.runtime.roles import FILE_STAGES, LIVE_STAGES
 
+    if speakers and not speakers_installed():
+        # This command runs the workers itself: refuse rather than caption without labels.
+        raise click.UsageError(f"--speakers needs the speakers extra here ({EXTRA})")
     started = time.perf_counter()
     stream_id = name or stream_name(source)
     out = out.resolve()
@@ -1041,6 +1063,7 @@ def live(
                 read_source(source, settings, paced, stop),
                 lambda: captions.take(client.cues()),
                 languages,
+                speakers,
             )
             follow_to_end(client, captions, RUN_WORKER_START_S)
         final = out / f"{stream_id}.srt"

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Broadcast style for two speakers: a dash leads the line of each speaker of a two-line dialogue
+# cue (the file lane's cue stage), and in SRT, which has no voice markup, the first line of a
+# live cue whose speaker is not the previous cue's (agents/subtitles/render.py).
+DIALOGUE_DASH = "- "
+
 
 @dataclass(frozen=True, slots=True)
 class CueRules:

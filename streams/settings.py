@@ -247,6 +247,18 @@ class KaptionSettings(BaseSettings):
     live_silence_mark_s: float = Field(default=2.0, gt=0)
     # A phrase whose transcript never comes (dead-lettered) is skipped as a gap after this long.
     live_order_timeout_s: float = Field(default=10.0, gt=0)
+    # Speaker labels of streams that ask for them (LiveStreamStarted.speakers; the 'speakers'
+    # extra): each final phrase's CAM++ embedding (diarize_embedding's weights, the diarize
+    # stage's) joins the speaker whose centroid is at least this cosine-similar, else starts a
+    # new one, up to live_max_speakers (then the nearest); phrases shorter than
+    # live_speaker_min_s only pick an existing speaker (agents/live/voices.py; the threshold
+    # chosen with bench/live_speakers.py on its tuning conversation).
+    live_speaker_threshold: float = Field(default=0.65, gt=-1.0, lt=1.0)
+    live_max_speakers: int = Field(default=8, ge=1)
+    live_speaker_min_s: float = Field(default=1.0, ge=0)
+    # torch threads of the embedding (its own thread; other torch work keeps its count): one
+    # thread took 60 ms for a 3-s phrase on 2 cores busy with other work, two threads 0.1-5 s.
+    live_speaker_threads: int = Field(default=1, ge=1)
     # Where the live subtitle writer keeps each stream's NAME.vtt, NAME.m3u8 and segments
     # (unset: the subtitles-live role writes nothing); HLS segment length and playlist window
     # (0: an EVENT playlist that keeps every segment).

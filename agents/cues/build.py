@@ -18,7 +18,7 @@ from dataclasses import replace
 from agents.cues.cleanup import clean_words
 from agents.cues.layout import binds_forward, break_penalty, chars, fits, layout, wrap
 from agents.cues.model import DEFAULT_RULES, Cue, CueRules, Word
-from streams.cue_rules import extended_end
+from streams.cue_rules import DIALOGUE_DASH, extended_end
 
 # A reading-speed split must make the fastest part at least this much slower: dropping the
 # space between two parts alone would otherwise justify a pointless split.
@@ -75,8 +75,6 @@ def _language(words: Sequence[Word]) -> str:
 
 
 # --- two speakers in one cue ------------------------------------------------------------------
-
-DIALOGUE_DASH = "- "
 
 
 def _dialogue(first: Cue, second: Cue, rules: CueRules) -> Cue | None:

@@ -155,8 +155,9 @@ class LiveOrderState:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LiveOrderState:
         head = data["head"]
-        held = [LiveTranscript.from_record(r) for r in data["held"]]
-        interims = [LiveTranscript.from_record(r) for r in data["held_interims"]]
+        # Records stored before LiveTranscript had a speaker read as unlabelled.
+        held = [LiveTranscript.from_record({"speaker": "", **r}) for r in data["held"]]
+        interims = [LiveTranscript.from_record({"speaker": "", **r}) for r in data["held_interims"]]
         return cls(
             stream_id=data["stream_id"],
             next_seq=data["next_seq"],
@@ -401,6 +402,8 @@ def _release(step: Step, t: LiveTranscript, now: float, rules: CueRules) -> None
             gap_s=t.end - t.start if t.kind is LiveKind.GAP else 0.0,
             reason=t.reason if t.kind in (LiveKind.GAP, LiveKind.END) else "",
             capture_end=t.capture_end,
+            # One phrase, one speaker: its cues never join another phrase's (place_after).
+            speaker=t.speaker if t.kind is LiveKind.FINAL else "",
         )
     )
     if t.kind is LiveKind.END:
@@ -423,6 +426,7 @@ def _cue(
     gap_s: float = 0.0,
     reason: str = "",
     capture_end: float = 0.0,
+    speaker: str = "",
 ) -> LiveCue:
     return LiveCue(
         stream_id=state.stream_id,
@@ -442,6 +446,7 @@ def _cue(
         published_at=now,
         # Later readers (translation) measure their own latency from the capture.
         capture_end=capture_end,
+        speaker=speaker,
     )
 
 

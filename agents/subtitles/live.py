@@ -11,6 +11,10 @@ In ``DIR``, for a stream called ``NAME``:
 - ``.NAME.live.json``: the sidecar state (last sequence number, the cues the unwritten segments
   still need, segment counter, rolling-file length), rewritten atomically after every change.
 
+A stream that asked for speakers has each final's label on its cues: WebVTT voice tags
+(``<v Speaker N>``) in NAME.vtt and the segments, and in NAME.srt a dash where the speaker
+changes (agents/subtitles/render.py, as the file lane renders its labels).
+
 Restart safety comes from the sidecar rather than from re-reading the files: a new
 ``LiveOutputs`` over the same directory reloads it, cuts the rolling WebVTT back to the length
 recorded there (dropping a phrase appended by a worker that died before recording it, which the
@@ -32,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.subtitles.render import parse_cues, to_srt, to_vtt
+from agents.subtitles.render import dash_speaker_changes, parse_cues, to_srt, to_vtt
 from streams.events.model import CueRecord, LiveCue, LiveCueLine, LiveKind
 
 log = logging.getLogger(__name__)
@@ -59,9 +63,20 @@ def mpegts_ticks(source_offset: float) -> int:
     return round(source_offset * MPEGTS_HZ) % MPEGTS_WRAP
 
 
-def _records(cues: Iterable[LiveCueLine | CueRecord]) -> list[CueRecord]:
+def _records(cues: Iterable[LiveCueLine | CueRecord], speaker: str = "") -> list[CueRecord]:
+    """As records, each with its speaker (a CueRecord's own; ``speaker`` for a final's lines:
+    a phrase has one)."""
     # Blank cues would render as a timing line with no text, which players show as nothing.
-    return [CueRecord(start=c.start, end=c.end, text=c.text) for c in cues if c.text.strip()]
+    return [
+        CueRecord(
+            start=c.start,
+            end=c.end,
+            text=c.text,
+            speaker=c.speaker if isinstance(c, CueRecord) else speaker,
+        )
+        for c in cues
+        if c.text.strip()
+    ]
 
 
 def after_written(cues: Sequence[CueRecord], horizon: float) -> list[CueRecord]:
@@ -72,7 +87,9 @@ def after_written(cues: Sequence[CueRecord], horizon: float) -> list[CueRecord]:
     placed: list[CueRecord] = []
     for cue in sorted(cues, key=lambda c: c.start):
         start = max(cue.start, horizon)
-        placed.append(CueRecord(start=start, end=max(cue.end, start), text=cue.text))
+        placed.append(
+            CueRecord(start=start, end=max(cue.end, start), text=cue.text, speaker=cue.speaker)
+        )
         horizon = max(horizon, placed[-1].end)
     return placed
 
@@ -191,6 +208,8 @@ class _State:
     vtt_bytes: int = 0
     ended: bool = False
     end_time: float = 0.0
+    # Whether any final had a speaker label (its replay is then labelled too).
+    labelled: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -209,6 +228,7 @@ class _State:
             "vtt_bytes": self.vtt_bytes,
             "ended": self.ended,
             "end_time": self.end_time,
+            "labelled": self.labelled,
         }
 
     @classmethod
@@ -231,6 +251,7 @@ class _State:
             vtt_bytes=int(data["vtt_bytes"]),
             ended=bool(data["ended"]),
             end_time=float(data["end_time"]),
+            labelled=bool(data.get("labelled", False)),  # absent before speaker labels
         )
 
 
@@ -300,6 +321,11 @@ class LiveOutputs:
     def ended(self) -> bool:
         return self._state.ended
 
+    @property
+    def labelled(self) -> bool:
+        """Whether the stream's captions carry speaker labels (any final so far had one)."""
+        return self._state.labelled
+
     def segment_path(self, number: int) -> Path:
         return self.out_dir / self._segment_uri(number)
 
@@ -317,7 +343,8 @@ class LiveOutputs:
         state.source_offset = cue.source_offset
         state.watermark = max(state.watermark, cue.watermark)
         if cue.kind is LiveKind.FINAL:
-            changed += self._append_final(cue.cues, cue.source_offset)
+            state.labelled = state.labelled or bool(cue.speaker)
+            changed += self._append_final(cue.cues, cue.source_offset, cue.speaker)
         if cue.kind is not LiveKind.INTERIM:
             state.last_seq = cue.seq
         if cue.kind is LiveKind.END:
@@ -348,9 +375,11 @@ class LiveOutputs:
 
     # -- rolling WebVTT -----------------------------------------------------------------------
 
-    def _append_final(self, lines: Sequence[LiveCueLine], source_offset: float) -> list[Path]:
+    def _append_final(
+        self, lines: Sequence[LiveCueLine], source_offset: float, speaker: str = ""
+    ) -> list[Path]:
         state = self._state
-        records = after_written(_records(lines), state.horizon)
+        records = after_written(_records(lines, speaker), state.horizon)
         if not records:
             return []
         block = rolling_block(records, state.cue_count + 1)
@@ -375,7 +404,7 @@ class LiveOutputs:
 
     def _write_final_files(self) -> list[Path]:
         cues = parse_cues(self.vtt_path.read_text(encoding="utf-8"), "vtt")
-        _write_atomically(self.srt_path, to_srt(cues))
+        _write_atomically(self.srt_path, to_srt(dash_speaker_changes(cues)))
         final_vtt = to_vtt(cues)
         if final_vtt != self.vtt_path.read_text(encoding="utf-8"):
             _write_atomically(self.vtt_path, final_vtt)

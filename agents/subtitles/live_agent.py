@@ -58,7 +58,8 @@ def register(stage: Stage) -> None:
             if cue.kind == LiveKind.END and not cue.language:
                 log.warning("stream %s: no KAPTION_LIVE_OUT_DIR, no files written", cue.stream_id)
             return []
-        writer(cue.stream_id, cue.language).add(cue)
+        files = writer(cue.stream_id, cue.language)
+        files.add(cue)
         if cue.kind == LiveKind.END:
             writers.pop((cue.stream_id, cue.language), None)
             log.info(
@@ -68,17 +69,19 @@ def register(stage: Stage) -> None:
                 cue.reason,
                 out_dir,
             )
-            return [] if cue.language else replay(cue)
+            return [] if cue.language else replay(cue, files.labelled)
         return []
 
-    def replay(end: LiveCue) -> list[Outgoing]:
+    def replay(end: LiveCue, speakers: bool) -> list[Outgoing]:
         """The stream's replay request; the same job id for a redelivered end (the
         orchestrator keeps a job id's first request), so a stream is replayed once."""
         if not settings.live_replay or max(end.start, end.end) <= 0:
             return []  # off, or a stream that never brought audio: nothing to replay
         job_id = replay_job_id(end.stream_id, f"{end.published_at!r}")
         try:
-            request = replay_request(end.stream_id, settings.language, job_id=job_id)
+            request = replay_request(
+                end.stream_id, settings.language, job_id=job_id, speakers=speakers
+            )
         except UnsafeSource as exc:
             log.warning("stream %s is not replayed: %s", end.stream_id, exc)
             return []

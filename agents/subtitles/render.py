@@ -3,7 +3,8 @@ delegated to pysubs2 rather than written by hand.
 
 Speaker labels: WebVTT names each cue's voice (``<v Speaker 1>``; a two-line dialogue cue one
 per line); SRT has no voice markup, so it keeps the broadcast convention the cue text already
-follows (a dash leading each line of a two-speaker cue)."""
+follows (a dash leading each line of a two-speaker cue); live cues, one speaker each, get a dash
+where the speaker changes (``dash_speaker_changes``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import pysubs2
 
+from streams.cue_rules import DIALOGUE_DASH
 from streams.events.model import CueRecord
 
 # pysubs2 keeps SubStation conventions internally: "\N" is a hard line break in event text.
@@ -77,6 +79,23 @@ def to_ssafile(cues: Sequence[CueRecord]) -> pysubs2.SSAFile:
 def to_srt(cues: Sequence[CueRecord]) -> str:
     """SubRip text, numbered from 1; no cues gives an empty (valid) file."""
     return to_ssafile(cues).to_string("srt", **_WRITE_OPTIONS)
+
+
+def dash_speaker_changes(cues: Sequence[CueRecord]) -> list[CueRecord]:
+    """Cues of one speaker each (the live lane never joins two phrases) with SRT's speaker
+    convention: the first line of a cue whose speaker is not the previous cue's starts with the
+    dialogue dash, as each speaker's line of the file lane's two-speaker cues does. Unlabelled
+    cues, and cues already dashed, stay as they are."""
+    out: list[CueRecord] = []
+    previous = ""
+    for cue in sorted(cues, key=lambda c: c.start):
+        text = cue.text
+        changed = cue.speaker and previous and cue.speaker != previous
+        if changed and not text.startswith(DIALOGUE_DASH):
+            text = DIALOGUE_DASH + text
+        previous = cue.speaker.split("\n")[-1] if cue.speaker else previous
+        out.append(CueRecord(start=cue.start, end=cue.end, text=text, speaker=cue.speaker))
+    return out
 
 
 def to_vtt(cues: Sequence[CueRecord], language: str = "") -> str:

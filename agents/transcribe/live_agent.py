@@ -197,6 +197,7 @@ def live_transcript(
         model_version=model.version,
         processing_seconds=took,
         reason=why,
+        speaker=segment.speaker,
     )
 
 

@@ -147,7 +147,7 @@ def translated_final(
 ) -> LiveCue:
     """The final in ``language``: ``texts`` (one per source cue line) as cues after ``floor``;
     its words are the source's, each with its latency to this publication (first = final:
-    interims are not translated)."""
+    interims are not translated). It keeps the source's speaker label (``replace``)."""
     sources = [SourceCue(start=c.start, end=c.end, text=c.text) for c in cue.cues]
     records = placed(reflow(sources, texts, rules), floor, rules)
     words = tuple(
@@ -188,6 +188,7 @@ def failed_gap(cue: LiveCue, language: str, reason: str, now: float) -> LiveCue:
         reason=f"translation into {language} failed: {reason}",
         published_at=now,
         language=language,
+        speaker="",  # a gap has no voice
     )
 
 

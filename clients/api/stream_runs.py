@@ -62,6 +62,7 @@ class IngestRun:
     stream_id: str
     source: str  # what FFmpeg opens (a path resolved under the media root)
     languages: tuple[str, ...] = ()  # of its live translation
+    speakers: bool = False  # its final captions carry speaker labels
     started_at: float = field(default_factory=time.time)
     stop: threading.Event = field(default_factory=threading.Event)
     end: End | None = None
@@ -195,7 +196,13 @@ class LiveStreams:
         self.lock = threading.Lock()
         self.cues = CueView(settings)
 
-    def start(self, stream_id: str, source: str, languages: tuple[str, ...] = ()) -> IngestRun:
+    def start(
+        self,
+        stream_id: str,
+        source: str,
+        languages: tuple[str, ...] = (),
+        speakers: bool = False,
+    ) -> IngestRun:
         with self.lock:
             current = self.runs.get(stream_id)
             if current is not None and current.running:
@@ -206,7 +213,7 @@ class LiveStreams:
                 # The files of an ended stream of this name: its writer would ignore the new one.
                 for name in (stream_id, *(translation_name(stream_id, x) for x in languages)):
                     remove_outputs(self.settings.live_out_dir, name)
-            run = IngestRun(stream_id, source, languages)
+            run = IngestRun(stream_id, source, languages, speakers)
             run.thread = threading.Thread(
                 target=self._ingest, args=(run,), name=f"ingest {stream_id}", daemon=True
             )
@@ -222,7 +229,9 @@ class LiveStreams:
             with StreamClient(self.settings) as client:
                 items = read_source(run.source, self.settings, paced, run.stop)
                 # Reading the cues drains the client's reader, which would otherwise buffer them.
-                run.end = ingest(client, run.stream_id, items, client.cues, run.languages)
+                run.end = ingest(
+                    client, run.stream_id, items, client.cues, run.languages, run.speakers
+                )
             log.info("stream %s ended: %s", run.stream_id, run.end.reason)
         except Exception as exc:
             run.error = str(exc) or type(exc).__name__

@@ -85,6 +85,12 @@ class StreamRequest(BaseModel):
         description="Live captions also in these languages (ISO 639 codes, e.g. es): finals "
         "translated by translate-live, served as ID.<language>.m3u8, .vtt and .srt",
     )
+    speakers: bool = Field(
+        default=False,
+        description="Final captions labelled 'Speaker N' (WebVTT voice tags, SRT dashes at "
+        "changes, LiveCue.speaker); the live workers need the 'speakers' extra, without it "
+        "the captions go on unlabelled",
+    )
 
 
 class StreamStarted(BaseModel):
@@ -115,7 +121,7 @@ def start_stream(body: StreamRequest, request: Request, streams: Streams) -> Str
     if not STREAM_ID.match(stream_id):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give the stream a name")
     try:
-        streams.start(stream_id, source, tuple(dict.fromkeys(body.languages)))
+        streams.start(stream_id, source, tuple(dict.fromkeys(body.languages)), body.speakers)
     except StreamRunning as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     return StreamStarted(stream_id=stream_id)

@@ -33,11 +33,16 @@ class StreamClient(JobClient):
     def publish_chunk(self, chunk: AudioChunk) -> None:
         self.send(Outgoing("live.audio", chunk))
 
-    def publish_start(self, stream_id: str, languages: Sequence[str]) -> None:
+    def publish_start(
+        self, stream_id: str, languages: Sequence[str], speakers: bool = False
+    ) -> None:
         """The stream's options, before its first chunk (empty: a reused id forgets the last
-        run's languages)."""
+        run's languages and speakers)."""
         event = LiveStreamStarted(
-            stream_id=stream_id, languages=tuple(languages), started_at=time.time()
+            stream_id=stream_id,
+            languages=tuple(languages),
+            started_at=time.time(),
+            speakers=speakers,
         )
         self.send(Outgoing("live.streams", event))
 
@@ -113,11 +118,13 @@ def ingest(
     items: Iterator[Chunk | End],
     between: Callable[[], object] = lambda: None,
     languages: Sequence[str] = (),
+    speakers: bool = False,
 ) -> End:
-    """Publishes the stream's start with the target languages of its live translations, then
-    every chunk, calling ``between`` after each (a reader catches up), until the stream's end,
+    """Publishes the stream's start with the target languages of its live translations and
+    whether it wants speaker labels, then every chunk, calling ``between`` after each (a
+    reader catches up), until the stream's end,
     which goes out too."""
-    client.publish_start(stream_id, languages)
+    client.publish_start(stream_id, languages, speakers)
     for item in items:
         event = audio_chunk(stream_id, item)
         if isinstance(item, End):

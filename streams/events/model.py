@@ -595,6 +595,9 @@ class LiveCue(Event):
     # Empty for the stream's own captions (live.cues); the target language of a translated one
     # (live.translated).
     language: str = ""
+    # Finals of a stream that asked for speakers: the speaker of every cue of the phrase
+    # ("Speaker N"; a phrase has one); empty otherwise.
+    speaker: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> LiveCue:
@@ -616,6 +619,7 @@ class LiveCue(Event):
             published_at=record["published_at"],
             capture_end=record["capture_end"],
             language=record["language"],
+            speaker=record["speaker"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -637,6 +641,7 @@ class LiveCue(Event):
             "published_at": self.published_at,
             "capture_end": self.capture_end,
             "language": self.language,
+            "speaker": self.speaker,
         }
 
 
@@ -668,6 +673,9 @@ class LiveSegment(Event):
     pcm: bytes
     # Wall clock (Unix seconds) when speech detection sent it: a stale interim is skipped.
     sent_at: float
+    # Finals of a stream that asked for speakers: the phrase's speaker ("Speaker N"); empty
+    # otherwise.
+    speaker: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> LiveSegment:
@@ -683,6 +691,7 @@ class LiveSegment(Event):
             sample_rate=record["sample_rate"],
             pcm=record["pcm"],
             sent_at=record["sent_at"],
+            speaker=record["speaker"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -698,6 +707,7 @@ class LiveSegment(Event):
             "sample_rate": self.sample_rate,
             "pcm": self.pcm,
             "sent_at": self.sent_at,
+            "speaker": self.speaker,
         }
 
 
@@ -715,6 +725,9 @@ class LiveStreamStarted(Event):
     languages: tuple[str, ...] = ()
     # Wall clock (Unix seconds) of the start.
     started_at: float
+    # Whether the stream's final captions carry speaker labels ("Speaker N", consistent for the
+    # whole stream).
+    speakers: bool = False
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> LiveStreamStarted:
@@ -722,6 +735,7 @@ class LiveStreamStarted(Event):
             stream_id=record["stream_id"],
             languages=tuple(record["languages"]),
             started_at=record["started_at"],
+            speakers=record["speakers"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -729,6 +743,7 @@ class LiveStreamStarted(Event):
             "stream_id": self.stream_id,
             "languages": list(self.languages),
             "started_at": self.started_at,
+            "speakers": self.speakers,
         }
 
 
@@ -784,6 +799,9 @@ class LiveTranscript(Event):
     processing_seconds: float
     # Gap and end marks: why.
     reason: str
+    # Finals of a stream that asked for speakers: the phrase's speaker, from its LiveSegment;
+    # empty otherwise.
+    speaker: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> LiveTranscript:
@@ -802,6 +820,7 @@ class LiveTranscript(Event):
             model_version=record["model_version"],
             processing_seconds=record["processing_seconds"],
             reason=record["reason"],
+            speaker=record["speaker"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -820,6 +839,7 @@ class LiveTranscript(Event):
             "model_version": self.model_version,
             "processing_seconds": self.processing_seconds,
             "reason": self.reason,
+            "speaker": self.speaker,
         }
 
 

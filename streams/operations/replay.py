@@ -41,16 +41,22 @@ def replay_job_id(stream_id: str, run: str | None = None) -> str:
 
 
 def replay_request(
-    stream_id: str, language: str, model: str = "", job_id: str | None = None
+    stream_id: str,
+    language: str,
+    model: str = "",
+    job_id: str | None = None,
+    speakers: bool = False,
 ) -> JobRequested:
     """The file-lane job that replays ``stream_id`` (UnsafeSource for an id it cannot name;
-    ReplayError for a model while jobs cannot choose one)."""
+    ReplayError for a model while jobs cannot choose one); ``speakers``: labelled by the file
+    lane's diarization, as the live captions it replaces were."""
     request = JobRequested(
         job_id=job_id or replay_job_id(stream_id),
         source=stream_source(stream_id),
         name=file_name(stream_id),
         language=language,
         requested_at=datetime.now(UTC),
+        speakers=speakers,
     )
     if not model:
         return request

