@@ -1,0 +1,120 @@
+"""The live lane's context: a phrase heard after the stream's last final phrases keeps only its
+own words, and the context stays bounded and consistent with the prompt."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agents.decode.media import decode_audio
+from agents.live.agent import phrase_rules
+from agents.live.phrases import Detector
+from agents.transcribe.live_agent import Context, joined, transcribe_live, words_from
+from agents.transcribe.whisper import Clip, Transcript
+from clients.live.ingest import Chunk
+from clients.live.session import audio_chunk
+from streams.events.audio import SAMPLE_RATE, pcm_to_bytes
+from streams.events.model import LiveSegment, TranscribedWord
+from streams.settings import KaptionSettings
+from tests.paths import MEDIA
+from tests.wer import normalise, word_error_rate
+
+SETTINGS = KaptionSettings()
+
+
+def segment(start: float, seconds: float, seq: int = 0, level: int = 1000) -> LiveSegment:
+    pcm = np.full(round(seconds * SAMPLE_RATE), level, dtype=np.int16)
+    return LiveSegment(
+        stream_id="s",
+        seq=seq,
+        revision=0,
+        final=True,
+        start=start,
+        end=start + seconds,
+        capture_end=start + seconds,
+        source_offset=0.0,
+        sample_rate=SAMPLE_RATE,
+        pcm=pcm_to_bytes(pcm),
+        sent_at=0.0,
+    )
+
+
+def word(text: str, start: float, end: float) -> TranscribedWord:
+    return TranscribedWord(word=text, start=start, end=end, probability=0.9)
+
+
+def test_joined_keeps_the_phrase_at_its_own_time_with_at_most_a_second_of_pause() -> None:
+    before = Clip(np.ones(SAMPLE_RATE, dtype=np.int16), 10.0)  # 10-11 s
+    for start, pause in ((11.4, 0.4), (13.0, 1.0)):
+        clip = Clip(np.full(SAMPLE_RATE // 2, 7, dtype=np.int16), start)
+        both = joined(before, clip)
+        offset = round((clip.start - both.start) * SAMPLE_RATE)
+        assert offset == SAMPLE_RATE + round(pause * SAMPLE_RATE)
+        assert (both.pcm[offset:] == 7).all() and (both.pcm[SAMPLE_RATE:offset] == 0).all()
+
+
+def test_only_the_phrases_own_words_are_kept() -> None:
+    heard = Transcript(
+        " one two three",
+        (word(" one", 9.0, 9.5), word(" two", 10.1, 10.6), word(" three", 10.6, 11.0)),
+        "en",
+    )
+    assert [w.word for w in words_from(heard, 10.0).words] == [" two", " three"]
+    assert words_from(heard, 10.0).text == "two three"
+    # A word cut at a phrase boundary without a pause is heard again: once is enough.
+    assert words_from(heard, 10.0, "we said two.").text == "three"
+    assert words_from(heard, 10.0, "we said one").text == "two three"
+
+
+def test_context_keeps_whole_phrases_within_its_seconds_and_prompts_with_the_rest() -> None:
+    context = Context(audio_s=5.0)
+    first, second, third = segment(0.0, 3.0, 0), segment(3.5, 2.0, 1), segment(6.0, 2.0, 2)
+    assert context.heard(first) == ("", None, "")
+    context.remember(first, "one two")
+    context.remember(second, "three")
+    prompt, audio, said = context.heard(third)
+    # 5 s hold both phrases (3 + 2 s): the prompt has no word of the audio, the text of the
+    # last phrase comes back for the boundary.
+    assert prompt == "" and said == "three" and audio is not None
+    assert len(audio.pcm) == 5 * SAMPLE_RATE + round(0.5 * SAMPLE_RATE)
+    context.remember(third, "four five")
+    prompt, audio, _ = context.heard(segment(8.2, 1.0, 3))
+    assert prompt == "one two"  # the first phrase left the audio: its words are the prompt
+    assert audio is not None and len(audio.pcm) == round(4.5 * SAMPLE_RATE)
+    # After a long pause the speech rarely goes on with the sentence: the prompt alone.
+    assert context.heard(segment(20.0, 1.0, 4)) == ("one two three four five", None, "")
+    assert context.prompt("s") == "one two three four five"
+
+
+def test_without_audio_seconds_the_context_is_the_prompt_alone() -> None:
+    context = Context()
+    context.remember(segment(0.0, 2.0), "hello there")
+    assert context.heard(segment(2.5, 1.0, 1)) == ("hello there", None, "")
+
+
+def finals(name: str) -> list[LiveSegment]:
+    """The file's final phrases as the live stage cuts them."""
+    pcm = decode_audio(str(MEDIA / name)).pcm
+    detector, size, found = Detector("s", phrase_rules(SETTINGS)), SAMPLE_RATE // 2, []
+    for k in range(-(-len(pcm) // size)):
+        piece = pcm[k * size : (k + 1) * size]
+        end = (k * size + len(piece)) / SAMPLE_RATE
+        chunk = Chunk(
+            k, k * size / SAMPLE_RATE, len(piece) / SAMPLE_RATE, piece.tobytes(), end, 0, 0, ""
+        )
+        found += detector.feed(audio_chunk("s", chunk), end)
+    return [item for item in found if isinstance(item, LiveSegment) and item.final]
+
+
+def test_a_phrase_heard_after_the_one_before_gives_its_own_words_only() -> None:
+    """Real model, real phrases: the second phrase, heard after the first, says what it says
+    alone, none of the first phrase's words."""
+    first, second = finals("speech.wav")[:2]
+    alone, _ = transcribe_live(SETTINGS, second, "")
+    context = Context(audio_s=8.0)
+    context.remember(first, transcribe_live(SETTINGS, first, "")[0].text)
+    prompt, before, said = context.heard(second)
+    assert before is not None
+    heard, _ = transcribe_live(SETTINGS, second, prompt, before=before, said=said)
+    assert normalise(alone.text) and word_error_rate(alone.text, heard.text) <= 0.25
+    assert len(heard.words) >= len(alone.words) - 1
+    assert all(w.start >= first.end - 0.3 for w in heard.words)
