@@ -117,7 +117,7 @@ def transcribe(
         start = max(arrival, free_at)
         if not item.final and start - item.sent_at > settings.live_interim_max_age_s:
             continue
-        prompt, before, said = context.heard(item)
+        prompt, before = context.heard(item)
         if not (item.final or context_interims):
             prompt, before = context.prompt(item.stream_id), None
         prompt = prompt if item.final or interim_prompt else ""
@@ -126,7 +126,6 @@ def transcribe(
             item,
             prompt,
             before=before,
-            said=said,
         )
         took = took if call_s is None else call_s
         busy += took

@@ -52,11 +52,10 @@ def transcribe_live(
     prompt: str,
     serving: tuple[ModelSpec, WhisperModel] | None = None,
     before: Clip | None = None,
-    said: str = "",
 ) -> tuple[Transcript, float]:
     """One phrase with ``serving`` (the stage's current model; default: the deployment's),
-    heard after ``before`` (the stream's audio just before it, if any, whose last final text
-    is ``said``): only the phrase's own words come back."""
+    heard after ``before`` (the stream's audio just before it, if any): only the phrase's own
+    words come back."""
     spec, model = serving or (default_spec(settings), configured_model(settings, LANE))
     started = time.perf_counter()
     clip = Clip(pcm_from_bytes(segment.pcm), segment.start)
@@ -75,8 +74,7 @@ def transcribe_live(
         unheard_tail_s=None if before is None else UNHEARD_TAIL_S,
     )
     if before is not None:
-        pause = silence_s(before, clip)
-        transcript = words_from(transcript, segment.start - pause / 2, "" if pause else said)
+        transcript = words_from(transcript, segment.start - silence_s(before, clip) / 2)
     return transcript, time.perf_counter() - started
 
 
@@ -92,19 +90,11 @@ def joined(before: Clip, clip: Clip) -> Clip:
     return Clip(pcm, clip.start + len(clip.pcm) / SAMPLE_RATE - len(pcm) / SAMPLE_RATE)
 
 
-def words_from(transcript: Transcript, start: float, said: str = "") -> Transcript:
+def words_from(transcript: Transcript, start: float) -> Transcript:
     """The words heard from ``start`` on (a word belongs where most of it is). Whisper's word
-    times run early, so the boundary is the middle of the pause before the phrase. Where there
-    was none (a phrase cut mid-speech: pass ``said``, the text before), a word cut in two is
-    heard on both sides, so a first word that repeats its last is dropped ("evening. evening.")."""
+    times run early, so the boundary is the middle of the pause before the phrase."""
     words = tuple(w for w in transcript.words if (w.start + w.end) / 2 >= start)
-    if words and said.split() and bare(words[0].word) == bare(said.split()[-1]):
-        words = words[1:]
     return Transcript("".join(w.word for w in words).strip(), words, transcript.language)
-
-
-def bare(word: str) -> str:
-    return "".join(c for c in word.lower() if c.isalnum())
 
 
 class Context:
@@ -134,21 +124,20 @@ class Context:
         words = " ".join([self.texts.get(stream_id, ""), *(t for _, t in phrases)]).split()
         return " ".join(words[-self.WORDS :])
 
-    def heard(self, segment: LiveSegment) -> tuple[str, Clip | None, str]:
+    def heard(self, segment: LiveSegment) -> tuple[str, Clip | None]:
         """The prompt and the audio to hear before ``segment``: the stream's last phrases if
-        the last ended shortly before it (after a longer pause, the prompt alone), and the
-        last phrase's text."""
+        the last ended shortly before it (after a longer pause, the prompt alone)."""
         phrases = self.phrases.get(segment.stream_id, ())
         if not phrases:
-            return self.prompt(segment.stream_id), None, ""
+            return self.prompt(segment.stream_id), None
         last = phrases[-1][0]
         gap = segment.start - (last.start + len(last.pcm) / SAMPLE_RATE)
         if not -0.1 <= gap <= MAX_CONTEXT_GAP_S:  # phrases cut mid-speech abut
-            return self.prompt(segment.stream_id), None, ""
+            return self.prompt(segment.stream_id), None
         audio = phrases[0][0]
         for clip, _ in phrases[1:]:
             audio = joined(audio, clip)
-        return self.joined_text(segment.stream_id, ()), audio, phrases[-1][1]
+        return self.joined_text(segment.stream_id, ()), audio
 
     def remember(self, segment: LiveSegment, text: str) -> None:
         """A final phrase: its words (and audio) are the stream's context from now on."""
@@ -234,7 +223,7 @@ def register(stage: Stage) -> None:
         try:
             # Interims get the prompt too: hypotheses that read like the final agree with it
             # sooner (5-min benchmark: first appearance p95 3.1 -> 2.6 s, for 10 % more compute).
-            prompt, before, said = context.heard(segment)
+            prompt, before = context.heard(segment)
             serving = await platform.run_in_lane("live-transcribe", server.current)
             transcript, took = await platform.run_in_lane(
                 "live-transcribe",
@@ -244,7 +233,6 @@ def register(stage: Stage) -> None:
                 prompt,
                 serving,
                 before,
-                said,
             )
         except Exception as exc:
             if segment.final:
