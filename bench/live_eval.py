@@ -51,6 +51,7 @@ from streams.settings import KaptionSettings
 from tests.wer import word_error_rate
 
 HOP_S = 0.05
+DEFAULT_POLICY = "2 agree"  # KaptionSettings' live_agreement and live_confident_commit
 TARGET_WER_PT = 2.0
 TARGET_FIRST_P95_S = 2.0
 TARGET_FINAL_P95_S = 3.0
@@ -63,10 +64,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "phrase-5/10": {"live_soft_max_s": 5.0, "live_max_phrase_s": 10.0},
     "long": {"live_min_silence_s": 0.8, "live_soft_max_s": 5.0, "live_max_phrase_s": 10.0},
     "xlong": {"live_min_silence_s": 0.8, "live_soft_max_s": 8.0, "live_max_phrase_s": 15.0},
+    # The defaults before 2026-12-05 were this with policy "3 + confident".
+    "no-context": {"live_context_s": 0.0},
     "ctx-5": {"live_context_s": 5.0},
     "ctx-10": {"live_context_s": 10.0},
-    "ctx-3": {"live_context_s": 3.0},
-    "ctx-8": {"live_context_s": 8.0},
 }
 
 
@@ -358,7 +359,7 @@ def main() -> None:
             )
     for part in selected:
         live_items = figures["parts"][part.name]["live"]
-        default = live_items.get("default | 3 + confident")
+        default = live_items.get(f"default | {DEFAULT_POLICY}")
         if default:
             file_items = figures["parts"][part.name]["file_lane_items"]
             print(f"\n{part.name} per item, WER file lane / live (default settings and policy):")
