@@ -224,9 +224,10 @@ def main() -> None:
     (OUT / "live.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"stream {inputs.long_seconds:.0f} s at real-time pace, load {load:.2f} at start")
     print(
-        f"words final once {settings.live_agreement} interims agreed (KAPTION_LIVE_AGREEMENT)"
-        f"{', or on one when confident' if settings.live_confident_commit else ''}"
-        " (KAPTION_LIVE_CONFIDENT_COMMIT)"
+        f"words final once {settings.live_agreement} interims agreed (KAPTION_LIVE_AGREEMENT),"
+        f" {'or' if settings.live_confident_commit else 'not'} on one when confident"
+        f" (KAPTION_LIVE_CONFIDENT_COMMIT); {settings.live_context_s:g} s of context"
+        " (KAPTION_LIVE_CONTEXT_S)"
     )
     for label, s, target in (
         ("first appearance", first, TARGET_FIRST_P95_S),
