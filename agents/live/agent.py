@@ -143,7 +143,8 @@ def register(stage: Stage) -> None:
         if not state.asked or state.unavailable:
             return segment
         try:  # loaded already, unless this worker took the stream over after its start
-            await stage.platform.run_in_lane(VOICE_LANE, embedder.load)
+            if embedder.model is None:
+                await stage.platform.run_in_lane(VOICE_LANE, embedder.load)
         except Exception as error:
             unavailable(segment.stream_id, state, reason(error))
             return segment

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 import torchaudio.compliance.kaldi as kaldi
 
-from streams.models.voices import DIMENSION, SAMPLE_RATE
+from streams.events.audio import SAMPLE_RATE
+from streams.models.voices import DIMENSION
 
 
 class CamPlusPlus:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SAMPLE_RATE = 16_000
 DIMENSION = 192  # CAM++'s embedding size
 EXTRA = "pip install 'kaption[speakers]'"
 
