@@ -549,25 +549,38 @@ def streams_show(stream: str | None, as_json: bool, **options: Any) -> None:
 @click.option(
     "--model", default=None, help="Declared model name for the replay (default: the file lane's)."
 )
+@click.option(
+    "--speakers/--no-speakers",
+    default=None,
+    help="Label the speakers, or not (default: as the stream was started, with or without).",
+)
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the result.")
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait.")
 @kafka_options
 def streams_replay(
-    stream: str, model: str | None, wait: bool, timeout: float, **options: Any
+    stream: str,
+    model: str | None,
+    speakers: bool | None,
+    wait: bool,
+    timeout: float,
+    **options: Any,
 ) -> None:
     """Replay an ended STREAM's retained audio through the file lane; the subtitles-live worker
     that wrote its files replaces its final NAME.srt, NAME.vtt and NAME.m3u8 (VOD) with the
-    result and keeps the live ones as NAME.live.*."""
-    from clients.live.replay import request_replay, word_count
-    from clients.live.status import read_streams
+    result and keeps the live ones as NAME.live.*. Speaker labels are asked for when the stream
+    was started with them (ingest/live --speakers, the API's speakers), unless
+    --speakers/--no-speakers says otherwise."""
+    from clients.live.replay import replay_speakers, request_replay, word_count
+    from clients.live.status import read_starts, read_streams
 
     settings = require_broker(make_settings(**options))
     summary = read_streams(settings).get(stream)
     if summary is not None and not summary.ended:
         raise click.ClickException(f"stream {stream} is still live: it is replayed when it ends")
+    start = read_starts(settings).get(stream) if speakers is None else None
     with client_for(settings) as client:
         try:
-            job_id = request_replay(client, stream, model or "")
+            job_id = request_replay(client, stream, model or "", replay_speakers(start, speakers))
         except ValueError as exc:  # UnsafeSource, ReplayError: the reason
             raise click.ClickException(str(exc)) from exc
         click.echo(job_id)

@@ -76,6 +76,8 @@ class IngestRun:
     def view(self) -> dict[str, object]:
         return {
             "source": redact(self.source),
+            "languages": list(self.languages),
+            "speakers": self.speakers,
             "running": self.running,
             "started_at": self.started_at,
             "media_s": round(self.end.media_time, 2) if self.end else None,

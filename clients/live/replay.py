@@ -22,7 +22,7 @@ from clients.jobs import JobClient
 from clients.status import groupless_reader, read_statuses
 from streams.broker.topics import Outgoing, load_registry
 from streams.events.codec import DecodeError
-from streams.events.model import JobState, JobStatus, SubtitlesReady
+from streams.events.model import JobState, JobStatus, LiveStreamStarted, SubtitlesReady
 from streams.events.registry import event_codec
 from streams.events.states import FINAL_STATES
 from streams.operations.replay import replay_request
@@ -68,9 +68,20 @@ class Replay:
         }
 
 
-def request_replay(client: JobClient, stream_id: str, model: str = "") -> str:
+def replay_speakers(start: LiveStreamStarted | None, forced: bool | None = None) -> bool:
+    """Whether a replay on request asks the file lane for speaker labels: ``forced`` when
+    given, else whether the stream's latest start (``start``; None: not known) asked for them,
+    as the replay at the stream's end does for labelled live captions."""
+    if forced is not None:
+        return forced
+    return start is not None and start.speakers
+
+
+def request_replay(
+    client: JobClient, stream_id: str, model: str = "", speakers: bool = False
+) -> str:
     """Publishes the stream's replay job (UnsafeSource, ReplayError: refused); its id."""
-    request = replay_request(stream_id, client.settings.language, model)
+    request = replay_request(stream_id, client.settings.language, model, speakers=speakers)
     client.send(Outgoing("jobs.requested", request))
     return request.job_id
 

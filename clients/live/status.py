@@ -18,7 +18,7 @@ import numpy as np
 
 from clients.status import humanise_seconds, read_topic
 from streams.events.codec import DecodeError
-from streams.events.model import LiveCue, LiveKind
+from streams.events.model import LiveCue, LiveKind, LiveStreamStarted
 from streams.events.registry import event_codec
 from streams.settings import KaptionSettings
 
@@ -36,6 +36,7 @@ COLUMNS = (
     "replay",  # the file-lane replay's state and words (clients/live/replay.py)
 )
 CUES_TOPIC = "live.cues"
+STARTS_TOPIC = "live.streams"  # each stream's start and options (LiveStreamStarted)
 RECENT_WORDS = 500  # latency figures cover the stream's latest words
 
 
@@ -165,6 +166,29 @@ def read_streams(settings: KaptionSettings, timeout_s: float = 30.0) -> dict[str
 
     read_topic(settings, CUES_TOPIC, take, "live stream status", timeout_s)
     return summaries
+
+
+def latest_starts(events: Iterable[object]) -> dict[str, LiveStreamStarted]:
+    """Each stream's latest start among events in topic order (a stream's starts share its key,
+    so they come in order): the options of its current or last run."""
+    return {e.stream_id: e for e in events if isinstance(e, LiveStreamStarted)}
+
+
+def read_starts(settings: KaptionSettings, timeout_s: float = 30.0) -> dict[str, LiveStreamStarted]:
+    """Every stream's latest start from the live.streams topic (other records are skipped)."""
+    codec = event_codec(settings)
+    events: list[object] = []
+
+    def take(key: bytes | None, value: bytes | None) -> None:
+        if value is None:
+            return
+        try:
+            events.append(codec.decode(value))
+        except DecodeError:
+            return
+
+    read_topic(settings, STARTS_TOPIC, take, "live stream starts", timeout_s)
+    return latest_starts(events)
 
 
 def latency_summary(values: Sequence[float]) -> dict[str, float]:

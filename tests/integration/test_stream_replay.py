@@ -24,7 +24,9 @@ from clients.jobs import JobClient
 from clients.live.ingest import IngestOptions, read_live
 from clients.live.replay import Replay, read_replays, request_replay
 from clients.live.session import StreamClient, ingest
-from streams.events.model import JobState, LiveCue, LiveKind
+from clients.status import read_topic
+from streams.events.model import JobRequested, JobState, LiveCue, LiveKind
+from streams.events.registry import event_codec
 from streams.events.states import FINAL_STATES
 from streams.runtime.processes import free_port, wait_ready, worker_process
 from streams.runtime.roles import STAGES
@@ -173,6 +175,37 @@ def test_a_replay_on_request_keeps_the_first_live_version_and_refusals_say_why(
         result = client.wait(missing, 60)
     assert result.state == JobState.FAILED
     assert "no audio of stream never-ingested" in (result.status.reason or "")
+
+
+def test_a_replay_on_request_asks_for_speakers_as_its_stream_was_started(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    """`kaption streams replay` reads the stream's start on live.streams (no worker needed: the
+    requests are read back from jobs.requested)."""
+    settings = fresh_settings(bootstrap, tmp_path)
+    create_topics(settings)
+    with StreamClient(settings) as client:
+        client.publish_start("plain", ())
+        client.publish_start("labelled", (), speakers=True)
+    asked = [
+        ("plain",),
+        ("labelled",),
+        ("labelled", "--no-speakers"),
+        ("plain", "--speakers"),
+        ("never-started",),
+    ]
+    job_ids = [cli(settings, "streams", "replay", *args, "--no-wait").strip() for args in asked]
+    codec = event_codec(settings)
+    requests: dict[str, JobRequested] = {}
+
+    def take(key: bytes | None, value: bytes | None) -> None:
+        event = codec.decode(value) if value is not None else None
+        if isinstance(event, JobRequested):
+            requests[event.job_id] = event
+
+    read_topic(settings, "jobs.requested", take, "job requests")
+    assert [requests[j].speakers for j in job_ids] == [False, True, False, True, False]
+    assert [requests[j].source for j in job_ids[:2]] == ["stream:plain", "stream:labelled"]
 
 
 def test_kaption_live_with_replay_ends_with_the_file_lanes_files(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -206,3 +207,56 @@ def test_a_live_stream_started_from_the_page_shows_its_captions_as_they_come(
     expect(page.locator("#stream-downloads button")).to_have_count(2)
     assert [url for url in requested if TOKEN in url] == []
     context.close()
+
+
+def test_the_stream_form_asks_for_translations_and_speaker_labels(
+    site: str, browser: Browser, tmp_path: Path
+) -> None:
+    """The form's "Translate to" codes (commas or spaces) and "Speaker labels" box reach the
+    API's stream; left empty, neither is sent. Nothing plays on the sources (the options are
+    what this checks): Stop ends each stream."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    bodies: list[Any] = []
+    page.on(
+        "request",
+        lambda r: (
+            bodies.append(r.post_data_json)
+            if r.method == "POST" and r.url.endswith("/v1/streams")
+            else None
+        ),
+    )
+    sign_in(page, site, TOKEN)
+    expect(page.locator("#home")).to_be_visible()
+    sources = [f"udp://127.0.0.1:{free_udp_port()}" for _ in range(2)]
+
+    page.fill("#stream-source", sources[0])
+    page.fill("#stream-name", "with-options")
+    page.get_by_label("Translate to").fill(" es,fr  de ")
+    page.get_by_label("Speaker labels").check()
+    screenshot(page, tmp_path, "stream-form.png")
+    page.click("#stream-form button[type=submit]")
+    page.wait_for_url(f"{site}/streams/with-options")
+    expect(page.locator("#stream-detail")).to_contain_text("translated to es, fr, de")
+    expect(page.locator("#stream-detail")).to_contain_text("speaker labels")
+    screenshot(page, tmp_path, "stream-options.png")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    view = page.request.get(f"{site}/v1/streams/with-options", headers=auth).json()
+    assert (view["ingest"]["languages"], view["ingest"]["speakers"]) == (["es", "fr", "de"], True)
+    page.click("#stream-stop")
+    expect(page.locator("#stream-state")).to_have_text("ENDED", timeout=60_000)
+
+    page.goto(f"{site}/")
+    page.fill("#stream-source", sources[1])
+    page.fill("#stream-name", "without-options")
+    page.click("#stream-form button[type=submit]")
+    page.wait_for_url(f"{site}/streams/without-options")
+    view = page.request.get(f"{site}/v1/streams/without-options", headers=auth).json()
+    assert (view["ingest"]["languages"], view["ingest"]["speakers"]) == ([], False)
+    page.click("#stream-stop")
+    expect(page.locator("#stream-state")).to_have_text("ENDED", timeout=60_000)
+    assert bodies == [
+        {"source": sources[0], "name": "with-options", "languages": ["es", "fr", "de"]}
+        | {"speakers": True},
+        {"source": sources[1], "name": "without-options"},
+    ], bodies
+    page.close()

@@ -28,8 +28,9 @@ from clients.live.replay import (
     latest_replays,
     of_current_runs,
     replay_columns,
+    replay_speakers,
 )
-from clients.live.status import COLUMNS, stream_rows, summarise
+from clients.live.status import COLUMNS, latest_starts, stream_rows, summarise
 from streams.events.audio import SAMPLE_RATE, pcm_to_bytes
 from streams.events.model import (
     AudioChunk,
@@ -39,6 +40,7 @@ from streams.events.model import (
     LiveCue,
     LiveCueLine,
     LiveKind,
+    LiveStreamStarted,
     SubtitlesReady,
 )
 from streams.operations.live_files import remove_outputs
@@ -174,6 +176,26 @@ def test_replay_requests() -> None:
         replay_request("cam 1/main", "en")
     # The model travels with the job (per-job model selection).
     assert getattr(replay_request("udp-talk", "en", "base"), "model", None) == "base"
+
+
+def started(stream_id: str, speakers: bool, at: float = 1.0) -> LiveStreamStarted:
+    return LiveStreamStarted(stream_id=stream_id, started_at=at, speakers=speakers)
+
+
+def test_a_replay_on_request_asks_for_speakers_as_its_stream_was_started() -> None:
+    # The latest start of each stream: an id used again takes its new run's options.
+    starts = latest_starts(
+        [started("a", True), started("b", False), "not a start", started("a", False, 2.0)]
+    )
+    assert {k: v.speakers for k, v in starts.items()} == {"a": False, "b": False}
+    assert replay_speakers(started("s", True)) is True
+    assert replay_speakers(started("s", False)) is False
+    assert replay_speakers(None) is False  # no start known (retention took it)
+    # --speakers / --no-speakers over what the stream asked.
+    assert replay_speakers(started("s", False), forced=True) is True
+    assert replay_speakers(started("s", True), forced=False) is False
+    assert replay_speakers(None, forced=True) is True
+    assert replay_request("s", "en", speakers=True).speakers
 
 
 # --- the files a replay replaces -------------------------------------------------------------

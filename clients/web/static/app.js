@@ -364,10 +364,18 @@ async function submitUrl(event) {
   }
 }
 
+// "es, fr" or "es fr" -> ["es", "fr"] (the API checks each code).
+function languageCodes(text) {
+  return text.split(/[\s,]+/).filter((code) => code !== "");
+}
+
 async function startStream(event) {
   event.preventDefault();
   const body = { source: $("stream-source").value.trim() };
   if ($("stream-name").value.trim()) body.name = $("stream-name").value.trim();
+  const languages = languageCodes($("stream-languages").value);
+  if (languages.length) body.languages = languages;
+  if ($("stream-speakers").checked) body.speakers = true;
   try {
     const response = await api("/v1/streams", {
       method: "POST",
@@ -512,6 +520,10 @@ function renderStream(view) {
       ` p95 ${view.final_latency_p95_s.toFixed(1)} s`);
   }
   if (view.gap_count) parts.push(`${view.gap_count} gap(s), ${view.gap_s.toFixed(1)} s`);
+  if (view.ingest && view.ingest.languages.length) {
+    parts.push(`translated to ${view.ingest.languages.join(", ")}`);
+  }
+  if (view.ingest && view.ingest.speakers) parts.push("speaker labels");
   if (view.end_reason) parts.push(`ended: ${view.end_reason}`);
   $("stream-detail").textContent = parts.join(" · ");
   $("stream-stop").hidden = !(view.ingest && view.ingest.running);
