@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from common import broker_with_topics, kaption_job, load_average, progress, worker
 from live_eval_set import FOLDER, build
 from live_policy import POLICIES, Transcribed, detect, transcribe
@@ -48,9 +49,12 @@ from clients.live.status import latency_summary
 from streams.events.audio import SAMPLE_RATE
 from streams.runtime.roles import FILE_STAGES
 from streams.settings import KaptionSettings
-from tests.wer import word_error_rate
+from tests.wer import normalise, word_error_rate
 
 HOP_S = 0.05
+# The parts and their files (live_eval_set.py: tuning's fast voices were added in a file of
+# their own).
+GROUPS = {"tuning": ("tuning", "tuning-fast"), "heldout": ("heldout",)}
 DEFAULT_POLICY = "2 agree"  # KaptionSettings' live_agreement and live_confident_commit
 TARGET_WER_PT = 2.0
 TARGET_FIRST_P95_S = 2.0
@@ -68,6 +72,14 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "no-context": {"live_context_s": 0.0},
     "ctx-5": {"live_context_s": 5.0},
     "ctx-10": {"live_context_s": 10.0},
+    "ctx-12": {"live_context_s": 12.0},
+    "ctx-16": {"live_context_s": 16.0},
+    "ctx-20": {"live_context_s": 20.0},
+    "default-full": {"live_encoder_window_s": 0},
+    # The whole 30-s encoder window: a 20-s context and its phrase fill most of it.
+    "ctx-20-full": {"live_context_s": 20.0, "live_encoder_window_s": 0},
+    # Longer phrases, with the default context.
+    "long-ctx": {"live_min_silence_s": 0.8, "live_soft_max_s": 5.0, "live_max_phrase_s": 10.0},
 }
 
 
@@ -158,10 +170,12 @@ def file_lane(selected: list[Part]) -> dict[str, dict[str, Any]]:
 
 
 def simulate(
-    part: Part, config: str, call_s: float | None, fresh: bool
+    part: Part, config: str, call_s: float | None, fresh: bool, offset: float = 0.0
 ) -> tuple[Transcribed, float]:
-    """The part's transcripts under one setting (cached), and the load average when made."""
-    tag = f"{part.name}-{config.replace('/', '_')}-{call_s or 'measured'}"
+    """The part's transcripts under one setting (cached), and the load average when made; with
+    ``offset`` seconds of silence first (the stream's times then run that much later)."""
+    shifted = f"-at{offset:g}" if offset else ""
+    tag = f"{part.name}-{config.replace('/', '_')}-{call_s or 'measured'}{shifted}"
     cache = FOLDER / f"sim-{tag}.pickle"
     if cache.exists() and not fresh:
         cached: tuple[Transcribed, float] = pickle.loads(cache.read_bytes())
@@ -170,16 +184,24 @@ def simulate(
     context_interims = bool(update.pop("context_interims", True))
     settings = KaptionSettings().model_copy(update=update)
     pcm = decode_audio(str(part.wav)).pcm
+    pcm = np.concatenate([np.zeros(round(offset * SAMPLE_RATE), dtype=pcm.dtype), pcm])
     items = detect(pcm, phrase_rules(settings), settings.live_chunk_s)
     load = load_average()
-    progress(f"live lane: {part.name}, {config}: {len(items)} items, load {load:.2f}")
+    progress(
+        f"live lane: {part.name}, {config}, +{offset:g} s: {len(items)} items, load {load:.2f}"
+    )
     done = transcribe(settings, items, True, settings.whisper_beam_size, call_s, context_interims)
     cache.write_bytes(pickle.dumps((done, load)))
     return done, load
 
 
 def replay(
-    part: Part, done: Transcribed, policy: Policy, kept: set[str], file_kept: float
+    part: Part,
+    done: Transcribed,
+    policy: Policy,
+    kept: set[str],
+    file_kept: float,
+    offset: float = 0.0,
 ) -> dict[str, Any]:
     state = LiveOrderState()
     first: list[float] = []
@@ -193,7 +215,7 @@ def replay(
             early += phrase.committed
             first += [w.first_latency_s for w in phrase.words]
             final += [w.final_latency_s for w in phrase.words]
-            timed += [(w.start, w.word) for w in phrase.words]
+            timed += [(w.start - offset, w.word) for w in phrase.words]
     texts = item_texts(part.items, timed)
     return {
         "wer": word_error_rate(part.reference, " ".join(w for _, w in timed)),
@@ -202,10 +224,54 @@ def replay(
         "gap_kept_pt": (pooled(part.items, texts, kept) - file_kept) * 100,
         "first_s": latency_summary(first),
         "final_s": latency_summary(final),
+        "first": first,
+        "final": final,
         "final_early": early,
         "final_words": len(final),
         "compute": done.busy_s / part.seconds,
         "items": per_item(part.items, texts),
+        "offset": offset,
+        "words": len(normalise(part.reference).split()),
+        "kept_words": sum(
+            len(normalise(str(row["text"])).split()) for row in part.items if row["name"] in kept
+        ),
+        "seconds": part.seconds,
+    }
+
+
+def combined(runs: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
+    """One setting and policy's runs (each file of a part, each offset ``repeats`` times) as
+    one row: WERs pooled (weighted by reference words), latencies pooled, counts per repeat."""
+    first = [x for run in runs for x in run["first"]]
+    final = [x for run in runs for x in run["final"]]
+    words = sum(run["words"] for run in runs)
+    kept_words = sum(run["kept_words"] for run in runs)
+    seconds = sum(run["seconds"] for run in runs)
+    offsets = sorted({float(run["offset"]) for run in runs})
+    return {
+        "wer": sum(run["wer"] * run["words"] for run in runs) / words,
+        "wer_kept": sum(run["wer_kept"] * run["kept_words"] for run in runs) / kept_words,
+        "gap_kept_pt": sum(run["gap_kept_pt"] * run["kept_words"] for run in runs) / kept_words,
+        # Per offset, so the spread shows how noisy one run is.
+        "gap_kept_pt_each": [
+            round(
+                sum(r["gap_kept_pt"] * r["kept_words"] for r in runs if r["offset"] == at)
+                / sum(r["kept_words"] for r in runs if r["offset"] == at),
+                2,
+            )
+            for at in offsets
+        ],
+        "first_s": latency_summary(first),
+        "final_s": latency_summary(final),
+        "final_early": round(sum(run["final_early"] for run in runs) / repeats),
+        "final_words": round(len(final) / repeats),
+        "compute": sum(run["compute"] * run["seconds"] for run in runs) / seconds,
+        "items": {
+            name: sum(r["items"][name] for r in runs if name in r["items"]) / repeats
+            for run in runs
+            for name in run["items"]
+        },
+        "runs": repeats,
     }
 
 
@@ -216,6 +282,11 @@ def line(label: str, row: dict[str, Any], file_wer: float) -> str:
         f"{label:28s} {row['wer']:6.3f} {gap:+6.1f}  {f['p50']:5.2f} {f['p95']:5.2f}"
         f"  {g['p50']:5.2f} {g['p95']:5.2f}  {row['final_early']:4d}/{row['final_words']:<4d}"
         f" {row['compute']:5.2f}  {row.get('gap_kept_pt', math.nan):+6.1f}"
+        + (
+            f"  ({' '.join(f'{g:+.1f}' for g in each)})"
+            if len(each := row.get("gap_kept_pt_each", [])) > 1
+            else ""
+        )
     )
 
 
@@ -284,44 +355,67 @@ def main() -> None:
     parser.add_argument("--no-file-lane", action="store_true")
     parser.add_argument("--end-to-end", action="store_true")
     parser.add_argument("--fresh", action="store_true", help="transcribe again, ignore caches")
+    parser.add_argument(
+        "--offsets",
+        default="0",
+        help="seconds of silence before the part, one run each, averaged (e.g. 0,0.17,0.33):"
+        " other chunk boundaries, other phrases and calls, less noise in the figures",
+    )
     args = parser.parse_args()
     everything = parts()
-    selected = [everything[name] for name in args.parts.split(",")]
+    groups = args.parts.split(",")
+    selected = [everything[name] for group in groups for name in GROUPS[group]]
     configs = args.configs.split(",")
+    offsets = [float(x) for x in args.offsets.split(",")]
     figures: dict[str, Any] = {"load_average_at_start": load_average(), "parts": {}}
     saved = FOLDER / "file_lane.json"
     files: dict[str, dict[str, Any]] = json.loads(saved.read_text()) if saved.exists() else {}
-    if not args.no_file_lane:
-        files.update(file_lane(selected))
+    missing = [part for part in selected if part.name not in files]
+    if missing or not args.no_file_lane:
+        files.update(file_lane(selected if not args.no_file_lane else missing))
         saved.write_text(json.dumps(files, indent=2) + "\n")
-    for part in selected:
-        file_wer = float(files[part.name]["wer"]) if part.name in files else math.nan
-        file_texts = file_item_texts(part)
-        # Items the file lane lost whole (no words at all) are a file-lane failure, not the
-        # live lane's: "d kept" is the gap without them.
-        kept = {name for name, text in file_texts.items() if text.strip()}
-        file_kept = pooled(part.items, file_texts, kept)
+    for group in groups:
+        pieces = [everything[name] for name in GROUPS[group]]
         rows: dict[str, dict[str, Any]] = {}
         loads: dict[str, float] = {}
+        lost: list[str] = []
+        sides = []
+        for part in pieces:
+            file_texts = file_item_texts(part)
+            # Items the file lane lost whole (no words at all) are a file-lane failure, not the
+            # live lane's: "d kept" is the gap without them.
+            kept = {name for name, text in file_texts.items() if text.strip()}
+            lost += sorted(set(file_texts) - kept)
+            sides.append((part, kept, pooled(part.items, file_texts, kept)))
         for config in configs:
-            done, loads[config] = simulate(part, config, args.call_s, args.fresh)
-            for name, policy in POLICIES.items():
-                rows[f"{config} | {name}"] = replay(part, done, policy, kept, file_kept)
-        figures["parts"][part.name] = {
-            "seconds": part.seconds,
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in POLICIES}
+            for part, kept, file_kept in sides:
+                for offset in offsets:
+                    done, loads[config] = simulate(part, config, args.call_s, args.fresh, offset)
+                    for name, policy in POLICIES.items():
+                        runs[name].append(replay(part, done, policy, kept, file_kept, offset))
+            for name in POLICIES:
+                rows[f"{config} | {name}"] = combined(runs[name], len(offsets))
+        words = {part.name: len(normalise(part.reference).split()) for part in pieces}
+        file_wer = sum(float(files[n]["wer"]) * w for n, w in words.items()) / sum(words.values())
+        seconds = sum(part.seconds for part in pieces)
+        figures["parts"][group] = {
+            "files": [part.name for part in pieces],
+            "seconds": seconds,
             "file_lane_wer": file_wer,
-            "file_lane_items": files.get(part.name, {}).get("items", {}),
-            "file_lane_lost_items": sorted(set(file_texts) - kept),
-            "file_lane_wer_kept": file_kept,
+            "file_lane_items": {
+                k: v for part in pieces for k, v in files[part.name].get("items", {}).items()
+            },
+            "file_lane_lost_items": lost,
             "load_average_per_config": loads,
+            "offsets": offsets,
             "live": rows,
         }
         print(
-            f"\n{part.name}: {part.seconds:.0f} s, {len(part.items)} items; file lane WER"
-            f" {file_wer:.3f} ({file_kept:.3f} without items it lost whole:"
-            f" {', '.join(sorted(set(file_texts) - kept)) or 'none'});"
+            f"\n{group}: {seconds:.0f} s, {sum(len(p.items) for p in pieces)} items; file lane"
+            f" WER {file_wer:.3f} (items it lost whole: {', '.join(lost) or 'none'});"
             f" calls {'as measured' if args.call_s is None else args.call_s};"
-            f" load {', '.join(f'{k} {v:.2f}' for k, v in loads.items())}"
+            f" offsets {args.offsets}; load {', '.join(f'{k} {v:.2f}' for k, v in loads.items())}"
         )
         print(HEADER)
         for key, row in rows.items():
@@ -357,12 +451,12 @@ def main() -> None:
                 f" (<= {TARGET_FIRST_P95_S}) final p95 {row['final_s']['p95']:.2f}"
                 f" (<= {TARGET_FINAL_P95_S})"
             )
-    for part in selected:
-        live_items = figures["parts"][part.name]["live"]
+    for group in groups:
+        live_items = figures["parts"][group]["live"]
         default = live_items.get(f"default | {DEFAULT_POLICY}")
         if default:
-            file_items = figures["parts"][part.name]["file_lane_items"]
-            print(f"\n{part.name} per item, WER file lane / live (default settings and policy):")
+            file_items = figures["parts"][group]["file_lane_items"]
+            print(f"\n{group} per item, WER file lane / live (default settings and policy):")
             for name, value in default["items"].items():
                 print(f"  {name:26s} {file_items.get(name, math.nan):6.3f} {value:6.3f}")
     if args.end_to_end and "heldout" in everything:

@@ -239,7 +239,7 @@ class KaptionSettings(BaseSettings):
     # Seconds of a stream's last final phrases heard again before each phrase (0: none), so a
     # short phrase is transcribed in its sentence and voice: tuning WER +6.6 -> +1.7 points over
     # the file lane, calls about 1.6x longer (bench/live_eval.py, bench/live_context.py).
-    live_context_s: float = Field(default=8.0, ge=0, le=12.0)
+    live_context_s: float = Field(default=8.0, ge=0, le=16.0)
     # The live lane's encoder reads this many seconds of Whisper's 30-s window (more for a
     # longer phrase; 0: all 30): 1.5x faster calls at the same accuracy (tiny.en).
     live_encoder_window_s: int = Field(default=20, ge=0, le=30)

@@ -526,8 +526,22 @@ def _after_stable(words: list[Word], stable: Sequence[ShownWord]) -> list[Word]:
     stable_norms = _norms(stable)
     if _norms(words[: len(stable)]) == stable_norms:
         return words[len(stable) :]
-    # The new hypothesis re-words the stable part: keep what starts after it, less a repeat of
-    # its last words (whisper_streaming's HypothesisBuffer does the same).
+    # The new hypothesis re-words the stable part ("a crash involving three lorries, drivers"
+    # after "crash involving three lorries."): what follows the stable part's last word, where
+    # the two agree on it. The times are no guide there: an interim's last word runs on to the
+    # end of its audio, over the words it did not hear yet (a whole sentence lost that way).
+    last = max(
+        (
+            j
+            for j, i in _alignment(stable_norms, _norms(words)).items()
+            if i == len(stable) - 1 and words[j].start <= stable[-1].end + _TIME_TOLERANCE_S
+        ),
+        default=None,
+    )
+    if last is not None:
+        return words[last + 1 :]
+    # Else what starts after it, less a repeat of its last words (whisper_streaming's
+    # HypothesisBuffer does the same).
     tail = [w for w in words if w.start > stable[-1].end - _TIME_TOLERANCE_S]
     for n in range(min(_MAX_OVERLAP_WORDS, len(stable), len(tail)), 0, -1):
         if _norms(tail[:n]) == stable_norms[-n:]:

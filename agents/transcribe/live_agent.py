@@ -59,20 +59,34 @@ def transcribe_live(
     spec, model = serving or (default_spec(settings), configured_model(settings, LANE))
     started = time.perf_counter()
     clip = Clip(pcm_from_bytes(segment.pcm), segment.start)
-    [transcript] = transcribe_batch(
-        model,
-        [clip if before is None else joined(before, clip)],
-        segment.sample_rate,
-        live_language(settings, spec),
-        settings.whisper_beam_size,
-        prompt,
-        # The prompt is the last final text: a made-up line let through would be echoed.
-        configured_screening(settings),
-        # A phrase alone is not continued: it ends at a short silence, before a pause that
-        # could end Whisper's text early. Heard after the audio before it, it is as long as a
-        # file lane's segment and its text can stop as early.
-        unheard_tail_s=None if before is None else UNHEARD_TAIL_S,
-    )
+    heard = clip if before is None else joined(before, clip)
+
+    def call(prompt: str) -> Transcript:
+        [transcript] = transcribe_batch(
+            model,
+            [heard],
+            segment.sample_rate,
+            live_language(settings, spec),
+            settings.whisper_beam_size,
+            prompt,
+            # The prompt is the last final text: a made-up line let through would be echoed.
+            configured_screening(settings),
+            # A phrase alone is not continued: it ends at a short silence, before a pause that
+            # could end Whisper's text early. Heard after the audio before it, it is as long as
+            # a file lane's segment and its text can stop as early.
+            unheard_tail_s=None if before is None else UNHEARD_TAIL_S,
+            # Audio heard before the phrase is there for its context, not its words; a phrase
+            # alone is a few seconds.
+            unheard_head_s=None,
+        )
+        return transcript
+
+    transcript = call(prompt)
+    if prompt and not transcript.words:
+        # Whisper can repeat its prompt over the audio ("We will meet again tomorrow
+        # morning." six times over a phrase about fishermen): the screening drops the loop,
+        # and the phrase is heard again without the prompt rather than lost.
+        transcript = call("")
     if before is not None:
         transcript = words_from(transcript, segment.start - silence_s(before, clip) / 2)
     return transcript, time.perf_counter() - started

@@ -186,6 +186,14 @@ class Decoded:
 UNHEARD_TAIL_S = 2.0
 MAX_CONTINUATIONS = 3  # rounds of continuation: a clip's text is at most this many calls longer
 MIN_HEARD_S = 0.5  # a continuation starts at least this far into its clip: it moves on
+# It can skip a clip's start too: of a 26-s segment (20 s of a fast voice, a 1.5-s pause, then
+# a sentence of another voice) tiny.en gave only the last sentence. A result whose first word
+# starts more than this into its clip (the detector pads speech by at most 0.4 s) has the audio
+# before it decoded on its own (live phrases heard after their context skip that on purpose).
+UNHEARD_HEAD_S = 2.0
+# That start is decoded in pieces this long at most: tiny.en skipped the first 20 s of the same
+# 22-s stretch alone too (with or without timestamps), and transcribed it in 12-s pieces.
+HEAD_PIECE_S = 12.0
 
 
 def detect_languages(model: WhisperModel, clips: Sequence[Clip]) -> list[str]:
@@ -266,6 +274,44 @@ def unheard_from(
     return heard
 
 
+def unheard_until(
+    decoded: Decoded, unheard_head_s: float, screening: Screening = DEFAULT_SCREENING
+) -> float | None:
+    """Seconds into the clip where its first word starts, if that leaves more than
+    ``unheard_head_s`` of it unheard (else None; also for no words or no speech, as
+    ``unheard_from``)."""
+    result = decoded.segment
+    words = result.words
+    if not words or no_speech(result.no_speech_prob, result.avg_logprob, screening):
+        return None
+    heard = min(w.start for w in words) - decoded.offset
+    return heard if heard > unheard_head_s else None
+
+
+def pieces(clip: Clip, longest_s: float = HEAD_PIECE_S) -> list[Clip]:
+    """``clip`` cut at its quietest tenth of a second in the middle third, again and again,
+    into pieces of at most ``longest_s``."""
+    if len(clip.pcm) <= longest_s * SAMPLE_RATE:
+        return [clip]
+    third, window = len(clip.pcm) // 3, SAMPLE_RATE // 10
+    loudness = np.convolve(
+        np.abs(clip.pcm[third:-third].astype(np.float32)), np.ones(window), "valid"
+    )
+    cut = third + int(np.argmin(loudness)) + window // 2
+    return [
+        *pieces(Clip(clip.pcm[:cut], clip.start), longest_s),
+        *pieces(Clip(clip.pcm[cut:], clip.start + cut / SAMPLE_RATE), longest_s),
+    ]
+
+
+def followed_by(decoded: Decoded, after: tuple[Clip, Decoded]) -> Decoded:
+    """``decoded`` and its continuations, then ``after`` (a clip heard after them)."""
+    if decoded.rest is None:
+        return replace(decoded, rest=after)
+    clip, rest = decoded.rest
+    return replace(decoded, rest=(clip, followed_by(rest, after)))
+
+
 def decode_batch(
     model: WhisperModel,
     clips: Sequence[Clip],
@@ -276,11 +322,14 @@ def decode_batch(
     unheard_tail_s: float | None = UNHEARD_TAIL_S,
     screening: Screening = DEFAULT_SCREENING,
     task: str = "transcribe",
+    unheard_head_s: float | None = None,
 ) -> list[Decoded]:
     """Decodes segments in one batched model call (``decode_once``), then the unheard end of
     each clip whose words stop more than ``unheard_tail_s`` before its end (None: never) in one
     more call per round, at most MAX_CONTINUATIONS rounds (``unheard_from``, which reads the
-    ``screening``'s no-speech verdict); one unscreened result per clip."""
+    ``screening``'s no-speech verdict), then the unheard start of each clip whose words start
+    more than ``unheard_head_s`` into it (None: never; ``unheard_until``), in one more call
+    with its own continuations; one unscreened result per clip."""
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"audio must be {SAMPLE_RATE} Hz, got {sample_rate}")
     if not clips:
@@ -308,6 +357,34 @@ def decode_batch(
         for clip, result in reversed(chain[1:]):
             rest = (clip, replace(result, rest=rest))
         decoded.append(replace(chain[0][1], rest=rest))
+    if unheard_head_s is None:
+        return decoded
+    heads: dict[int, list[Clip]] = {}
+    for i, (clip, result) in enumerate(zip(clips, decoded, strict=True)):
+        until = unheard_until(result, unheard_head_s, screening)
+        if until is not None:
+            heads[i] = pieces(Clip(clip.pcm[: round(until * SAMPLE_RATE)], clip.start))
+    if heads:
+        flat = [piece for head in heads.values() for piece in head]
+        before = iter(
+            decode_batch(
+                model,
+                flat,
+                sample_rate,
+                language,
+                beam_size,
+                prompt,
+                unheard_tail_s,
+                screening,
+                task,
+            )
+        )
+        for i, head in heads.items():
+            # The first piece starts where the clip does: media times stay as they were.
+            chained = (clips[i], decoded[i])
+            for piece, result in reversed([(piece, next(before)) for piece in head]):
+                chained = (piece, followed_by(result, chained))
+            decoded[i] = chained[1]
     return decoded
 
 
@@ -350,12 +427,23 @@ def transcribe_batch(
     screening: Screening = DEFAULT_SCREENING,
     unheard_tail_s: float | None = UNHEARD_TAIL_S,
     task: str = "transcribe",
+    unheard_head_s: float | None = UNHEARD_HEAD_S,
 ) -> list[Transcript]:
     """Transcribes segments in one batched model call (``decode_batch``, which continues a
-    result that stops short) and screens each result for text made up where nobody speaks: the
+    result that stops short and decodes the start of one that began late) and
+    screens each result for text made up where nobody speaks: the
     batched pipeline applies none of its thresholds itself. Word times come back in absolute
     media seconds; one per clip."""
     decoded = decode_batch(
-        model, clips, sample_rate, language, beam_size, prompt, unheard_tail_s, screening, task
+        model,
+        clips,
+        sample_rate,
+        language,
+        beam_size,
+        prompt,
+        unheard_tail_s,
+        screening,
+        task,
+        unheard_head_s,
     )
     return [screened(c, d, screening) for c, d in zip(clips, decoded, strict=True)]

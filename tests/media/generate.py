@@ -309,12 +309,87 @@ def long_segment() -> None:
     (MEDIA / "long_segment.json").write_text(json.dumps(reference, indent=2) + "\n")
 
 
+# --- A long segment Whisper starts late (tests/unit/test_long_segments.py) ----------------------
+# 21 s of a fast voice, a 1.5-s pause and a sentence of another: one segment, of which tiny.en
+# (with or without timestamp tokens) gave the last sentence only.
+LATE_FIRST = (
+    "en+m4",
+    205,
+    "In football, Arsenal beat Liverpool 3 goals to 1 at the Emirates Stadium on Saturday. "
+    "Bukayo Saka scored twice before half time, and Martin Odegaard added a third. "
+    "Liverpool's only goal came from Mohamed Salah in the 78th minute. "
+    "In tennis, Iga Swiatek won the Madrid Open for the 2nd time in 3 years. "
+    "She beat Aryna Sabalenka in 2 hours and 17 minutes. "
+    "The next round of matches starts on Wednesday at half past 7.",
+)
+LATE_REST = ("en+f1", 195, "Here is the traffic and weather for this morning.")
+LATE_PAUSE_S = 1.5
+
+
+def late_start() -> None:
+    first, rest = (trim(synth(text, voice, wpm)) for voice, wpm, text in (LATE_FIRST, LATE_REST))
+    pause = np.zeros(round(LATE_PAUSE_S * ESPEAK_RATE), np.int16)
+    write(MEDIA / "late_start.flac", np.concatenate([first, pause, rest]), AudioSpec("flac", 16000))
+    reference = {"text": f"{LATE_FIRST[2]} {LATE_REST[2]}"}
+    (MEDIA / "late_start.json").write_text(json.dumps(reference, indent=2) + "\n")
+
+
+# --- A prompt Whisper repeats (tests/unit/test_live_context.py) --------------------------------
+# Three sentences 0.1 s apart: the last a live phrase, heard after the first two as its context.
+# Given the prompt below, tiny.en repeated its middle sentence six times over all of it.
+LOOP_SENTENCES = (
+    "The harbour authority has approved a plan to build a new ferry terminal.",
+    "Work on the pier will start next summer and take two years.",
+    "Local fishermen fear that the noise will drive the fish away from the bay.",
+)
+LOOP_PROMPT = (
+    "Please open the window. We will meet again tomorrow morning. No, no, no, not that one."
+)
+
+
+def resampled(path: Path, rate: int = 16000) -> np.ndarray:
+    """A file's audio as mono int16 at ``rate``, resampled by PyAV (as decoding does)."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+    with av.open(str(path)) as container:
+        frames = [out for frame in container.decode(audio=0) for out in resampler.resample(frame)]
+    frames += resampler.resample(None)
+    return np.concatenate([f.to_ndarray().reshape(-1) for f in frames])
+
+
+def prompt_loop() -> None:
+    # Resampled to 16 kHz by PyAV as live ingest does (the loop is sensitive to the samples).
+    said = []
+    for text in LOOP_SENTENCES:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "say.wav"
+            command = ["espeak-ng", "-v", "en-gb-scotland", "-s", "190", "-w", str(path), text]
+            subprocess.run(command, check=True)
+            pcm = resampled(path)
+        loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 0.01 * 32768)
+        said.append(pcm[loud[0] : loud[-1] + 1])
+    pause = np.zeros(round(0.1 * 16000), np.int16)
+    with wave.open(str(MEDIA / "prompt_loop.wav"), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(np.concatenate([said[0], pause, said[1], pause, said[2]]).tobytes())
+    phrase_start = (len(said[0]) + len(said[1]) + 2 * len(pause)) / 16000
+    reference = {"text": LOOP_SENTENCES[2], "phrase_start": phrase_start, "prompt": LOOP_PROMPT}
+    (MEDIA / "prompt_loop.json").write_text(json.dumps(reference, indent=2) + "\n")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["no-speech"]:
         no_speech_media()
     elif sys.argv[1:] == ["long-segment"]:
         long_segment()
+    elif sys.argv[1:] == ["late-start"]:
+        late_start()
+    elif sys.argv[1:] == ["prompt-loop"]:
+        prompt_loop()
     else:
         main()
         no_speech_media()
         long_segment()
+        late_start()
+        prompt_loop()

@@ -3,13 +3,16 @@ own words, and the context stays bounded and consistent with the prompt."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from agents.decode.media import decode_audio
 from agents.live.agent import phrase_rules
 from agents.live.phrases import Detector
-from agents.transcribe.live_agent import Context, joined, transcribe_live, words_from
-from agents.transcribe.whisper import Clip, Transcript
+from agents.transcribe.agent import configured_model, configured_screening, default_spec
+from agents.transcribe.live_agent import LANE, Context, joined, transcribe_live, words_from
+from agents.transcribe.whisper import Clip, Transcript, transcribe_batch
 from clients.live.ingest import Chunk
 from clients.live.session import audio_chunk
 from streams.events.audio import SAMPLE_RATE, pcm_to_bytes
@@ -114,3 +117,34 @@ def test_a_phrase_heard_after_the_one_before_gives_its_own_words_only() -> None:
     assert normalise(alone.text) and word_error_rate(alone.text, heard.text) <= 0.25
     assert len(heard.words) >= len(alone.words) - 1
     assert all(w.start >= first.end - 0.3 for w in heard.words)
+
+
+def test_a_phrase_whose_prompt_whisper_repeats_is_heard_again_without_it() -> None:
+    """Given this prompt, tiny.en repeats a sentence of it over the context and the phrase (the
+    screening drops the loop): the phrase, heard again without the prompt, keeps its words."""
+    known = json.loads((MEDIA / "prompt_loop.json").read_text())
+    pcm = decode_audio(str(MEDIA / "prompt_loop.wav")).pcm
+    cut = round(known["phrase_start"] * SAMPLE_RATE)
+    before = Clip(pcm[: cut - SAMPLE_RATE // 10], 0.0)  # the 0.1-s pause comes back in between
+    phrase = LiveSegment(
+        stream_id="s",
+        seq=2,
+        revision=0,
+        final=True,
+        start=known["phrase_start"],
+        end=len(pcm) / SAMPLE_RATE,
+        capture_end=len(pcm) / SAMPLE_RATE,
+        source_offset=0.0,
+        sample_rate=SAMPLE_RATE,
+        pcm=pcm_to_bytes(pcm[cut:]),
+        sent_at=0.0,
+    )
+    model = configured_model(SETTINGS, LANE)
+    screening = configured_screening(SETTINGS)
+    [looped] = transcribe_batch(
+        model, [Clip(pcm, 0.0)], SAMPLE_RATE, "en", 5, known["prompt"], screening
+    )
+    assert looped.words == ()  # the loop the phrase would otherwise be lost to
+    spec = default_spec(SETTINGS)
+    transcript, _ = transcribe_live(SETTINGS, phrase, known["prompt"], (spec, model), before)
+    assert word_error_rate(known["text"], transcript.text) < 0.3, transcript.text

@@ -570,3 +570,22 @@ def test_a_stable_word_timed_after_the_finals_next_word_keeps_its_place() -> Non
     spoken = words_at("a@1.0-1.2 marquee@1.2-1.3 opens@1.26-1.5")
     (cue,) = s.receive(item(0, FINAL, 0.0, 3.5, spoken), T0 + 3.6)
     assert [c.text for c in cue.cues] == ["the market opens"]
+
+
+def test_a_final_that_rewords_the_start_keeps_what_follows_the_last_stable_word() -> None:
+    # Two interims agree on "crash involving three lorries." and time "lorries." over the
+    # words they had not heard yet; the final begins "a crash ..." and goes on: everything
+    # after "lorries" is kept, not only what starts after the interims' late end of it.
+    s = Stream(agreement=2)
+    heard = "crash@0.1-0.4 involving@0.5-0.9 three@1.0-1.2 lorries.@1.3-3.8"
+    s.receive(item(0, INTERIM, 0.0, 3.0, words_at(heard), revision=0), T0 + 3.1)
+    s.receive(item(0, INTERIM, 0.0, 4.0, words_at(heard), revision=1), T0 + 4.1)
+    assert s.state.head is not None and len(s.state.head.stable) == 4
+    spoken = words_at(
+        "a@0.0-0.1 crash@0.1-0.4 involving@0.5-0.9 three@1.0-1.2 lorries,@1.3-1.7"
+        " drivers@1.8-2.2 heading@2.3-2.7 south.@2.8-3.2 Expect@4.0-4.4"
+    )
+    (cue,) = s.receive(item(0, FINAL, 0.0, 4.5, spoken, revision=2), T0 + 4.6)
+    assert " ".join(w.word for w in cue.words) == (
+        "crash involving three lorries, drivers heading south. Expect"
+    )
