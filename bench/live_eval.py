@@ -20,7 +20,9 @@ the lowest final p95. The held-out part is only reported. ``--end-to-end`` also 
 held-out part through a real broker and live worker at real-time pace (``live.py``'s stream).
 
 Run: ``python bench/live_eval.py [--configs default,chunk-0.25] [--parts tuning,heldout]
-[--call-s S] [--no-file-lane] [--end-to-end]``. Transcripts are cached per part and setting in
+[--call-s S] [--no-file-lane] [--end-to-end] [--offsets 0,0.25]``; ``--offsets`` runs each
+setting again after that much silence (other chunk boundaries) and pools the runs: one run's gap
+moves by up to 3 points. Transcripts are cached per part and setting in
 ``bench/out/live_eval/`` (``--fresh`` ignores them); figures go to ``live_eval.json`` there.
 """
 
@@ -55,7 +57,7 @@ HOP_S = 0.05
 # The parts and their files (live_eval_set.py: tuning's fast voices were added in a file of
 # their own).
 GROUPS = {"tuning": ("tuning", "tuning-fast"), "heldout": ("heldout",)}
-DEFAULT_POLICY = "2 agree"  # KaptionSettings' live_agreement and live_confident_commit
+DEFAULT_POLICY = "3 agree"  # KaptionSettings' live_agreement and live_confident_commit
 TARGET_WER_PT = 2.0
 TARGET_FIRST_P95_S = 2.0
 TARGET_FINAL_P95_S = 3.0
@@ -68,14 +70,19 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "phrase-5/10": {"live_soft_max_s": 5.0, "live_max_phrase_s": 10.0},
     "long": {"live_min_silence_s": 0.8, "live_soft_max_s": 5.0, "live_max_phrase_s": 10.0},
     "xlong": {"live_min_silence_s": 0.8, "live_soft_max_s": 8.0, "live_max_phrase_s": 15.0},
-    # The defaults before 2026-12-05 were this with policy "3 + confident".
+    # The defaults before 2026-12-05 were this with policy "3 + confident", then 8 s of context
+    # with "2 agree", since that evening 12 s with "3 agree".
     "no-context": {"live_context_s": 0.0},
     "ctx-5": {"live_context_s": 5.0},
+    "ctx-8": {"live_context_s": 8.0},
     "ctx-10": {"live_context_s": 10.0},
     "ctx-12": {"live_context_s": 12.0},
     "ctx-16": {"live_context_s": 16.0},
     "ctx-20": {"live_context_s": 20.0},
-    "default-full": {"live_encoder_window_s": 0},
+    "ctx-12-full": {"live_context_s": 12.0, "live_encoder_window_s": 0},
+    # Finals that wait for and hear this much audio after their phrase (simulated only).
+    "ahead-1": {"lookahead_s": 1.0},
+    "ahead-2": {"lookahead_s": 2.0},
     # The whole 30-s encoder window: a 20-s context and its phrase fill most of it.
     "ctx-20-full": {"live_context_s": 20.0, "live_encoder_window_s": 0},
     # Longer phrases, with the default context.
@@ -182,6 +189,7 @@ def simulate(
         return cached
     update = dict(CONFIGS[config])
     context_interims = bool(update.pop("context_interims", True))
+    lookahead_s = float(update.pop("lookahead_s", 0.0))
     settings = KaptionSettings().model_copy(update=update)
     pcm = decode_audio(str(part.wav)).pcm
     pcm = np.concatenate([np.zeros(round(offset * SAMPLE_RATE), dtype=pcm.dtype), pcm])
@@ -190,7 +198,15 @@ def simulate(
     progress(
         f"live lane: {part.name}, {config}, +{offset:g} s: {len(items)} items, load {load:.2f}"
     )
-    done = transcribe(settings, items, True, settings.whisper_beam_size, call_s, context_interims)
+    done = transcribe(
+        settings,
+        items,
+        True,
+        settings.whisper_beam_size,
+        call_s,
+        context_interims,
+        (pcm, lookahead_s) if lookahead_s else None,
+    )
     cache.write_bytes(pickle.dumps((done, load)))
     return done, load
 

@@ -19,7 +19,8 @@ No broker, about half the stream's length in model time.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from agents.live.agent import phrase_rules
 from agents.live.phrases import Detector, PhraseRules
 from agents.transcribe.agent import default_spec
 from agents.transcribe.live_agent import Context, live_transcript, transcribe_live
+from agents.transcribe.whisper import Transcript
 from clients.live.ingest import Chunk, End
 from clients.live.session import audio_chunk
 from clients.live.status import latency_summary
@@ -101,10 +103,19 @@ def transcribe(
     interim_beam: int,
     call_s: float | None = None,
     context_interims: bool = True,
+    lookahead: tuple[np.ndarray, float] | None = None,
 ) -> Transcribed:
     """One live transcription worker on a virtual clock, making the real calls with the live
     lane's own code (model, prompt context, transcript). Each call takes as long as it took,
-    or ``call_s`` on the clock: latencies that do not depend on this shared machine's noise."""
+    or ``call_s`` on the clock: latencies that do not depend on this shared machine's noise.
+    ``lookahead`` (the stream's audio, seconds): each final waits for that much audio after its
+    phrase and hears it too, keeping the words that lie mostly before the phrase's end (a
+    design tried, not the live lane's)."""
+    if lookahead is not None:
+        items = sorted(
+            (later(arrival, item, *lookahead, settings.live_chunk_s) for arrival, item in items),
+            key=lambda pair: pair[0],
+        )
     interim_settings = settings.model_copy(update={"whisper_beam_size": interim_beam})
     context = Context(settings.live_context_s)
     free_at = busy = 0.0
@@ -121,12 +132,22 @@ def transcribe(
         if not (item.final or context_interims):
             prompt, before = context.prompt(item.stream_id), None
         prompt = prompt if item.final or interim_prompt else ""
+        heard = item
+        if lookahead is not None and item.final:
+            pcm, seconds = lookahead
+            after = pcm[round(item.end * SAMPLE_RATE) : round((item.end + seconds) * SAMPLE_RATE)]
+            heard = replace(item, pcm=item.pcm + after.astype("<i2").tobytes())
         transcript, took = transcribe_live(
             settings if item.final else interim_settings,
-            item,
+            heard,
             prompt,
             before=before,
         )
+        if heard is not item:
+            words = tuple(w for w in transcript.words if (w.start + w.end) / 2 < item.end)
+            transcript = Transcript(
+                "".join(w.word for w in words).strip(), words, transcript.language
+            )
         took = took if call_s is None else call_s
         busy += took
         free_at = start + took
@@ -137,6 +158,16 @@ def transcribe(
         outputs.append((free_at + HOP_S, result))
     outputs.sort(key=lambda pair: pair[0])
     return Transcribed(outputs, busy)
+
+
+def later(
+    arrival: float, item: object, pcm: np.ndarray, seconds: float, chunk_s: float
+) -> tuple[float, object]:
+    """A final sent once the chunk holding ``seconds`` of audio after its phrase is in."""
+    if not (isinstance(item, LiveSegment) and item.final):
+        return arrival, item
+    heard = min(item.end + seconds, len(pcm) / SAMPLE_RATE)
+    return max(arrival, math.ceil(heard / chunk_s - 1e-9) * chunk_s + HOP_S), item
 
 
 def replay(

@@ -430,10 +430,9 @@ def transcribe_batch(
     unheard_head_s: float | None = UNHEARD_HEAD_S,
 ) -> list[Transcript]:
     """Transcribes segments in one batched model call (``decode_batch``, which continues a
-    result that stops short and decodes the start of one that began late) and
-    screens each result for text made up where nobody speaks: the
-    batched pipeline applies none of its thresholds itself. Word times come back in absolute
-    media seconds; one per clip."""
+    result that stops short and decodes the start of one that began late) and screens each
+    result for text made up where nobody speaks: the batched pipeline applies none of its
+    thresholds itself. Word times come back in absolute media seconds; one per clip."""
     decoded = decode_batch(
         model,
         clips,
