@@ -240,7 +240,7 @@ class KaptionSettings(BaseSettings):
     # Seconds of a stream's last final phrases heard again before each phrase (0: none), so a
     # short phrase is transcribed in its sentence and voice: tuning WER +6.3 -> +1.6 points over
     # the file lane, calls about twice as long (bench/live_eval.py, bench/live_context.py).
-    # Longer measured worse (16 s: +2.6 on tuning, +7.3 held out; 20 s: +8.8 on tuning).
+    # Longer measured worse (16 s: +2.6 on tuning, +7.3 held out; 20 s, one early run: +8.8).
     live_context_s: float = Field(default=12.0, ge=0, le=16.0)
     # The live lane's encoder reads this many seconds of Whisper's 30-s window (more for a
     # longer phrase; 0: all 30): 1.5x faster calls at the same accuracy (tiny.en).
