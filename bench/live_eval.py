@@ -47,6 +47,7 @@ from agents.cues.model import DEFAULT_RULES
 from agents.decode.media import decode_audio
 from agents.live.agent import phrase_rules
 from agents.subtitles.render import parse_cues
+from agents.transcribe import live_agent
 from clients.live.status import latency_summary
 from streams.events.audio import SAMPLE_RATE
 from streams.runtime.roles import FILE_STAGES
@@ -85,6 +86,18 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "ahead-2": {"lookahead_s": 2.0},
     # The whole 30-s encoder window: a 20-s context and its phrase fill most of it.
     "ctx-20-full": {"live_context_s": 20.0, "live_encoder_window_s": 0},
+    # The default after the cut at the copy of the last word said (words_from): the same
+    # settings, a cache of their own.
+    "copy-cut": {},
+    # Context audio only across a pause this short (the live lane's MAX_CONTEXT_GAP_S).
+    "gap-1.0": {"context_gap_s": 1.0},
+    "gap-0.7": {"context_gap_s": 0.7},
+    # Interims that hear no audio context (the prompt only) or decode greedily: cheaper
+    # interims, finals as the default.
+    "int-no-ctx": {"live_interim_context": False},
+    "int-beam-1": {"interim_beam": 1},
+    "int-no-ctx-beam-1": {"live_interim_context": False, "interim_beam": 1},
+    "int-no-ctx-0.5": {"live_interim_context": False, "live_interim_interval_s": 0.5},
     # Longer phrases, with the default context.
     "long-ctx": {"live_min_silence_s": 0.8, "live_soft_max_s": 5.0, "live_max_phrase_s": 10.0},
 }
@@ -188,8 +201,9 @@ def simulate(
         cached: tuple[Transcribed, float] = pickle.loads(cache.read_bytes())
         return cached
     update = dict(CONFIGS[config])
-    context_interims = bool(update.pop("context_interims", True))
     lookahead_s = float(update.pop("lookahead_s", 0.0))
+    interim_beam = int(update.pop("interim_beam", 0))
+    live_agent.MAX_CONTEXT_GAP_S = float(update.pop("context_gap_s", 3.0))
     settings = KaptionSettings().model_copy(update=update)
     pcm = decode_audio(str(part.wav)).pcm
     pcm = np.concatenate([np.zeros(round(offset * SAMPLE_RATE), dtype=pcm.dtype), pcm])
@@ -202,9 +216,8 @@ def simulate(
         settings,
         items,
         True,
-        settings.whisper_beam_size,
+        interim_beam or settings.whisper_beam_size,
         call_s,
-        context_interims,
         (pcm, lookahead_s) if lookahead_s else None,
     )
     cache.write_bytes(pickle.dumps((done, load)))

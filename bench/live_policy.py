@@ -102,7 +102,6 @@ def transcribe(
     interim_prompt: bool,
     interim_beam: int,
     call_s: float | None = None,
-    context_interims: bool = True,
     lookahead: tuple[np.ndarray, float] | None = None,
 ) -> Transcribed:
     """One live transcription worker on a virtual clock, making the real calls with the live
@@ -128,9 +127,7 @@ def transcribe(
         start = max(arrival, free_at)
         if not item.final and start - item.sent_at > settings.live_interim_max_age_s:
             continue
-        prompt, before = context.heard(item)
-        if not (item.final or context_interims):
-            prompt, before = context.prompt(item.stream_id), None
+        prompt, before = context.heard(item, item.final or settings.live_interim_context)
         prompt = prompt if item.final or interim_prompt else ""
         heard = item
         if lookahead is not None and item.final:
@@ -142,6 +139,7 @@ def transcribe(
             heard,
             prompt,
             before=before,
+            said=context.said(item.stream_id),
         )
         if heard is not item:
             words = tuple(w for w in transcript.words if (w.start + w.end) / 2 < item.end)

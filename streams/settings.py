@@ -242,6 +242,8 @@ class KaptionSettings(BaseSettings):
     # the file lane, calls about twice as long (bench/live_eval.py, bench/live_context.py).
     # Longer measured worse (16 s: +2.6 on tuning, +7.3 held out; 20 s, one early run: +8.8).
     live_context_s: float = Field(default=12.0, ge=0, le=16.0)
+    # Interims hear that audio too (False: their prompt only).
+    live_interim_context: bool = True
     # The live lane's encoder reads this many seconds of Whisper's 30-s window (more for a
     # longer phrase; 0: all 30): 1.5x faster calls at the same accuracy (tiny.en).
     live_encoder_window_s: int = Field(default=20, ge=0, le=30)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
+from difflib import SequenceMatcher
 from typing import Any
 
 import numpy as np
@@ -30,7 +32,7 @@ from agents.transcribe.agent import (
 from agents.transcribe.whisper import UNHEARD_TAIL_S, Clip, Transcript, transcribe_batch
 from streams.broker.topics import Outgoing
 from streams.events.audio import SAMPLE_RATE, pcm_from_bytes
-from streams.events.model import LiveKind, LiveSegment, LiveTranscript
+from streams.events.model import LiveKind, LiveSegment, LiveTranscript, TranscribedWord
 from streams.models.catalog import ModelSpec
 from streams.models.serving import ModelServer
 from streams.runtime.metrics import METRICS
@@ -42,6 +44,8 @@ LANE = "live"
 # Audio before a phrase is heard with it only across a pause this short: after a longer one
 # the speech that follows rarely continues the sentence.
 MAX_CONTEXT_GAP_S = 3.0
+# A call's copy of the last word of the audio before its phrase ends this close to the pause.
+COPY_NEAR_S = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +56,11 @@ def transcribe_live(
     prompt: str,
     serving: tuple[ModelSpec, WhisperModel] | None = None,
     before: Clip | None = None,
+    said: str = "",
 ) -> tuple[Transcript, float]:
     """One phrase with ``serving`` (the stage's current model; default: the deployment's),
-    heard after ``before`` (the stream's audio just before it, if any): only the phrase's own
-    words come back."""
+    heard after ``before`` (the stream's audio just before it, if any, whose final text was
+    ``said``): only the phrase's own words come back."""
     spec, model = serving or (default_spec(settings), configured_model(settings, LANE))
     started = time.perf_counter()
     clip = Clip(pcm_from_bytes(segment.pcm), segment.start)
@@ -88,7 +93,7 @@ def transcribe_live(
         # and the phrase is heard again without the prompt rather than lost.
         transcript = call("")
     if before is not None:
-        transcript = words_from(transcript, segment.start - silence_s(before, clip) / 2)
+        transcript = words_from(transcript, segment.start - silence_s(before, clip) / 2, said)
     return transcript, time.perf_counter() - started
 
 
@@ -104,11 +109,37 @@ def joined(before: Clip, clip: Clip) -> Clip:
     return Clip(pcm, clip.start + len(clip.pcm) / SAMPLE_RATE - len(pcm) / SAMPLE_RATE)
 
 
-def words_from(transcript: Transcript, start: float) -> Transcript:
-    """The words heard from ``start`` on (a word belongs where most of it is). Whisper's word
-    times run early, so the boundary is the middle of the pause before the phrase."""
-    words = tuple(w for w in transcript.words if (w.start + w.end) / 2 >= start)
-    return Transcript("".join(w.word for w in words).strip(), words, transcript.language)
+def words_from(transcript: Transcript, start: float, said: str = "") -> Transcript:
+    """The phrase's own words, of a call that heard the audio before it, whose final text was
+    ``said``: those after this call's copy of the last word said, where it has one near
+    ``start``; else the words heard from ``start`` on (a word belongs where most of it is).
+    Whisper's word times run early, so the boundary is the middle of the pause before the
+    phrase; but a word can still straddle it: timed after it, the last word said came out twice
+    ("in the evening. evening."); timed before it, a word the phrase before missed was lost."""
+    words = transcript.words
+    last = _copy_of_last(said.split(), words, start)
+    kept = (
+        words[last + 1 :]
+        if last is not None
+        else tuple(w for w in words if (w.start + w.end) / 2 >= start)
+    )
+    return Transcript("".join(w.word for w in kept).strip(), kept, transcript.language)
+
+
+def _copy_of_last(said: list[str], words: tuple[TranscribedWord, ...], start: float) -> int | None:
+    """The index of the word in ``words`` that difflib aligns with the last of ``said``, if it
+    ends within COPY_NEAR_S of ``start``."""
+    if not said:
+        return None
+    matcher = SequenceMatcher(None, _norms(said), _norms(w.word for w in words), autojunk=False)
+    for i, j, size in matcher.get_matching_blocks():
+        if size and i + size == len(said) and abs(words[j + size - 1].end - start) <= COPY_NEAR_S:
+            return j + size - 1
+    return None
+
+
+def _norms(words: Iterable[str]) -> list[str]:
+    return ["".join(ch for ch in word.lower() if ch.isalnum()) for word in words]
 
 
 class Context:
@@ -138,20 +169,25 @@ class Context:
         words = " ".join([self.texts.get(stream_id, ""), *(t for _, t in phrases)]).split()
         return " ".join(words[-self.WORDS :])
 
-    def heard(self, segment: LiveSegment) -> tuple[str, Clip | None]:
+    def heard(self, segment: LiveSegment, audio: bool = True) -> tuple[str, Clip | None]:
         """The prompt and the audio to hear before ``segment``: the stream's last phrases if
-        the last ended shortly before it (after a longer pause, the prompt alone)."""
+        the last ended shortly before it (after a longer pause, or without ``audio``, the
+        prompt alone)."""
         phrases = self.phrases.get(segment.stream_id, ())
-        if not phrases:
+        if not (phrases and audio):
             return self.prompt(segment.stream_id), None
         last = phrases[-1][0]
         gap = segment.start - (last.start + len(last.pcm) / SAMPLE_RATE)
         if not -0.1 <= gap <= MAX_CONTEXT_GAP_S:  # phrases cut mid-speech abut
             return self.prompt(segment.stream_id), None
-        audio = phrases[0][0]
+        before = phrases[0][0]
         for clip, _ in phrases[1:]:
-            audio = joined(audio, clip)
-        return self.joined_text(segment.stream_id, ()), audio
+            before = joined(before, clip)
+        return self.joined_text(segment.stream_id, ()), before
+
+    def said(self, stream_id: str) -> str:
+        """The final text of the audio ``heard`` gives before the stream's next phrase."""
+        return " ".join(text for _, text in self.phrases.get(stream_id, ()))
 
     def remember(self, segment: LiveSegment, text: str) -> None:
         """A final phrase: its words (and audio) are the stream's context from now on."""
@@ -237,7 +273,8 @@ def register(stage: Stage) -> None:
         try:
             # Interims get the prompt too: hypotheses that read like the final agree with it
             # sooner (5-min benchmark: first appearance p95 3.1 -> 2.6 s, for 10 % more compute).
-            prompt, before = context.heard(segment)
+            prompt, before = context.heard(segment, segment.final or settings.live_interim_context)
+            said = context.said(segment.stream_id)
             serving = await platform.run_in_lane("live-transcribe", server.current)
             transcript, took = await platform.run_in_lane(
                 "live-transcribe",
@@ -247,6 +284,7 @@ def register(stage: Stage) -> None:
                 prompt,
                 serving,
                 before,
+                said,
             )
         except Exception as exc:
             if segment.final:

@@ -65,6 +65,27 @@ def test_only_the_phrases_own_words_are_kept() -> None:
     assert words_from(heard, 10.0).text == "two three"
 
 
+def test_the_copy_of_the_last_word_said_marks_where_the_phrase_begins() -> None:
+    """Whisper's times drift across the pause at 10.0 s: the cut follows the words."""
+
+    def kept(said: str, *heard: tuple[str, float, float]) -> str:
+        words = tuple(word(f" {text}", start, end) for text, start, end in heard)
+        transcript = Transcript("".join(w.word for w in words).strip(), words, "en")
+        return words_from(transcript, 10.0, said).text
+
+    # The last word said, timed after the pause, is not said twice.
+    evening = [("in", 8.0, 8.2), ("the", 8.2, 8.4), ("evening.", 9.9, 10.4), ("Your", 10.5, 10.8)]
+    assert kept("at ten in the evening.", *evening) == "Your"
+    assert kept("", *evening) == "evening. Your"  # by time alone
+    # A word the phrase before missed, timed before the pause, is not lost.
+    euros = [("is", 8.6, 8.9), ("320", 9.0, 9.4), ("euros.", 9.5, 9.9), ("The", 10.2, 10.4)]
+    assert kept("the price is 320.", *euros) == "euros. The"
+    # Without a copy of the last word said near the pause: by time.
+    assert kept("the price is 300.", *euros) == "The"
+    far = [("the", 5.0, 5.2), ("end", 5.2, 5.5), ("so", 10.1, 10.3), ("the", 10.3, 10.4)]
+    assert kept("at the end", *far) == "so the"
+
+
 def test_context_keeps_whole_phrases_within_its_seconds_and_prompts_with_the_rest() -> None:
     context = Context(audio_s=5.0)
     first, second, third = segment(0.0, 3.0, 0), segment(3.5, 2.0, 1), segment(6.0, 2.0, 2)
@@ -79,6 +100,8 @@ def test_context_keeps_whole_phrases_within_its_seconds_and_prompts_with_the_res
     prompt, audio = context.heard(segment(8.2, 1.0, 3))
     assert prompt == "one two"  # the first phrase left the audio: its words are the prompt
     assert audio is not None and len(audio.pcm) == round(4.5 * SAMPLE_RATE)
+    # Without audio (an interim, live_interim_context off): every word as the prompt.
+    assert context.heard(segment(8.2, 1.0, 3), audio=False) == ("one two three four five", None)
     # After a long pause the speech rarely goes on with the sentence: the prompt alone.
     assert context.heard(segment(20.0, 1.0, 4)) == ("one two three four five", None)
     assert context.prompt("s") == "one two three four five"
