@@ -230,8 +230,9 @@ class KaptionSettings(BaseSettings):
     live_interim_interval_s: float = Field(default=1.0, gt=0)
     # A word is final once this many consecutive interims agree on it; the rest of the phrase
     # becomes final when the phrase ends. Chosen with the context below on the live evaluation
-    # set's tuning part (bench/live_eval.py, two runs at other chunk offsets): 3 agreeing
-    # interims, +1.6 WER points over the file lane there (2: +2.1).
+    # set's tuning part (bench/live_eval.py, three runs at other chunk offsets, within +2 WER
+    # points of the file lane with one standard error of the runs): 3 agreeing interims, +0.9
+    # points there (2: +1.6, its runs +0.9 to +2.7).
     live_agreement: int = Field(default=3, ge=2, le=10)
     # A word the model is confident of, with half a second of audio after it, is final on one
     # interim (agents.cues.live_order.ConfidentCommit): sooner finals, +0.3 WER points on the
@@ -242,7 +243,9 @@ class KaptionSettings(BaseSettings):
     # the file lane, calls about twice as long (bench/live_eval.py, bench/live_context.py).
     # Longer measured worse (16 s: +2.6 on tuning, +7.3 held out; 20 s, one early run: +8.8).
     live_context_s: float = Field(default=12.0, ge=0, le=16.0)
-    # Interims hear that audio too (False: their prompt only).
+    # Interims hear that audio too. False: their prompt only, 0.40 of a core per second of audio
+    # instead of 0.70 (more streams a worker), first appearance p95 0.3-0.5 s later; tuning WER
+    # about the same, held out +3.8 points against +2.7 (bench/README.md).
     live_interim_context: bool = True
     # The live lane's encoder reads this many seconds of Whisper's 30-s window (more for a
     # longer phrase; 0: all 30): 1.5x faster calls at the same accuracy (tiny.en).
