@@ -97,6 +97,15 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "int-beam-1": {"interim_beam": 1},
     "int-no-ctx-beam-1": {"live_interim_context": False, "interim_beam": 1},
     "int-no-ctx-0.5": {"live_interim_context": False, "live_interim_interval_s": 0.5},
+    # Another model for the live lane (`kaption models use transcribe-live base`), or for its
+    # finals only (interims on tiny.en, without the context).
+    "base": {"whisper_model": "base", "language": "en"},
+    "base-finals": {
+        "whisper_model": "base",
+        "language": "en",
+        "interim_model": "tiny.en",
+        "live_interim_context": False,
+    },
     # Longer phrases, with the default context.
     "long-ctx": {"live_min_silence_s": 0.8, "live_soft_max_s": 5.0, "live_max_phrase_s": 10.0},
 }
@@ -202,6 +211,7 @@ def simulate(
     update = dict(CONFIGS[config])
     lookahead_s = float(update.pop("lookahead_s", 0.0))
     interim_beam = int(update.pop("interim_beam", 0))
+    interim_model = str(update.pop("interim_model", ""))
     live_agent.MAX_CONTEXT_GAP_S = float(update.pop("context_gap_s", 3.0))
     settings = KaptionSettings().model_copy(update=update)
     pcm = decode_audio(str(part.wav)).pcm
@@ -218,6 +228,7 @@ def simulate(
         interim_beam or settings.whisper_beam_size,
         call_s,
         (pcm, lookahead_s) if lookahead_s else None,
+        interim_model,
     )
     cache.write_bytes(pickle.dumps((done, load)))
     return done, load

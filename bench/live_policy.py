@@ -103,19 +103,25 @@ def transcribe(
     interim_beam: int,
     call_s: float | None = None,
     lookahead: tuple[np.ndarray, float] | None = None,
+    interim_model: str = "",
 ) -> Transcribed:
     """One live transcription worker on a virtual clock, making the real calls with the live
     lane's own code (model, prompt context, transcript). Each call takes as long as it took,
     or ``call_s`` on the clock: latencies that do not depend on this shared machine's noise.
     ``lookahead`` (the stream's audio, seconds): each final waits for that much audio after its
     phrase and hears it too, keeping the words that lie mostly before the phrase's end (a
-    design tried, not the live lane's)."""
+    design tried, not the live lane's). ``interim_model``: interims on another model than the
+    finals (a design tried)."""
     if lookahead is not None:
         items = sorted(
             (later(arrival, item, *lookahead, settings.live_chunk_s) for arrival, item in items),
             key=lambda pair: pair[0],
         )
-    interim_settings = settings.model_copy(update={"whisper_beam_size": interim_beam})
+    interim_settings = settings.model_copy(
+        update={"whisper_beam_size": interim_beam, "whisper_model": interim_model}
+        if interim_model
+        else {"whisper_beam_size": interim_beam}
+    )
     context = Context(settings.live_context_s)
     free_at = busy = 0.0
     outputs: list[tuple[float, LiveTranscript]] = []
