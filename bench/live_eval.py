@@ -100,6 +100,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     # Another model for the live lane (`kaption models use transcribe-live base`), or for its
     # finals only (interims on tiny.en, without the context).
     "base": {"whisper_model": "base", "language": "en"},
+    "base-no-ctx": {"whisper_model": "base", "language": "en", "live_context_s": 0.0},
     "base-finals": {
         "whisper_model": "base",
         "language": "en",
