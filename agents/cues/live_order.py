@@ -26,7 +26,6 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from difflib import SequenceMatcher
 from typing import Any
 
 from agents.cues.build import build_cues
@@ -34,6 +33,8 @@ from agents.cues.cleanup import clean_words
 from agents.cues.layout import chars
 from agents.cues.model import DEFAULT_RULES, Cue, CueRules, Word, extension_limit
 from streams.events.model import LiveCue, LiveCueLine, LiveKind, LiveTranscript, LiveWord
+from streams.words import alignment as _alignment
+from streams.words import normalise
 
 ORDER_TIMEOUT_S = 10.0
 # Items waiting for a missing head, at most; beyond this the head is given up at once, so a
@@ -264,11 +265,6 @@ def tick_step(state: LiveOrderState, now: float, policy: Policy = Policy()) -> S
     step = Step(_copy(state))
     _settle(step, now, policy, advanced=False)
     return step
-
-
-def normalise(text: str) -> str:
-    """A word as hypotheses are compared: lowercase, punctuation stripped."""
-    return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
 def _copy(state: LiveOrderState) -> LiveOrderState:
@@ -695,9 +691,3 @@ def _common_prefix(a: Sequence[str], b: Sequence[str]) -> int:
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
     return n
-
-
-def _alignment(a: Sequence[str], b: Sequence[str]) -> dict[int, int]:
-    """Index in `b` -> index in `a` of the words that difflib aligns."""
-    matcher = SequenceMatcher(None, a, b, autojunk=False)
-    return {j + k: i + k for i, j, size in matcher.get_matching_blocks() for k in range(size)}

@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
-from difflib import SequenceMatcher
 from typing import Any
 
 import numpy as np
@@ -38,6 +36,7 @@ from streams.models.serving import ModelServer
 from streams.runtime.metrics import METRICS
 from streams.runtime.stage import Stage, reason
 from streams.settings import KaptionSettings
+from streams.words import alignment, normalise
 
 INPUTS = ("live.segments",)
 LANE = "live"
@@ -129,17 +128,15 @@ def words_from(transcript: Transcript, start: float, said: str = "") -> Transcri
 def _copy_of_last(said: list[str], words: tuple[TranscribedWord, ...], start: float) -> int | None:
     """The index of the word in ``words`` that difflib aligns with the last of ``said``, if it
     ends within COPY_NEAR_S of ``start``."""
-    if not said:
-        return None
-    matcher = SequenceMatcher(None, _norms(said), _norms(w.word for w in words), autojunk=False)
-    for i, j, size in matcher.get_matching_blocks():
-        if size and i + size == len(said) and abs(words[j + size - 1].end - start) <= COPY_NEAR_S:
-            return j + size - 1
-    return None
-
-
-def _norms(words: Iterable[str]) -> list[str]:
-    return ["".join(ch for ch in word.lower() if ch.isalnum()) for word in words]
+    aligned = alignment([normalise(w) for w in said], [normalise(w.word) for w in words])
+    return max(
+        (
+            j
+            for j, i in aligned.items()
+            if i == len(said) - 1 and abs(words[j].end - start) <= COPY_NEAR_S
+        ),
+        default=None,
+    )
 
 
 class Context:
