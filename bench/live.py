@@ -207,6 +207,8 @@ def main() -> None:
         "stream_seconds": inputs.long_seconds,
         "live_agreement": settings.live_agreement,
         "live_confident_commit": settings.live_confident_commit,
+        "live_whisper_model": settings.live_whisper_model,
+        "live_context_s": settings.live_context_s,
         "first_appearance_s": first,
         "final_s": final,
         "words_final_before_phrase_end": hypotheses.committed,
@@ -226,8 +228,8 @@ def main() -> None:
     print(
         f"words final once {settings.live_agreement} interims agreed (KAPTION_LIVE_AGREEMENT),"
         f" {'or' if settings.live_confident_commit else 'not'} on one when confident"
-        f" (KAPTION_LIVE_CONFIDENT_COMMIT); {settings.live_context_s:g} s of context"
-        " (KAPTION_LIVE_CONTEXT_S)"
+        f" (KAPTION_LIVE_CONFIDENT_*); model {settings.live_whisper_model or 'the default'},"
+        f" {settings.live_context_s:g} s of context (KAPTION_LIVE_CONTEXT_S)"
     )
     for label, s, target in (
         ("first appearance", first, TARGET_FIRST_P95_S),

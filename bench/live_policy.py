@@ -35,7 +35,7 @@ from agents.cues.live_order import (
 from agents.decode.media import decode_audio
 from agents.live.agent import phrase_rules
 from agents.live.phrases import Detector, PhraseRules
-from agents.transcribe.agent import default_spec
+from agents.transcribe.agent import live_spec
 from agents.transcribe.live_agent import Context, live_transcript, transcribe_live
 from agents.transcribe.whisper import Transcript
 from clients.live.ingest import Chunk, End
@@ -118,7 +118,7 @@ def transcribe(
             key=lambda pair: pair[0],
         )
     interim_settings = settings.model_copy(
-        update={"whisper_beam_size": interim_beam, "whisper_model": interim_model}
+        update={"whisper_beam_size": interim_beam, "live_whisper_model": interim_model}
         if interim_model
         else {"whisper_beam_size": interim_beam}
     )
@@ -146,6 +146,7 @@ def transcribe(
             prompt,
             before=before,
             said=context.said(item.stream_id),
+            language=context.language(item.stream_id),
         )
         if heard is not item:
             words = tuple(w for w in transcript.words if (w.start + w.end) / 2 < item.end)
@@ -156,9 +157,9 @@ def transcribe(
         busy += took
         free_at = start + took
         if item.final:
-            context.remember(item, transcript.text)
+            context.remember(item, transcript.text, transcript.language)
         kind = LiveKind.FINAL if item.final else LiveKind.INTERIM
-        result = live_transcript(item, kind, transcript, default_spec(settings), took)
+        result = live_transcript(item, kind, transcript, live_spec(settings), took)
         outputs.append((free_at + HOP_S, result))
     outputs.sort(key=lambda pair: pair[0])
     return Transcribed(outputs, busy)

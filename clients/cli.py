@@ -992,7 +992,10 @@ def ingest(
 @click.option("--name", default=None, help="Output file name (default: derived from SOURCE).")
 @realtime_option
 @click.option(
-    "--model", default=None, help="faster-whisper model name or path (default bundled tiny.en)."
+    "--model",
+    default=None,
+    help="Declared model name or path for the live captions and their replay (default: base"
+    " live, tiny.en for the replay).",
 )
 @live_translate_option
 @live_speakers_option
@@ -1048,7 +1051,13 @@ def live(
     for base in (stream_id, *(translation_name(stream_id, x) for x in languages)):
         remove_outputs(out, base)  # a new stream under this name
     # The replay's request needs the file lane: asked for only when this worker runs it too.
-    settings = make_settings(whisper_model=model, live_out_dir=out, live_replay=replay, **options)
+    settings = make_settings(
+        whisper_model=model,
+        live_whisper_model=model,
+        live_out_dir=out,
+        live_replay=replay,
+        **options,
+    )
     stages = [*LIVE_STAGES, *FILE_STAGES] if replay else list(LIVE_STAGES)
     port = settings.metrics_port if settings.metrics_port else free_port()
     stop = threading.Event()

@@ -185,6 +185,7 @@ def list_models(as_json: bool, **options: Any) -> None:
     settings = settings_from(**options)
     catalog = load_catalog(settings)
     default = catalog.get("")
+    live_default = catalog.get(settings.live_whisper_model)
     chosen = {
         e.stage: e.model
         for e in read_events(settings, CONTROL_TOPIC, "model switches").values()
@@ -212,6 +213,7 @@ def list_models(as_json: bool, **options: Any) -> None:
             "multilingual": s.multilingual,
             "source": s.path or s.package,
             "default": s.name == default.name,
+            "live_default": s.name == live_default.name,
         }
         for s in catalog.specs()
     ]
@@ -220,7 +222,10 @@ def list_models(as_json: bool, **options: Any) -> None:
         return
     click.echo("declared models:")
     for d in declared:
-        mark = " (default)" if d["default"] else ""
+        marks = [
+            m for m, on in (("default", d["default"]), ("live default", d["live_default"])) if on
+        ]
+        mark = f" ({', '.join(marks)})" if marks else ""
         click.echo(f"  {d['label']}{mark}  {d['source']}")
     click.echo(
         "stages' choices: "

@@ -217,6 +217,12 @@ class KaptionSettings(BaseSettings):
     allow_private_sources: bool = False
 
     # --- Live streams -----------------------------------------------------------------------
+    # The live lane's model until `kaption models use transcribe-live` names another ("": the
+    # deployment's whisper_model). Multilingual Whisper base with the context below: on the
+    # live evaluation set (bench/live_eval.py) the only model and context within +2 WER points
+    # of the file lane on its tuning part; tiny.en +1.5 but +2.3 with the runs' spread. A
+    # stream's language is the deployment's (KAPTION_LANGUAGE), else detected once per stream.
+    live_whisper_model: str = "base"
     # Ingest sends audio in chunks of this many seconds: each is one event and one step of live
     # speech detection, so it bounds how soon speech is noticed.
     live_chunk_s: float = Field(default=0.5, gt=0, le=5.0)
@@ -228,24 +234,28 @@ class KaptionSettings(BaseSettings):
     live_max_phrase_s: float = Field(default=6.0, gt=0, le=30.0)
     # The open phrase is transcribed again for an interim caption after this much new audio.
     live_interim_interval_s: float = Field(default=1.0, gt=0)
-    # A word is final once this many consecutive interims agree on it; the rest of the phrase
-    # becomes final when the phrase ends. Chosen with the context below on the live evaluation
-    # set's tuning part (bench/live_eval.py, three runs at other chunk offsets, within +2 WER
-    # points of the file lane with one standard error of the runs): 3 agreeing interims, +0.9
-    # points there (2: +1.6, its runs +0.9 to +2.7).
+    # A word is final once this many consecutive interims agree on it, or (with
+    # live_confident_commit) on one interim whose word ends live_confident_margin_s before the
+    # audio it heard, has a word probability of live_confident_min_probability and heard
+    # live_confident_min_heard_s of its phrase (agents.cues.live_order.ConfidentCommit); the
+    # rest of the phrase becomes final when the phrase ends. Chosen with the model and context
+    # above on the live evaluation set's tuning part (bench/live_eval.py: three runs at other
+    # chunk offsets; of the policies within +2 WER points of the file lane with one standard
+    # error of the runs, the lowest final p95): 3 agreeing or one interim with a second of
+    # audio after the word, -1.5 points there, final p95 2.60 s with calls counted as 0.5 s.
     live_agreement: int = Field(default=3, ge=2, le=10)
-    # A word the model is confident of, with half a second of audio after it, is final on one
-    # interim (agents.cues.live_order.ConfidentCommit): sooner finals, +0.3 WER points on the
-    # tuning part with the context (off by default since).
-    live_confident_commit: bool = False
+    live_confident_commit: bool = True
+    live_confident_min_probability: float = Field(default=0.0, ge=0.0, le=1.0)
+    live_confident_margin_s: float = Field(default=1.0, ge=0.0)
+    live_confident_min_heard_s: float = Field(default=0.0, ge=0.0)
     # Seconds of a stream's last final phrases heard again before each phrase (0: none), so a
-    # short phrase is transcribed in its sentence and voice: tuning WER +6.3 -> +1.6 points over
-    # the file lane, calls about twice as long (bench/live_eval.py, bench/live_context.py).
-    # Longer measured worse (16 s: +2.6 on tuning, +7.3 held out; 20 s, one early run: +8.8).
+    # short phrase is transcribed in its sentence and voice: tuning WER +6.3 -> +1.5 points
+    # over the file lane with tiny.en, base -1.5 with it and +2.5 without (three runs each);
+    # calls take about twice as long (bench/live_eval.py, bench/live_context.py).
     live_context_s: float = Field(default=12.0, ge=0, le=16.0)
-    # Interims hear that audio too. False: their prompt only, 0.40 of a core per second of audio
-    # instead of 0.70 (more streams a worker), first appearance p95 0.3-0.5 s later; tuning WER
-    # about the same, held out +3.8 points against +2.7 (bench/README.md).
+    # Interims hear that audio too. False: their prompt only. With tiny.en and 12 s: 0.40 of a
+    # core per second of audio instead of 0.70 (more streams a worker), first appearance p95
+    # 0.3-0.5 s later; tuning WER about the same, held out +3.8 points against +2.7.
     live_interim_context: bool = True
     # The live lane's encoder reads this many seconds of Whisper's 30-s window (more for a
     # longer phrase; 0: all 30): 1.5x faster calls at the same accuracy (tiny.en).

@@ -22,6 +22,7 @@ from streams.broker.topics import Outgoing
 from streams.events.model import LiveTranscript
 from streams.runtime.metrics import METRICS
 from streams.runtime.stage import Stage
+from streams.settings import KaptionSettings
 
 INPUTS = ("live.transcripts",)
 
@@ -39,12 +40,23 @@ def observe_latencies(phrase: PhraseLatency) -> None:
         final.observe(word.final_latency_s)
 
 
+def confident_commit(settings: KaptionSettings) -> ConfidentCommit | None:
+    """The settings' rule for words final on one interim (None: agreement alone)."""
+    if not settings.live_confident_commit:
+        return None
+    return ConfidentCommit(
+        min_probability=settings.live_confident_min_probability,
+        margin_s=settings.live_confident_margin_s,
+        min_heard_s=settings.live_confident_min_heard_s,
+    )
+
+
 def register(stage: Stage) -> None:
     timeout_s = stage.settings.live_order_timeout_s
     policy = Policy(
         order_timeout_s=timeout_s,
         agreement=stage.settings.live_agreement,
-        confident=ConfidentCommit() if stage.settings.live_confident_commit else None,
+        confident=confident_commit(stage.settings),
     )
     states = stage.table("cues.live", stage.partitions(INPUTS))  # stream id -> state dict
 

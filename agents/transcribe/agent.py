@@ -83,6 +83,12 @@ def default_spec(settings: KaptionSettings) -> ModelSpec:
     return load_catalog(settings).get("")
 
 
+def live_spec(settings: KaptionSettings) -> ModelSpec:
+    """The live lane's model until `kaption models use transcribe-live` names another
+    (KAPTION_LIVE_WHISPER_MODEL; empty: the deployment's)."""
+    return load_catalog(settings).get(settings.live_whisper_model)
+
+
 def configured_model(
     settings: KaptionSettings, lane: str = "", spec: ModelSpec | None = None
 ) -> WhisperModel:
@@ -103,7 +109,8 @@ def configured_model(
 
 def live_language(settings: KaptionSettings, spec: ModelSpec) -> str:
     """The live lane's language: the deployment's; "auto" is English for an English-only model
-    and each phrase's own (empty: Whisper detects it) for a multilingual one."""
+    and, for a multilingual one, empty: the stream's own (``Context.language``), detected
+    until a final phrase has fixed it."""
     if settings.language != AUTO:
         return settings.language
     return "" if spec.multilingual else "en"

@@ -161,4 +161,5 @@ def screen_words(
         kept = drop_silent_anomalies(
             kept, clip_start, clip_end, screening.hallucination_silence_threshold
         )
-    return kept
+    # Marks alone are not speech: base writes a lone "-" over pink noise.
+    return kept if any(c.isalnum() for w in kept for c in w.word) else []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,8 @@ from faster_whisper import WhisperModel
 from agents.transcribe.agent import (
     configured_model,
     configured_screening,
-    default_spec,
     live_language,
+    live_spec,
     preload,
     retry_policy,
 )
@@ -56,11 +57,16 @@ def transcribe_live(
     serving: tuple[ModelSpec, WhisperModel] | None = None,
     before: Clip | None = None,
     said: str = "",
+    language: str = "",
 ) -> tuple[Transcript, float]:
-    """One phrase with ``serving`` (the stage's current model; default: the deployment's),
+    """One phrase with ``serving`` (the stage's current model; default: the live lane's),
     heard after ``before`` (the stream's audio just before it, if any, whose final text was
-    ``said``): only the phrase's own words come back."""
-    spec, model = serving or (default_spec(settings), configured_model(settings, LANE))
+    ``said``), in the stream's ``language`` where known (``Context.language``): only the
+    phrase's own words come back."""
+    if serving is None:
+        serving = live_spec(settings), configured_model(settings, LANE, live_spec(settings))
+    spec, model = serving
+    language = live_language(settings, spec) or language
     started = time.perf_counter()
     clip = Clip(pcm_from_bytes(segment.pcm), segment.start)
     heard = clip if before is None else joined(before, clip)
@@ -70,7 +76,7 @@ def transcribe_live(
             model,
             [heard],
             segment.sample_rate,
-            live_language(settings, spec),
+            language,
             settings.whisper_beam_size,
             prompt,
             # The prompt is the last final text: a made-up line let through would be echoed.
@@ -85,15 +91,19 @@ def transcribe_live(
         )
         return transcript
 
-    transcript = call(prompt)
-    if prompt and not transcript.words:
-        # Whisper can repeat its prompt over the audio ("We will meet again tomorrow
-        # morning." six times over a phrase about fishermen): the screening drops the loop,
-        # and the phrase is heard again without the prompt rather than lost.
-        transcript = call("")
+    transcript = heard_again(call, prompt)
     if before is not None:
         transcript = words_from(transcript, segment.start - silence_s(before, clip) / 2, said)
     return transcript, time.perf_counter() - started
+
+
+def heard_again(call: Callable[[str], Transcript], prompt: str) -> Transcript:
+    """``call`` with the prompt, and again without it if that gave no words. Whisper can
+    repeat its prompt over the audio ("We will meet again tomorrow morning." six times over a
+    phrase about fishermen): the screening drops the loop, and the phrase is heard again
+    without the prompt rather than lost."""
+    transcript = call(prompt)
+    return call("") if prompt and not transcript.words else transcript
 
 
 def silence_s(before: Clip, clip: Clip) -> float:
@@ -146,17 +156,26 @@ class Context:
     last final phrases (whole phrases, at most ``audio_s`` seconds), heard again before the next
     one: a short phrase is transcribed in its sentence and voice, as the file lane's long
     segments are. The prompt then holds only the words before that audio: Whisper skips audio
-    whose words the prompt already has. Bounded: the most recent streams. A restarted worker
-    starts without it, which costs accuracy only."""
+    whose words the prompt already has. And the stream's language, for a multilingual model:
+    detected on its first final phrase of ``LANGUAGE_WORDS`` words or more and kept, as a
+    broadcast keeps its language (a phrase of a few seconds is misheard as another language
+    more often than a whole phrase of speech). Bounded: the most recent streams. A restarted
+    worker starts without it, which costs accuracy only."""
 
     WORDS = 24
     STREAMS = 1000
     AUDIO_STREAMS = 100  # 10 s of audio is 320 KB a stream
+    LANGUAGE_WORDS = 4
 
     def __init__(self, audio_s: float = 0.0) -> None:
         self.texts: OrderedDict[str, str] = OrderedDict()
         self.phrases: OrderedDict[str, tuple[tuple[Clip, str], ...]] = OrderedDict()
+        self.languages: OrderedDict[str, str] = OrderedDict()
         self.audio_s = audio_s
+
+    def language(self, stream_id: str) -> str:
+        """The stream's language once a final phrase has fixed it, else empty (detect)."""
+        return self.languages.get(stream_id, "")
 
     def prompt(self, stream_id: str) -> str:
         """The stream's last final words, those of the audio context included."""
@@ -186,9 +205,14 @@ class Context:
         """The final text of the audio ``heard`` gives before the stream's next phrase."""
         return " ".join(text for _, text in self.phrases.get(stream_id, ()))
 
-    def remember(self, segment: LiveSegment, text: str) -> None:
-        """A final phrase: its words (and audio) are the stream's context from now on."""
+    def remember(self, segment: LiveSegment, text: str, language: str = "") -> None:
+        """A final phrase: its words (and audio) are the stream's context from now on, and
+        its ``language`` the stream's if it is the first with enough words."""
         stream_id = segment.stream_id
+        fixes = len(text.split()) >= self.LANGUAGE_WORDS
+        if language and fixes and stream_id not in self.languages:
+            self.languages[stream_id] = language
+            trim(self.languages, self.STREAMS)
         phrases = (
             *self.phrases.get(stream_id, ()),
             (Clip(pcm_from_bytes(segment.pcm), segment.start), text),
@@ -241,12 +265,12 @@ def warm_up(settings: KaptionSettings, spec: ModelSpec | None = None) -> Whisper
     """The model loaded and one call made on a second of silence: the first call allocates
     CTranslate2's buffers (tens of MB, most of a second), which would otherwise delay the first
     live caption."""
-    model = preload(settings, LANE, spec)
+    model = preload(settings, LANE, spec or live_spec(settings))
     transcribe_batch(
         model,
         [Clip(np.zeros(SAMPLE_RATE, dtype=np.int16), 0.0)],
         SAMPLE_RATE,
-        live_language(settings, spec or default_spec(settings)),
+        live_language(settings, spec or live_spec(settings)),
         settings.whisper_beam_size,
     )
     return model
@@ -255,7 +279,12 @@ def warm_up(settings: KaptionSettings, spec: ModelSpec | None = None) -> Whisper
 def register(stage: Stage) -> None:
     settings, platform = stage.settings, stage.platform
     # The lane's current model, switched by `kaption models use transcribe-live NAME`.
-    server = ModelServer(stage, lambda spec: warm_up(settings, spec), check="live model loaded")
+    server = ModelServer(
+        stage,
+        lambda spec: warm_up(settings, spec),
+        model=settings.live_whisper_model,
+        check="live model loaded",
+    )
     server.start()
     audio_seconds = METRICS.audio_seconds.labels("transcribe-live")
     inference_seconds = METRICS.inference_seconds.labels("transcribe-live")
@@ -282,6 +311,7 @@ def register(stage: Stage) -> None:
                 serving,
                 before,
                 said,
+                context.language(segment.stream_id),
             )
         except Exception as exc:
             if segment.final:
@@ -289,7 +319,7 @@ def register(stage: Stage) -> None:
             log.warning("stream %s interim %d: %s", segment.stream_id, segment.seq, exc)
             return []  # an interim is not worth a retry: a newer one is on its way
         if segment.final:
-            context.remember(segment, transcript.text)
+            context.remember(segment, transcript.text, transcript.language)
         audio_seconds.inc(segment.end - segment.start)
         inference_seconds.observe(took)
         result = live_transcript(segment, kind, transcript, serving[0], took)
@@ -298,7 +328,7 @@ def register(stage: Stage) -> None:
     def gap(segment: LiveSegment, error: BaseException) -> list[Outgoing]:
         """A final that could not be transcribed: a gap with the reason, so captions go on."""
         why = f"transcription failed: {reason(getattr(error, 'cause', error))}"
-        spec = server.current_spec() or default_spec(settings)
+        spec = server.current_spec() or live_spec(settings)
         return [
             Outgoing(
                 "live.transcripts", live_transcript(segment, LiveKind.GAP, None, spec, 0.0, why)

@@ -124,10 +124,18 @@ def register(stage: Stage) -> None:
 
         def run_live() -> tuple[Transcript, float]:
             serving = spec, shadow_model(settings, spec, live=True)  # loaded once, then cached
-            return transcribe_live(settings, segment, prompt, serving, before, said)
+            return transcribe_live(
+                settings,
+                segment,
+                prompt,
+                serving,
+                before,
+                said,
+                context.language(segment.stream_id),
+            )
 
         transcript, took = await platform.run_in_lane(LANE, niced, settings.shadow_nice, run_live)
-        context.remember(segment, transcript.text)
+        context.remember(segment, transcript.text, transcript.language)
         result = live_transcript(segment, LiveKind.FINAL, transcript, spec, took)
         return [Outgoing(SHADOW_LIVE_TOPIC, result)]
 

@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 
 
 def source_language(settings: KaptionSettings) -> str:
-    """The live lane's spoken language: the deployment's; "auto" is English, the default live
-    model's (tiny.en); a multilingual model's per-phrase language is not on the cues."""
+    """The live lane's spoken language: the deployment's; "auto" is English: the live model
+    (base by default) detects each stream's language, but the cues do not carry it."""
     return "en" if settings.language == AUTO else settings.language
 
 

@@ -259,7 +259,9 @@ def long_speech(path: Path, repeats: int) -> Path:
 def test_a_file_job_alongside_does_not_hold_live_captions_back(live: Live, tmp_path: Path) -> None:
     """A file job is being transcribed while a live stream runs; the live captions still
     come (their own topic, group and thread), each within seconds of its words."""
-    source = long_speech(tmp_path / "long.wav", repeats=8)  # about 4 minutes
+    # About 12 minutes: tiny.en transcribes 4 in under 6 s here, sooner than base's first live
+    # final (a few seconds of speech, then its call), and the job must outlast it.
+    source = long_speech(tmp_path / "long.wav", repeats=24)
     statuses: list[tuple[float, JobState]] = []
     transcribing = threading.Event()
 

@@ -75,6 +75,11 @@ def test_a_switch_while_a_job_runs_loses_and_repeats_nothing(worker: Worker) -> 
     is transcribed exactly once, the next job is all the new model's, the metrics and the
     command's answer say so."""
     settings = worker.settings
+    declared = _list(settings)["declared"]
+    assert isinstance(declared, list)
+    # The file lane's default and the live lane's: the list says which is which.
+    marks = {d["name"]: (d["default"], d["live_default"]) for d in declared}
+    assert marks["tiny.en"] == (True, False) and marks["base"] == (False, True), marks
     old = load_catalog(settings).get("").label
     new = load_catalog(settings).get(COPY).label
     answer: list[Result] = []

@@ -36,9 +36,12 @@ class Lane:
 
 @pytest.fixture(scope="module")
 def lane(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lane]:
-    """transcribe-live in one worker, a shadow of the tiny.en copy in another."""
+    """transcribe-live in one worker, a shadow of the tiny.en copy in another. The live lane
+    starts on the deployment's tiny.en (not its own default, base), so that the shadow's copy
+    of the same weights gives the same words."""
     data = tmp_path_factory.mktemp("live-shadow")
     settings = fresh_settings(bootstrap, data, models_file=declare_models(data))
+    settings = settings.model_copy(update={"live_whisper_model": ""})
     create_topics(settings)
     ports = free_port(), free_port()
     shadow = settings.model_copy(update={"shadow_model": COPY, "metrics_port": ports[1]})

@@ -31,6 +31,7 @@ from agents.vad.plan import speech_segments
 from streams.events.audio import SAMPLE_RATE, pcm_to_bytes
 from streams.events.model import LiveSegment
 from streams.settings import KaptionSettings
+from tests.live_media import final_phrases
 from tests.paths import MEDIA
 from tests.wer import normalise, word_error_rate
 
@@ -79,25 +80,34 @@ def forced_words(name: str, screening: Screening) -> list[Word]:
     )
 
 
-def live_words(name: str) -> list[Word]:
-    """4-s phrases through transcribe-live's own call, each prompted with the text before."""
-    words: list[Word] = []
-    prompt = ""
+def forced_phrases(name: str) -> list[LiveSegment]:
+    """4-s phrases whatever the audio: Whisper hears all of it, noise too."""
+    phrases = []
     for seq, clip in enumerate(clips(name, 4.0)):
         end = clip.start + len(clip.pcm) / SAMPLE_RATE
-        segment = LiveSegment(
-            stream_id="s",
-            seq=seq,
-            revision=0,
-            final=True,
-            start=clip.start,
-            end=end,
-            capture_end=end,
-            source_offset=0.0,
-            sample_rate=SAMPLE_RATE,
-            pcm=pcm_to_bytes(clip.pcm),
-            sent_at=0.0,
+        phrases.append(
+            LiveSegment(
+                stream_id="s",
+                seq=seq,
+                revision=0,
+                final=True,
+                start=clip.start,
+                end=end,
+                capture_end=end,
+                source_offset=0.0,
+                sample_rate=SAMPLE_RATE,
+                pcm=pcm_to_bytes(clip.pcm),
+                sent_at=0.0,
+            )
         )
+    return phrases
+
+
+def live_words(phrases: list[LiveSegment]) -> list[Word]:
+    """Phrases through transcribe-live's own call, each prompted with the text before."""
+    words: list[Word] = []
+    prompt = ""
+    for segment in phrases:
         transcript, _ = transcribe_live(SETTINGS, segment, prompt)
         words += [Word(w.word, w.start, w.end, w.probability) for w in transcript.words]
         prompt = " ".join((prompt + " " + transcript.text).split()[-24:])
@@ -116,7 +126,7 @@ def in_pauses(words: list[Word], spoken: list[tuple[float, float]]) -> list[str]
 def test_no_speech_gives_no_cues(name: str) -> None:
     assert build_cues(pipeline_words(name)) == []
     assert forced_words(name, configured_screening(SETTINGS)) == []
-    assert live_words(name) == []
+    assert live_words(forced_phrases(name)) == []
 
 
 @pytest.mark.parametrize("name", ["chords.mp4", "white_noise.mp4"])
@@ -128,7 +138,9 @@ def test_unscreened_whisper_makes_text_up_there(name: str) -> None:
 def test_speech_with_long_pauses_gives_its_phrases_and_nothing_in_the_pauses() -> None:
     reference = json.loads((MEDIA / "paused.json").read_text())
     spoken = [(u["start"], u["end"]) for u in reference["utterances"]]
-    for words in (pipeline_words("paused.mp4"), live_words("paused.mp4")):
+    # The live lane's own phrases: a 4-s piece would start in the middle of "no, no, no".
+    live = live_words(final_phrases("paused.mp4", SETTINGS))
+    for words in (pipeline_words("paused.mp4"), live):
         assert in_pauses(words, spoken) == []
         # Every phrase is there (tiny.en mishears the espeak-ng voice now and then).
         for start, end in spoken:
@@ -211,6 +223,14 @@ def test_a_decoding_loop_is_kept_once() -> None:
     assert [x.word for x in kept] == ["I", "don't", "know."]
     # Below the compression-ratio threshold nothing is collapsed.
     assert screen_words(loop, 0.1, -0.2, 1.7, 0.0, 10.0, DEFAULT_SCREENING) == loop
+
+
+def test_a_result_of_marks_alone_is_no_speech() -> None:
+    # Whisper base over pink noise: one confident "-", which would be a cue of its own.
+    dash = [ww(" -", 3.9, 3.9)]
+    assert screen_words(dash, 0.1, -0.2, 1.0, 0.0, 4.0, DEFAULT_SCREENING) == []
+    said = [ww(" -", 0.5, 0.6), ww(" 42", 0.6, 1.0)]
+    assert screen_words(said, 0.1, -0.2, 1.0, 0.0, 4.0, DEFAULT_SCREENING) == said
 
 
 def test_improbable_words_alone_in_silence_are_dropped() -> None:

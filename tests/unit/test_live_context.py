@@ -8,16 +8,24 @@ import json
 import numpy as np
 
 from agents.decode.media import decode_audio
-from agents.live.agent import phrase_rules
-from agents.live.phrases import Detector
-from agents.transcribe.agent import configured_model, configured_screening, default_spec
-from agents.transcribe.live_agent import LANE, Context, joined, transcribe_live, words_from
-from agents.transcribe.whisper import Clip, Transcript, transcribe_batch
-from clients.live.ingest import Chunk
-from clients.live.session import audio_chunk
+from agents.transcribe.agent import (
+    configured_model,
+    default_spec,
+    live_spec,
+)
+from agents.transcribe.live_agent import (
+    LANE,
+    Context,
+    heard_again,
+    joined,
+    transcribe_live,
+    words_from,
+)
+from agents.transcribe.whisper import Clip, Transcript
 from streams.events.audio import SAMPLE_RATE, pcm_to_bytes
 from streams.events.model import LiveSegment, TranscribedWord
 from streams.settings import KaptionSettings
+from tests.live_media import final_phrases
 from tests.paths import MEDIA
 from tests.wer import normalise, word_error_rate
 
@@ -114,17 +122,7 @@ def test_without_audio_seconds_the_context_is_the_prompt_alone() -> None:
 
 
 def finals(name: str) -> list[LiveSegment]:
-    """The file's final phrases as the live stage cuts them."""
-    pcm = decode_audio(str(MEDIA / name)).pcm
-    detector, size, found = Detector("s", phrase_rules(SETTINGS)), SAMPLE_RATE // 2, []
-    for k in range(-(-len(pcm) // size)):
-        piece = pcm[k * size : (k + 1) * size]
-        end = (k * size + len(piece)) / SAMPLE_RATE
-        chunk = Chunk(
-            k, k * size / SAMPLE_RATE, len(piece) / SAMPLE_RATE, piece.tobytes(), end, 0, 0, ""
-        )
-        found += detector.feed(audio_chunk("s", chunk), end)
-    return [item for item in found if isinstance(item, LiveSegment) and item.final]
+    return final_phrases(name, SETTINGS)
 
 
 def test_a_phrase_heard_after_the_one_before_gives_its_own_words_only() -> None:
@@ -142,9 +140,25 @@ def test_a_phrase_heard_after_the_one_before_gives_its_own_words_only() -> None:
     assert all(w.start >= first.end - 0.3 for w in heard.words)
 
 
-def test_a_phrase_whose_prompt_whisper_repeats_is_heard_again_without_it() -> None:
-    """Given this prompt, tiny.en repeats a sentence of it over the context and the phrase (the
-    screening drops the loop): the phrase, heard again without the prompt, keeps its words."""
+def test_a_call_without_words_is_made_again_without_its_prompt() -> None:
+    calls: list[str] = []
+
+    def call(prompt: str) -> Transcript:
+        calls.append(prompt)
+        words = () if prompt == "looped" else (word(" yes", 0.0, 0.5),)
+        return Transcript(" yes" if words else "", words, "en")
+
+    assert heard_again(call, "looped").text == " yes" and calls == ["looped", ""]
+    calls.clear()
+    assert heard_again(call, "fine").text == " yes" and calls == ["fine"]
+    calls.clear()
+    assert heard_again(call, "").text == " yes" and calls == [""]  # no prompt: nothing to drop
+
+
+def test_a_phrase_whose_prompt_whisper_repeated_keeps_its_words() -> None:
+    """Real model: given this prompt, tiny.en repeated a sentence of it over the context and
+    the phrase on the machine the file was made on (the screening dropped the loop, and the
+    call gave no words); on others it does not. Either way the phrase keeps its words."""
     known = json.loads((MEDIA / "prompt_loop.json").read_text())
     pcm = decode_audio(str(MEDIA / "prompt_loop.wav")).pcm
     cut = round(known["phrase_start"] * SAMPLE_RATE)
@@ -163,11 +177,50 @@ def test_a_phrase_whose_prompt_whisper_repeats_is_heard_again_without_it() -> No
         sent_at=0.0,
     )
     model = configured_model(SETTINGS, LANE)
-    screening = configured_screening(SETTINGS)
-    [looped] = transcribe_batch(
-        model, [Clip(pcm, 0.0)], SAMPLE_RATE, "en", 5, known["prompt"], screening
-    )
-    assert looped.words == ()  # the loop the phrase would otherwise be lost to
     spec = default_spec(SETTINGS)
     transcript, _ = transcribe_live(SETTINGS, phrase, known["prompt"], (spec, model), before)
     assert word_error_rate(known["text"], transcript.text) < 0.3, transcript.text
+
+
+def test_a_streams_language_is_fixed_by_its_first_final_phrase_of_enough_words() -> None:
+    context = Context()
+    context.remember(segment(0.0, 1.0), "Hola.", "es")  # too short to tell a language by
+    assert context.language("s") == ""
+    context.remember(segment(2.0, 3.0, 1), "We meet at the station.", "en")
+    context.remember(segment(6.0, 3.0, 2), "Nous partons demain matin.", "fr")
+    assert context.language("s") == "en"  # kept: a broadcast keeps its language
+    assert context.language("other") == ""
+
+
+def spanish_phrase() -> LiveSegment:
+    pcm = decode_audio(str(MEDIA / "lang_es.mp4")).pcm
+    seconds = len(pcm) / SAMPLE_RATE
+    return LiveSegment(
+        stream_id="es",
+        seq=0,
+        revision=0,
+        final=True,
+        start=0.0,
+        end=seconds,
+        capture_end=seconds,
+        source_offset=0.0,
+        sample_rate=SAMPLE_RATE,
+        pcm=pcm_to_bytes(pcm),
+        sent_at=0.0,
+    )
+
+
+def test_the_live_lane_hears_the_streams_language_with_a_multilingual_model() -> None:
+    """Real models: the live default (base) detects Spanish until the stream's language is
+    fixed, then hears that language; the deployment's language and an English-only model come
+    first."""
+    phrase = spanish_phrase()
+    assert live_spec(SETTINGS).multilingual
+    detected, _ = transcribe_live(SETTINGS, phrase, "")
+    assert detected.language == "es" and "estación" in detected.text.lower()
+    fixed, _ = transcribe_live(SETTINGS, phrase, "", language="es")
+    assert fixed.language == "es" and word_error_rate(detected.text, fixed.text) < 0.2
+    english = SETTINGS.model_copy(update={"language": "en"})
+    assert transcribe_live(english, phrase, "", language="es")[0].language == "en"
+    tiny = SETTINGS.model_copy(update={"live_whisper_model": "tiny.en"})
+    assert transcribe_live(tiny, phrase, "", language="es")[0].language == "en"

@@ -11,6 +11,7 @@ import itertools
 import pytest
 
 from agents.cues.check import check_cues
+from agents.cues.live_agent import confident_commit
 from agents.cues.live_order import (
     AGREEMENT,
     ConfidentCommit,
@@ -25,6 +26,7 @@ from agents.cues.live_order import (
 )
 from agents.cues.model import Cue
 from streams.events.model import LiveCue, LiveKind, LiveTranscript, TranscribedWord
+from streams.settings import KaptionSettings
 
 T0 = 1_790_000_000.0  # wall clock at media time 0
 INTERIM, FINAL, SILENCE, GAP, END = (
@@ -589,3 +591,13 @@ def test_a_final_that_rewords_the_start_keeps_what_follows_the_last_stable_word(
     assert " ".join(w.word for w in cue.words) == (
         "crash involving three lorries, drivers heading south. Expect"
     )
+
+
+def test_the_settings_give_the_rule_for_words_final_on_one_interim() -> None:
+    settings = KaptionSettings(
+        live_confident_min_probability=0.4,
+        live_confident_margin_s=0.7,
+        live_confident_min_heard_s=1.5,
+    )
+    assert confident_commit(settings) == ConfidentCommit(0.4, 0.7, 1.5)
+    assert confident_commit(settings.model_copy(update={"live_confident_commit": False})) is None
