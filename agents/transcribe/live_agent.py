@@ -64,7 +64,8 @@ def transcribe_live(
     ``said``), in the stream's ``language`` where known (``Context.language``): only the
     phrase's own words come back."""
     if serving is None:
-        serving = live_spec(settings), configured_model(settings, LANE, live_spec(settings))
+        spec = live_spec(settings)
+        serving = spec, configured_model(settings, LANE, spec)
     spec, model = serving
     language = live_language(settings, spec) or language
     started = time.perf_counter()
@@ -265,12 +266,13 @@ def warm_up(settings: KaptionSettings, spec: ModelSpec | None = None) -> Whisper
     """The model loaded and one call made on a second of silence: the first call allocates
     CTranslate2's buffers (tens of MB, most of a second), which would otherwise delay the first
     live caption."""
-    model = preload(settings, LANE, spec or live_spec(settings))
+    spec = spec or live_spec(settings)
+    model = preload(settings, LANE, spec)
     transcribe_batch(
         model,
         [Clip(np.zeros(SAMPLE_RATE, dtype=np.int16), 0.0)],
         SAMPLE_RATE,
-        live_language(settings, spec or live_spec(settings)),
+        live_language(settings, spec),
         settings.whisper_beam_size,
     )
     return model
