@@ -26,7 +26,7 @@ from streams.broker.launch import announce, broker_for_command, local_broker
 from streams.broker.ports import BrokerError
 from streams.events.model import JobState, JobStatus
 from streams.job_options import NO_SPEAKERS, SpeakerOptions, capabilities, refusal_text, refusals
-from streams.runtime.kafka import KafkaAuthenticationError
+from streams.runtime.kafka import KafkaAuthenticationError, release_clients
 from streams.runtime.logs import configure_logging
 from streams.runtime.processes import free_port, wait_ready, worker_process
 from streams.settings import KaptionSettings, invalid_settings
@@ -71,9 +71,11 @@ class KaptionGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KafkaAuthenticationError as exc:  # reachable, but wrong credentials or TLS
-            raise click.ClickException(str(exc)) from exc
+            release_clients(exc)  # their threads stopped before the process exits
+            raise click.ClickException(str(exc)) from None
         except BrokerUnreachable as exc:
-            raise click.ClickException(f"cannot reach Kafka: {exc}") from exc
+            release_clients(exc)
+            raise click.ClickException(f"cannot reach Kafka: {exc}") from None
         except ValidationError as exc:
             raise click.ClickException(invalid_settings(exc)) from exc
 

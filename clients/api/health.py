@@ -6,6 +6,7 @@ from __future__ import annotations
 from clients.api.view import ViewReader
 from streams.broker.admin import BrokerUnreachable, admin_client, topic_partitions
 from streams.broker.topics import load_registry
+from streams.runtime.kafka import release_clients
 from streams.settings import KaptionSettings
 
 PROBE_S = 3.0
@@ -17,6 +18,7 @@ def readiness(settings: KaptionSettings, reader: ViewReader) -> dict[str, str]:
     try:
         existing = topic_partitions(admin_client(settings), timeout_s=PROBE_S)
     except BrokerUnreachable as exc:
+        release_clients(exc)  # else each refused probe keeps its client and threads
         checks["broker"] = f"unreachable ({settings.bootstrap_servers}): {exc}"
         checks["topics"] = "unknown: no broker"
     else:

@@ -6,6 +6,7 @@ SASL and TLS settings pass through to both, and a broker that refuses them is re
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import ssl
 import time
@@ -173,6 +174,25 @@ def raise_refusals(error: LibrdkafkaError) -> None:
     refused = refusal(error)
     if refused is not None:
         raise refused
+
+
+def release_clients(failure: BaseException) -> None:
+    """Frees the Kafka clients that ``failure``'s tracebacks hold. confluent-kafka (2.16) keeps
+    one reference too many to an exception raised out of a callback (raise_refusals), so the
+    frames of its traceback and the clients in them would live on with their librdkafka
+    threads: a process then exits with those threads still retrying a TLS handshake while
+    OpenSSL's exit handler frees its state, and crashes after its error was said; a server
+    would gather a client per refused request. Call it where such a failure is handled."""
+    pending: list[BaseException | None] = [failure]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending += [current.__cause__, current.__context__]
+    gc.collect()  # the frames were in reference cycles with their tracebacks
 
 
 def raise_if_refused(client: Any) -> None:

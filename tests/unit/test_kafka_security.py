@@ -4,14 +4,18 @@ certificates (checked with a real TLS handshake in memory)."""
 
 from __future__ import annotations
 
+import gc
 import shutil
 import ssl
 import time
+import weakref
 from pathlib import Path
+from typing import Any
 
 import faust
 import pytest
 from confluent_kafka import KafkaError
+from confluent_kafka.admin import AdminClient
 
 from clients.jobs import BrokerWatch
 from streams.broker import kind, local
@@ -22,8 +26,10 @@ from streams.runtime.kafka import (
     check_access,
     client_kwargs,
     librdkafka_config,
+    list_topics,
     raise_refusals,
     refusal,
+    release_clients,
 )
 from streams.runtime.processes import free_port
 from streams.settings import KaptionSettings
@@ -270,3 +276,28 @@ def test_a_broker_that_does_not_answer_is_no_refusal(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(kind, "DETECT_TIMEOUT_S", 1.5)
     assert kind.broker_kind(settings) == "kafka"  # its guess when nobody answers
     assert time.monotonic() - started < 6.0
+
+
+def test_a_client_behind_a_refusal_is_freed_once_the_refusal_is_handled() -> None:
+    """A real client whose error callback refuses (here: the connection refused by a closed
+    port, as a TLS handshake would be): the refusal leaves list_topics, and once handled by
+    release_clients, as the CLI and the API do, the client and its librdkafka threads go."""
+
+    def refuse(error: KafkaError) -> None:
+        raise KafkaAuthenticationError(error.str())
+
+    def ask() -> weakref.ref[AdminClient]:
+        config: dict[str, Any] = {"bootstrap.servers": f"127.0.0.1:{free_port()}"}
+        admin = AdminClient(config | {"log_level": 0, "error_cb": refuse})
+        client = weakref.ref(admin)
+        try:
+            list_topics(admin, timeout_s=10.0)
+        except KafkaAuthenticationError as exc:
+            assert "Connection refused" in str(exc)
+            release_clients(exc)
+            return client
+        raise AssertionError("nothing was refused")
+
+    client = ask()
+    gc.collect()
+    assert client() is None
