@@ -28,9 +28,9 @@ def timed(settings: KaptionSettings, segments: list[LiveSegment], seconds: float
     """Each segment's call time with ``seconds`` of context (0: alone), finals remembered."""
     context, took = Context(seconds), []
     for segment in segments:
-        prompt, before = context.heard(segment)
+        heard = context.heard(segment)
         started = time.perf_counter()
-        transcript, _ = transcribe_live(settings, segment, prompt, before=before)
+        transcript, _ = transcribe_live(settings, segment, heard)
         took.append(time.perf_counter() - started)
         if segment.final:
             context.remember(segment, transcript.text)

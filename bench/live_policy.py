@@ -133,20 +133,16 @@ def transcribe(
         start = max(arrival, free_at)
         if not item.final and start - item.sent_at > settings.live_interim_max_age_s:
             continue
-        prompt, before = context.heard(item, item.final or settings.live_interim_context)
-        prompt = prompt if item.final or interim_prompt else ""
+        context_of = context.heard(item, item.final or settings.live_interim_context)
+        if not (item.final or interim_prompt):
+            context_of = replace(context_of, prompt="")
         heard = item
         if lookahead is not None and item.final:
             pcm, seconds = lookahead
             after = pcm[round(item.end * SAMPLE_RATE) : round((item.end + seconds) * SAMPLE_RATE)]
             heard = replace(item, pcm=item.pcm + after.astype("<i2").tobytes())
         transcript, took = transcribe_live(
-            settings if item.final else interim_settings,
-            heard,
-            prompt,
-            before=before,
-            said=context.said(item.stream_id),
-            language=context.language(item.stream_id),
+            settings if item.final else interim_settings, heard, context_of
         )
         if heard is not item:
             words = tuple(w for w in transcript.words if (w.start + w.end) / 2 < item.end)

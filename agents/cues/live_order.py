@@ -156,9 +156,8 @@ class LiveOrderState:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LiveOrderState:
         head = data["head"]
-        # Records stored before LiveTranscript had a speaker read as unlabelled.
-        held = [LiveTranscript.from_record({"speaker": "", **r}) for r in data["held"]]
-        interims = [LiveTranscript.from_record({"speaker": "", **r}) for r in data["held_interims"]]
+        held = [_stored(r) for r in data["held"]]
+        interims = [_stored(r) for r in data["held_interims"]]
         return cls(
             stream_id=data["stream_id"],
             next_seq=data["next_seq"],
@@ -176,6 +175,12 @@ class LiveOrderState:
     @classmethod
     def from_json(cls, text: str | bytes) -> LiveOrderState:
         return cls.from_dict(json.loads(text))
+
+
+def _stored(record: Mapping[str, Any]) -> LiveTranscript:
+    """A held transcript of a stored state: those stored before LiveTranscript had a speaker
+    or a language read as unlabelled, in the deployment's language."""
+    return LiveTranscript.from_record({"speaker": "", "language": "", **record})
 
 
 def _head_from_dict(data: Mapping[str, Any]) -> HeadPhrase:
@@ -400,6 +405,7 @@ def _release(step: Step, t: LiveTranscript, now: float, rules: CueRules) -> None
             capture_end=t.capture_end,
             # One phrase, one speaker: its cues never join another phrase's (place_after).
             speaker=t.speaker if t.kind is LiveKind.FINAL else "",
+            source_language=t.language if t.kind is LiveKind.FINAL else "",
         )
     )
     if t.kind is LiveKind.END:
@@ -423,6 +429,7 @@ def _cue(
     reason: str = "",
     capture_end: float = 0.0,
     speaker: str = "",
+    source_language: str = "",
 ) -> LiveCue:
     return LiveCue(
         stream_id=state.stream_id,
@@ -443,6 +450,7 @@ def _cue(
         # Later readers (translation) measure their own latency from the capture.
         capture_end=capture_end,
         speaker=speaker,
+        source_language=source_language,
     )
 
 

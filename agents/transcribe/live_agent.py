@@ -15,6 +15,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,26 +51,37 @@ COPY_NEAR_S = 1.0
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Heard:
+    """What a call hears besides its phrase (``Context.heard``): the ``prompt``; the stream's
+    audio just ``before`` the phrase, if any, and the final text ``said`` of that audio; the
+    stream's ``language`` once fixed (empty: detect)."""
+
+    prompt: str = ""
+    before: Clip | None = None
+    said: str = ""
+    language: str = ""
+
+
+ALONE = Heard()  # a phrase with no context
+
+
 def transcribe_live(
     settings: KaptionSettings,
     segment: LiveSegment,
-    prompt: str,
+    context: Heard = ALONE,
     serving: tuple[ModelSpec, WhisperModel] | None = None,
-    before: Clip | None = None,
-    said: str = "",
-    language: str = "",
 ) -> tuple[Transcript, float]:
-    """One phrase with ``serving`` (the stage's current model; default: the live lane's),
-    heard after ``before`` (the stream's audio just before it, if any, whose final text was
-    ``said``), in the stream's ``language`` where known (``Context.language``): only the
-    phrase's own words come back."""
+    """One phrase with ``serving`` (the stage's current model; default: the live lane's), in
+    its ``context``: only the phrase's own words come back."""
     if serving is None:
         spec = live_spec(settings)
         serving = spec, configured_model(settings, LANE, spec)
     spec, model = serving
-    language = live_language(settings, spec) or language
+    language = live_language(settings, spec) or context.language
     started = time.perf_counter()
     clip = Clip(pcm_from_bytes(segment.pcm), segment.start)
+    before = context.before
     heard = clip if before is None else joined(before, clip)
 
     def call(prompt: str) -> Transcript:
@@ -92,9 +104,10 @@ def transcribe_live(
         )
         return transcript
 
-    transcript = heard_again(call, prompt)
+    transcript = heard_again(call, context.prompt)
     if before is not None:
-        transcript = words_from(transcript, segment.start - silence_s(before, clip) / 2, said)
+        pause_middle = segment.start - silence_s(before, clip) / 2
+        transcript = words_from(transcript, pause_middle, context.said)
     return transcript, time.perf_counter() - started
 
 
@@ -186,25 +199,24 @@ class Context:
         words = " ".join([self.texts.get(stream_id, ""), *(t for _, t in phrases)]).split()
         return " ".join(words[-self.WORDS :])
 
-    def heard(self, segment: LiveSegment, audio: bool = True) -> tuple[str, Clip | None]:
-        """The prompt and the audio to hear before ``segment``: the stream's last phrases if
-        the last ended shortly before it (after a longer pause, or without ``audio``, the
-        prompt alone)."""
-        phrases = self.phrases.get(segment.stream_id, ())
+    def heard(self, segment: LiveSegment, audio: bool = True) -> Heard:
+        """What to hear ``segment`` with: the stream's last phrases before it if the last
+        ended shortly before it (after a longer pause, or without ``audio``, the prompt
+        alone), and the stream's language."""
+        stream_id = segment.stream_id
+        language = self.language(stream_id)
+        phrases = self.phrases.get(stream_id, ())
         if not (phrases and audio):
-            return self.prompt(segment.stream_id), None
+            return Heard(self.prompt(stream_id), language=language)
         last = phrases[-1][0]
         gap = segment.start - (last.start + len(last.pcm) / SAMPLE_RATE)
         if not -0.1 <= gap <= MAX_CONTEXT_GAP_S:  # phrases cut mid-speech abut
-            return self.prompt(segment.stream_id), None
+            return Heard(self.prompt(stream_id), language=language)
         before = phrases[0][0]
         for clip, _ in phrases[1:]:
             before = joined(before, clip)
-        return self.joined_text(segment.stream_id, ()), before
-
-    def said(self, stream_id: str) -> str:
-        """The final text of the audio ``heard`` gives before the stream's next phrase."""
-        return " ".join(text for _, text in self.phrases.get(stream_id, ()))
+        said = " ".join(text for _, text in phrases)
+        return Heard(self.joined_text(stream_id, ()), before, said, language)
 
     def remember(self, segment: LiveSegment, text: str, language: str = "") -> None:
         """A final phrase: its words (and audio) are the stream's context from now on, and
@@ -259,6 +271,7 @@ def live_transcript(
         processing_seconds=took,
         reason=why,
         speaker=segment.speaker,
+        language=transcript.language if transcript else "",
     )
 
 
@@ -301,19 +314,10 @@ def register(stage: Stage) -> None:
         try:
             # Interims get the prompt too: hypotheses that read like the final agree with it
             # sooner (5-min benchmark: first appearance p95 3.1 -> 2.6 s, for 10 % more compute).
-            prompt, before = context.heard(segment, segment.final or settings.live_interim_context)
-            said = context.said(segment.stream_id)
+            heard = context.heard(segment, segment.final or settings.live_interim_context)
             serving = await platform.run_in_lane("live-transcribe", server.current)
             transcript, took = await platform.run_in_lane(
-                "live-transcribe",
-                transcribe_live,
-                settings,
-                segment,
-                prompt,
-                serving,
-                before,
-                said,
-                context.language(segment.stream_id),
+                "live-transcribe", transcribe_live, settings, segment, heard, serving
             )
         except Exception as exc:
             if segment.final:

@@ -119,20 +119,11 @@ def register(stage: Stage) -> None:
 
     async def transcribe_final(segment: LiveSegment) -> list[Outgoing]:
         spec, _ = server.current()
-        prompt, before = context.heard(segment)
-        said = context.said(segment.stream_id)
+        heard = context.heard(segment)
 
         def run_live() -> tuple[Transcript, float]:
             serving = spec, shadow_model(settings, spec, live=True)  # loaded once, then cached
-            return transcribe_live(
-                settings,
-                segment,
-                prompt,
-                serving,
-                before,
-                said,
-                context.language(segment.stream_id),
-            )
+            return transcribe_live(settings, segment, heard, serving)
 
         transcript, took = await platform.run_in_lane(LANE, niced, settings.shadow_nice, run_live)
         context.remember(segment, transcript.text, transcript.language)

@@ -8,9 +8,11 @@ source's (`placed`): a written cue never changes, so a new one gives way. Interi
 translated (they change every second; a translated stream shows finals only). Silence, gap and
 end marks go to each language as they are, so its files advance and end with the source's.
 
-A failed translation leaves a GAP in that language with the reason, never in the source: a
-language whose pair or model is unusable stops there (its files end with the stream), any other
-error costs that phrase alone.
+Each final is translated from the language it was spoken in (``LiveCue.source_language``); one
+already in the target language is kept as transcribed. A failed translation leaves a GAP in that
+language with the reason, never in the source: a language whose pair or model is unusable from
+the stream's expected language stops there (its files end with the stream), any other error
+costs that phrase alone.
 """
 
 from __future__ import annotations

@@ -45,9 +45,16 @@ log = logging.getLogger(__name__)
 
 
 def source_language(settings: KaptionSettings) -> str:
-    """The live lane's spoken language: the deployment's; "auto" is English: the live model
-    (base by default) detects each stream's language, but the cues do not carry it."""
+    """The language a stream is expected to speak: the deployment's; with "auto", English.
+    Its pairs are loaded when the stream starts; a final that says it was spoken in another
+    (``phrase_source``) is translated from that one."""
     return "en" if settings.language == AUTO else settings.language
+
+
+def phrase_source(settings: KaptionSettings, cue: LiveCue) -> str:
+    """The final's spoken language: as transcribe-live heard it (the stream's once fixed), else
+    (an older record) the expected one."""
+    return cue.source_language or source_language(settings)
 
 
 def opened(
@@ -57,6 +64,8 @@ def opened(
     returns the languages that cannot be served, with why."""
     unusable: dict[str, Exception] = {}
     for language in languages:
+        if language == source:
+            continue  # kept as transcribed
         try:
             translator(settings, source, language)
         except PERMANENT as error:
@@ -67,6 +76,10 @@ def opened(
 def translate_texts(
     settings: KaptionSettings, source: str, language: str, texts: Sequence[str]
 ) -> list[str]:
+    """``texts`` in ``language``: spoken in it already, kept as transcribed (as file jobs
+    keep such cues)."""
+    if source == language:
+        return list(texts)
     return translator(settings, source, language).translate(texts)
 
 
@@ -98,9 +111,9 @@ def register(stage: Stage) -> None:
             await stage.publish_all(await received(cue))
         return []
 
-    async def timed(language: str, texts: Sequence[str]) -> list[str]:
+    async def timed(spoken: str, language: str, texts: Sequence[str]) -> list[str]:
         began = time.perf_counter()
-        done = await platform.run_in_lane(LANE, translate_texts, settings, source, language, texts)
+        done = await platform.run_in_lane(LANE, translate_texts, settings, spoken, language, texts)
         inference_seconds.observe(time.perf_counter() - began)
         return done
 
@@ -108,6 +121,7 @@ def register(stage: Stage) -> None:
         """Each language's final (or gap) published as soon as it is ready, so one language
         does not wait for the next."""
         texts = source_texts(cue)
+        spoken = phrase_source(settings, cue)
         for language in state.languages:
             why = state.failed.get(language)
             if why is not None:  # stopped: its gap says why, once
@@ -117,11 +131,14 @@ def register(stage: Stage) -> None:
                     await stage.publish(Outgoing("live.translated", gap))
                 continue
             try:
-                done = await timed(language, texts) if texts else []
+                done = await timed(spoken, language, texts) if texts else []
             except Exception as error:  # the source captions go on whatever happens here
                 why = reason(error)
                 failed(cue.stream_id, language, why, type(error).__name__)
-                if isinstance(error, PERMANENT):
+                # A pair that cannot serve the stream's expected language stops the language;
+                # one phrase heard in another (a short phrase misheard, a guest's quote) costs
+                # that phrase.
+                if isinstance(error, PERMANENT) and spoken == source:
                     state.failed[language] = why
                     state.shown.add(language)
                 gap = failed_gap(cue, language, why, time.time())

@@ -598,6 +598,10 @@ class LiveCue(Event):
     # Finals of a stream that asked for speakers: the speaker of every cue of the phrase
     # ("Speaker N"; a phrase has one); empty otherwise.
     speaker: str = ""
+    # Finals: the phrase's spoken language (ISO 639-1), from its LiveTranscript, which live
+    # translation translates from; a translated final keeps its source's. Empty for interims,
+    # marks and records written before it existed (the deployment's language).
+    source_language: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> LiveCue:
@@ -620,6 +624,7 @@ class LiveCue(Event):
             capture_end=record["capture_end"],
             language=record["language"],
             speaker=record["speaker"],
+            source_language=record["source_language"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -642,6 +647,7 @@ class LiveCue(Event):
             "capture_end": self.capture_end,
             "language": self.language,
             "speaker": self.speaker,
+            "source_language": self.source_language,
         }
 
 
@@ -802,6 +808,10 @@ class LiveTranscript(Event):
     # Finals of a stream that asked for speakers: the phrase's speaker, from its LiveSegment;
     # empty otherwise.
     speaker: str = ""
+    # Finals and interims: the phrase's spoken language (ISO 639-1), the stream's once a final
+    # phrase has fixed it, else detected on the phrase (an English-only model: en); empty for
+    # marks and for records written before it existed.
+    language: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> LiveTranscript:
@@ -821,6 +831,7 @@ class LiveTranscript(Event):
             processing_seconds=record["processing_seconds"],
             reason=record["reason"],
             speaker=record["speaker"],
+            language=record["language"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -840,6 +851,7 @@ class LiveTranscript(Event):
             "processing_seconds": self.processing_seconds,
             "reason": self.reason,
             "speaker": self.speaker,
+            "language": self.language,
         }
 
 

@@ -6,6 +6,7 @@ and the source's own captions and files are what they would be without translati
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -29,6 +30,7 @@ from streams.settings import KaptionSettings
 from tests.integration.conftest import create_topics, fresh_settings
 from tests.integration.helpers import scrape
 from tests.integration.test_live import READY_S, SPEECH, Streamed, assert_files
+from tests.paths import MEDIA
 
 pytestmark = pytest.mark.integration
 # Apertium's Spanish for words of the speech fixture ("the quick brown fox ... lazy dog ...
@@ -58,6 +60,7 @@ def lane(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
                 "pairs": {
                     "en-es": {"backend": "apertium", "mode": "eng-spa"},
                     "en-de": {"backend": "transformers", "model": str(missing)},
+                    "es-en": {"backend": "apertium", "mode": "spa-eng"},
                 }
             }
         )
@@ -89,9 +92,11 @@ def translated_count(port: int) -> float:
     )
 
 
-def stream(settings: KaptionSettings, stream_id: str, languages: tuple[str, ...]) -> Streamed:
-    """Ingests the speech fixture at playback speed, reading cues until the stream and every
-    language have ended."""
+def stream(
+    settings: KaptionSettings, stream_id: str, languages: tuple[str, ...], media: Path = SPEECH
+) -> Streamed:
+    """Ingests ``media`` at playback speed, reading cues until the stream and every language
+    have ended."""
     seen: list[LiveCue] = []
     captions = Captions(stream_id, lambda line: None, languages=languages)
 
@@ -101,7 +106,7 @@ def stream(settings: KaptionSettings, stream_id: str, languages: tuple[str, ...]
         captions.take(mine)
 
     with StreamClient(settings) as client:
-        items = read_live(str(SPEECH), IngestOptions(realtime=True))
+        items = read_live(str(media), IngestOptions(realtime=True))
         end = ingest(client, stream_id, items, lambda: take(client.cues()), languages)
         deadline = time.monotonic() + 60
         while not captions.done and time.monotonic() < deadline:
@@ -173,6 +178,35 @@ def test_a_stream_asking_for_spanish_gets_spanish_files_beside_its_own(
     assert "translation into de failed" in german[0].reason
     assert str(lane.missing) in german[0].reason
     assert parse_cues((lane.out_dir / "talk.de.srt").read_text(), "srt") == []
+
+
+def words_in(lines: list[str]) -> set[str]:
+    return set(re.findall(r"\w+", " ".join(lines).lower()))
+
+
+def test_a_spanish_stream_is_translated_from_spanish(lane: LiveTranslation) -> None:
+    """The deployment's language is auto (English expected): the live model hears Spanish, the
+    finals say so, English comes from the es-en pair and Spanish is the transcript itself."""
+    assert lane.settings.language == "auto"
+    result = stream(lane.settings, "charla", ("es", "en"), media=MEDIA / "lang_es.mp4")
+    finals = [c for c in result.cues if not c.language and c.kind == LiveKind.FINAL]
+    assert finals and {c.source_language for c in finals} == {"es"}, finals
+    said = [line.text for c in finals for line in c.cues]
+    assert len({"tren", "estación", "mañana", "pan", "mercado"} & words_in(said)) >= 3, said
+    by_language = {
+        language: [c for c in result.cues if c.language == language and c.kind == LiveKind.FINAL]
+        for language in ("es", "en")
+    }
+    # Spoken in Spanish: its Spanish captions are what was transcribed (laid out again).
+    spanish = [line.text for c in by_language["es"] for line in c.cues]
+    assert " ".join(spanish).split() == " ".join(said).split()
+    # Apertium's English for the fixture's words ("The train exits of the season to the eight
+    # of the morning. Tomorrow we go to buy bread and fruit in the market of the village.").
+    english = [line.text for c in by_language["en"] for line in c.cues]
+    expected = {"train", "exits", "season", "eight", "morning", "tomorrow", "buy", "bread"}
+    assert len((expected | {"fruit", "market", "village"}) & words_in(english)) >= 4, english
+    assert all(c.source_language == "es" for cues in by_language.values() for c in cues)
+    assert "train" in (lane.out_dir / "charla.en.vtt").read_text().lower()
 
 
 def handled_by_translate_live(port: int) -> float:

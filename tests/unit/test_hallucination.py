@@ -24,7 +24,7 @@ from agents.transcribe.hallucination import (
     no_speech,
     screen_words,
 )
-from agents.transcribe.live_agent import transcribe_live
+from agents.transcribe.live_agent import Heard, transcribe_live
 from agents.transcribe.whisper import Clip, transcribe_batch
 from agents.vad.agent import vad_options
 from agents.vad.plan import speech_segments
@@ -108,7 +108,7 @@ def live_words(phrases: list[LiveSegment]) -> list[Word]:
     words: list[Word] = []
     prompt = ""
     for segment in phrases:
-        transcript, _ = transcribe_live(SETTINGS, segment, prompt)
+        transcript, _ = transcribe_live(SETTINGS, segment, Heard(prompt))
         words += [Word(w.word, w.start, w.end, w.probability) for w in transcript.words]
         prompt = " ".join((prompt + " " + transcript.text).split()[-24:])
     return clean_words(words)

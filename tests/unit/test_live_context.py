@@ -14,8 +14,10 @@ from agents.transcribe.agent import (
     live_spec,
 )
 from agents.transcribe.live_agent import (
+    ALONE,
     LANE,
     Context,
+    Heard,
     heard_again,
     joined,
     transcribe_live,
@@ -97,28 +99,30 @@ def test_the_copy_of_the_last_word_said_marks_where_the_phrase_begins() -> None:
 def test_context_keeps_whole_phrases_within_its_seconds_and_prompts_with_the_rest() -> None:
     context = Context(audio_s=5.0)
     first, second, third = segment(0.0, 3.0, 0), segment(3.5, 2.0, 1), segment(6.0, 2.0, 2)
-    assert context.heard(first) == ("", None)
+    assert context.heard(first) == ALONE
     context.remember(first, "one two")
     context.remember(second, "three")
-    prompt, audio = context.heard(third)
+    heard = context.heard(third)
     # 5 s hold both phrases (3 + 2 s): the prompt has no word of the audio.
-    assert prompt == "" and audio is not None
-    assert len(audio.pcm) == 5 * SAMPLE_RATE + round(0.5 * SAMPLE_RATE)
+    assert heard.prompt == "" and heard.before is not None and heard.said == "one two three"
+    assert len(heard.before.pcm) == 5 * SAMPLE_RATE + round(0.5 * SAMPLE_RATE)
     context.remember(third, "four five")
-    prompt, audio = context.heard(segment(8.2, 1.0, 3))
-    assert prompt == "one two"  # the first phrase left the audio: its words are the prompt
-    assert audio is not None and len(audio.pcm) == round(4.5 * SAMPLE_RATE)
+    heard = context.heard(segment(8.2, 1.0, 3))
+    assert heard.prompt == "one two"  # the first phrase left the audio: its words the prompt
+    assert heard.said == "three four five"
+    assert heard.before is not None and len(heard.before.pcm) == round(4.5 * SAMPLE_RATE)
     # Without audio (an interim, live_interim_context off): every word as the prompt.
-    assert context.heard(segment(8.2, 1.0, 3), audio=False) == ("one two three four five", None)
+    every_word = Heard("one two three four five")
+    assert context.heard(segment(8.2, 1.0, 3), audio=False) == every_word
     # After a long pause the speech rarely goes on with the sentence: the prompt alone.
-    assert context.heard(segment(20.0, 1.0, 4)) == ("one two three four five", None)
+    assert context.heard(segment(20.0, 1.0, 4)) == every_word
     assert context.prompt("s") == "one two three four five"
 
 
 def test_without_audio_seconds_the_context_is_the_prompt_alone() -> None:
     context = Context()
     context.remember(segment(0.0, 2.0), "hello there")
-    assert context.heard(segment(2.5, 1.0, 1)) == ("hello there", None)
+    assert context.heard(segment(2.5, 1.0, 1)) == Heard("hello there")
 
 
 def finals(name: str) -> list[LiveSegment]:
@@ -129,12 +133,12 @@ def test_a_phrase_heard_after_the_one_before_gives_its_own_words_only() -> None:
     """Real model, real phrases: the second phrase, heard after the first, says what it says
     alone, none of the first phrase's words."""
     first, second = finals("speech.wav")[:2]
-    alone, _ = transcribe_live(SETTINGS, second, "")
+    alone, _ = transcribe_live(SETTINGS, second)
     context = Context(audio_s=8.0)
-    context.remember(first, transcribe_live(SETTINGS, first, "")[0].text)
-    prompt, before = context.heard(second)
-    assert before is not None
-    heard, _ = transcribe_live(SETTINGS, second, prompt, before=before)
+    context.remember(first, transcribe_live(SETTINGS, first)[0].text)
+    after_first = context.heard(second)
+    assert after_first.before is not None
+    heard, _ = transcribe_live(SETTINGS, second, after_first)
     assert normalise(alone.text) and word_error_rate(alone.text, heard.text) <= 0.25
     assert len(heard.words) >= len(alone.words) - 1
     assert all(w.start >= first.end - 0.3 for w in heard.words)
@@ -178,7 +182,8 @@ def test_a_phrase_whose_prompt_whisper_repeated_keeps_its_words() -> None:
     )
     model = configured_model(SETTINGS, LANE)
     spec = default_spec(SETTINGS)
-    transcript, _ = transcribe_live(SETTINGS, phrase, known["prompt"], (spec, model), before)
+    context = Heard(known["prompt"], before)
+    transcript, _ = transcribe_live(SETTINGS, phrase, context, (spec, model))
     assert word_error_rate(known["text"], transcript.text) < 0.3, transcript.text
 
 
@@ -189,6 +194,7 @@ def test_a_streams_language_is_fixed_by_its_first_final_phrase_of_enough_words()
     context.remember(segment(2.0, 3.0, 1), "We meet at the station.", "en")
     context.remember(segment(6.0, 3.0, 2), "Nous partons demain matin.", "fr")
     assert context.language("s") == "en"  # kept: a broadcast keeps its language
+    assert context.heard(segment(9.5, 1.0, 3)).language == "en"
     assert context.language("other") == ""
 
 
@@ -216,11 +222,12 @@ def test_the_live_lane_hears_the_streams_language_with_a_multilingual_model() ->
     first."""
     phrase = spanish_phrase()
     assert live_spec(SETTINGS).multilingual
-    detected, _ = transcribe_live(SETTINGS, phrase, "")
+    detected, _ = transcribe_live(SETTINGS, phrase)
     assert detected.language == "es" and "estación" in detected.text.lower()
-    fixed, _ = transcribe_live(SETTINGS, phrase, "", language="es")
+    spanish = Heard(language="es")
+    fixed, _ = transcribe_live(SETTINGS, phrase, spanish)
     assert fixed.language == "es" and word_error_rate(detected.text, fixed.text) < 0.2
     english = SETTINGS.model_copy(update={"language": "en"})
-    assert transcribe_live(english, phrase, "", language="es")[0].language == "en"
+    assert transcribe_live(english, phrase, spanish)[0].language == "en"
     tiny = SETTINGS.model_copy(update={"live_whisper_model": "tiny.en"})
-    assert transcribe_live(tiny, phrase, "", language="es")[0].language == "en"
+    assert transcribe_live(tiny, phrase, spanish)[0].language == "en"

@@ -4,14 +4,12 @@ live files' voice tags and SRT dashes, and records of the schemas before the lab
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import fastavro
 import numpy as np
 import pysubs2
 import pytest
@@ -23,7 +21,7 @@ from agents.subtitles.live import LiveOutputs
 from agents.subtitles.render import dash_speaker_changes, parse_cues, to_srt
 from agents.translate.live import failed_gap, translated_final
 from clients.cli import main
-from streams.events.codec import SINGLE_OBJECT_MAGIC, AvroCodec, load_history
+from streams.events.codec import AvroCodec
 from streams.events.model import (
     CueRecord,
     LiveCue,
@@ -31,14 +29,12 @@ from streams.events.model import (
     LiveKind,
     LiveSegment,
     LiveStreamStarted,
-    LiveTranscript,
-    TranscribedWord,
 )
 from streams.models.voices import VoiceModelUnavailable, speakers_installed
 from streams.operations.replay import replay_request
-from tests.paths import REPO
+from tests.history import SCHEMAS_DIR, older
+from tests.live_events import transcript
 
-SCHEMAS_DIR = REPO / "schemas"
 DIMENSION = 192
 RULES = VoiceRules(threshold=0.5, max_speakers=3, min_voice_s=1.0)
 
@@ -153,35 +149,6 @@ def test_the_state_round_trips_through_json_and_stays_small() -> None:
 # --- the label downstream ---------------------------------------------------------------------
 
 
-def words(text: str, start: float) -> tuple[TranscribedWord, ...]:
-    return tuple(
-        TranscribedWord(
-            word=f" {w}", start=start + i * 0.3, end=start + i * 0.3 + 0.25, probability=0.5
-        )
-        for i, w in enumerate(text.split())
-    )
-
-
-def transcript(seq: int, kind: LiveKind, start: float, end: float, text: str, speaker: str):
-    return LiveTranscript(
-        stream_id="s",
-        seq=seq,
-        revision=0,
-        kind=kind,
-        start=start,
-        end=end,
-        capture_end=1_790_000_000.0 + end,
-        source_offset=0.0,
-        text=text,
-        words=words(text, start),
-        model="tiny.en",
-        model_version="test",
-        processing_seconds=0.1,
-        reason="",
-        speaker=speaker,
-    )
-
-
 def test_ordering_puts_the_phrase_speaker_on_its_final_cue_only() -> None:
     state = LiveOrderState(stream_id="s")
     items = [
@@ -282,20 +249,6 @@ def test_unlabelled_cues_render_as_before() -> None:
 
 
 # --- schemas ----------------------------------------------------------------------------------
-
-
-def previous(name: str):
-    [schema] = [s for s in load_history(SCHEMAS_DIR) if s.name == name]
-    return schema
-
-
-def older(event, name: str, field: str):
-    """The event as a producer of the schema before ``field`` wrote it."""
-    schema = previous(name)
-    record = {k: v for k, v in event.to_record().items() if k != field}
-    body = io.BytesIO()
-    fastavro.schemaless_writer(body, schema.parsed, record)
-    return SINGLE_OBJECT_MAGIC + schema.fingerprint + body.getvalue()
 
 
 def test_records_written_before_the_speaker_fields_read_unlabelled() -> None:
