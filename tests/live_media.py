@@ -1,13 +1,16 @@
-"""A test media file cut into final phrases as the live stage cuts them (no broker)."""
+"""Final live phrases for tests without a broker: a test media file cut as the live stage
+cuts it, or any audio as one phrase."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from agents.decode.media import decode_audio
 from agents.live.agent import phrase_rules
 from agents.live.phrases import Detector
 from clients.live.ingest import Chunk
 from clients.live.session import audio_chunk
-from streams.events.audio import SAMPLE_RATE
+from streams.events.audio import SAMPLE_RATE, pcm_to_bytes
 from streams.events.model import LiveSegment
 from streams.settings import KaptionSettings
 from tests.paths import MEDIA
@@ -25,3 +28,21 @@ def final_phrases(name: str, settings: KaptionSettings) -> list[LiveSegment]:
         )
         found += detector.feed(audio_chunk("s", chunk), end)
     return [item for item in found if isinstance(item, LiveSegment) and item.final]
+
+
+def final_phrase(pcm: np.ndarray, start: float, seq: int = 0, stream_id: str = "s") -> LiveSegment:
+    """``pcm`` as stream ``stream_id``'s final phrase ``seq``, heard from ``start``."""
+    end = start + len(pcm) / SAMPLE_RATE
+    return LiveSegment(
+        stream_id=stream_id,
+        seq=seq,
+        revision=0,
+        final=True,
+        start=start,
+        end=end,
+        capture_end=end,
+        source_offset=0.0,
+        sample_rate=SAMPLE_RATE,
+        pcm=pcm_to_bytes(pcm),
+        sent_at=0.0,
+    )

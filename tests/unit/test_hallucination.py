@@ -28,10 +28,10 @@ from agents.transcribe.live_agent import Heard, transcribe_live
 from agents.transcribe.whisper import Clip, transcribe_batch
 from agents.vad.agent import vad_options
 from agents.vad.plan import speech_segments
-from streams.events.audio import SAMPLE_RATE, pcm_to_bytes
+from streams.events.audio import SAMPLE_RATE
 from streams.events.model import LiveSegment
 from streams.settings import KaptionSettings
-from tests.live_media import final_phrases
+from tests.live_media import final_phrase, final_phrases
 from tests.paths import MEDIA
 from tests.wer import normalise, word_error_rate
 
@@ -82,25 +82,7 @@ def forced_words(name: str, screening: Screening) -> list[Word]:
 
 def forced_phrases(name: str) -> list[LiveSegment]:
     """4-s phrases whatever the audio: Whisper hears all of it, noise too."""
-    phrases = []
-    for seq, clip in enumerate(clips(name, 4.0)):
-        end = clip.start + len(clip.pcm) / SAMPLE_RATE
-        phrases.append(
-            LiveSegment(
-                stream_id="s",
-                seq=seq,
-                revision=0,
-                final=True,
-                start=clip.start,
-                end=end,
-                capture_end=end,
-                source_offset=0.0,
-                sample_rate=SAMPLE_RATE,
-                pcm=pcm_to_bytes(clip.pcm),
-                sent_at=0.0,
-            )
-        )
-    return phrases
+    return [final_phrase(c.pcm, c.start, seq) for seq, c in enumerate(clips(name, 4.0))]
 
 
 def live_words(phrases: list[LiveSegment]) -> list[Word]:

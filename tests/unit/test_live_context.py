@@ -24,10 +24,10 @@ from agents.transcribe.live_agent import (
     words_from,
 )
 from agents.transcribe.whisper import Clip, Transcript
-from streams.events.audio import SAMPLE_RATE, pcm_to_bytes
+from streams.events.audio import SAMPLE_RATE
 from streams.events.model import LiveSegment, TranscribedWord
 from streams.settings import KaptionSettings
-from tests.live_media import final_phrases
+from tests.live_media import final_phrase, final_phrases
 from tests.paths import MEDIA
 from tests.wer import normalise, word_error_rate
 
@@ -35,20 +35,7 @@ SETTINGS = KaptionSettings()
 
 
 def segment(start: float, seconds: float, seq: int = 0, level: int = 1000) -> LiveSegment:
-    pcm = np.full(round(seconds * SAMPLE_RATE), level, dtype=np.int16)
-    return LiveSegment(
-        stream_id="s",
-        seq=seq,
-        revision=0,
-        final=True,
-        start=start,
-        end=start + seconds,
-        capture_end=start + seconds,
-        source_offset=0.0,
-        sample_rate=SAMPLE_RATE,
-        pcm=pcm_to_bytes(pcm),
-        sent_at=0.0,
-    )
+    return final_phrase(np.full(round(seconds * SAMPLE_RATE), level, dtype=np.int16), start, seq)
 
 
 def word(text: str, start: float, end: float) -> TranscribedWord:
@@ -167,19 +154,7 @@ def test_a_phrase_whose_prompt_whisper_repeated_keeps_its_words() -> None:
     pcm = decode_audio(str(MEDIA / "prompt_loop.wav")).pcm
     cut = round(known["phrase_start"] * SAMPLE_RATE)
     before = Clip(pcm[: cut - SAMPLE_RATE // 10], 0.0)  # the 0.1-s pause comes back in between
-    phrase = LiveSegment(
-        stream_id="s",
-        seq=2,
-        revision=0,
-        final=True,
-        start=known["phrase_start"],
-        end=len(pcm) / SAMPLE_RATE,
-        capture_end=len(pcm) / SAMPLE_RATE,
-        source_offset=0.0,
-        sample_rate=SAMPLE_RATE,
-        pcm=pcm_to_bytes(pcm[cut:]),
-        sent_at=0.0,
-    )
+    phrase = final_phrase(pcm[cut:], known["phrase_start"], seq=2)
     model = configured_model(SETTINGS, LANE)
     spec = default_spec(SETTINGS)
     context = Heard(known["prompt"], before)
@@ -199,21 +174,7 @@ def test_a_streams_language_is_fixed_by_its_first_final_phrase_of_enough_words()
 
 
 def spanish_phrase() -> LiveSegment:
-    pcm = decode_audio(str(MEDIA / "lang_es.mp4")).pcm
-    seconds = len(pcm) / SAMPLE_RATE
-    return LiveSegment(
-        stream_id="es",
-        seq=0,
-        revision=0,
-        final=True,
-        start=0.0,
-        end=seconds,
-        capture_end=seconds,
-        source_offset=0.0,
-        sample_rate=SAMPLE_RATE,
-        pcm=pcm_to_bytes(pcm),
-        sent_at=0.0,
-    )
+    return final_phrase(decode_audio(str(MEDIA / "lang_es.mp4")).pcm, 0.0, stream_id="es")
 
 
 def test_the_live_lane_hears_the_streams_language_with_a_multilingual_model() -> None:
